@@ -1,0 +1,158 @@
+/*
+ * hyprstream_shim.h — the whole C ABI of libhyprstream_native.
+ *
+ * Owns: a thin, exception-free C surface over OpenVDB FloatGrids that hold sparse weight deltas.
+ * Must never: let a C++ exception cross this boundary, abort on bad input, or expose a C++ type.
+ *
+ * Conventions
+ *  - Every fallible function returns an hs_status (0 = HS_OK); outputs go through pointers.
+ *  - hs_last_error() is the thread-local message of the last failed call on this thread; each call clears it.
+ *  - Each opaque handle type has exactly one free function; hs_live_handles() counts handles not yet freed.
+ *  - Strings out use "buffer + capacity + required length": pass (NULL, 0) to ask for the length.
+ *  - Matrix coordinates are mapped into the grid by the "hs.tile8x64" mapping (version 1); see README.md.
+ */
+#ifndef HYPRSTREAM_SHIM_H
+#define HYPRSTREAM_SHIM_H
+
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  define HS_API __declspec(dllexport)
+#else
+#  define HS_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HS_ABI_MAJOR 1
+#define HS_ABI_MINOR 0
+
+typedef int32_t hs_status;
+enum {
+    HS_OK = 0,
+    HS_ERR_INVALID_ARGUMENT = 1,  /* NULL handle, bad shape, NaN/Inf, mismatched shapes */
+    HS_ERR_OUT_OF_RANGE = 2,      /* row/col outside the module's shape */
+    HS_ERR_IO = 3,                /* the OS or OpenVDB could not read/write a file */
+    HS_ERR_INVALID_DATA = 4,      /* corrupt, truncated or foreign file content */
+    HS_ERR_NOT_FOUND = 5,         /* missing file, grid or metadata key */
+    HS_ERR_OUT_OF_MEMORY = 6,
+    HS_ERR_BUFFER_TOO_SMALL = 7,  /* string output: *required says how much */
+    HS_ERR_INTERNAL = 8
+};
+
+/* Sparsity structures for hs_grid_keep_top. */
+enum { HS_STRUCTURE_UNSTRUCTURED = 0, HS_STRUCTURE_TILE = 1 };
+
+/* Save flags for hs_file_write. */
+enum {
+    HS_SAVE_HALF = 0x1,          /* store values as IEEE half (lossy; |v| > 65504 is refused) */
+    HS_SAVE_NO_COMPRESSION = 0x2,/* default is Blosc + active mask */
+    HS_SAVE_ZIP = 0x4            /* zlib instead of Blosc */
+};
+
+/* Metadata value types (hs_meta_type). */
+enum {
+    HS_META_OTHER = 0, HS_META_STRING = 1, HS_META_INT32 = 2, HS_META_INT64 = 3,
+    HS_META_FLOAT = 4, HS_META_DOUBLE = 5, HS_META_BOOL = 6, HS_META_VEC2I = 7
+};
+
+typedef struct hs_grid hs_grid;      /* an openvdb::FloatGrid holding one or many modules */
+typedef struct hs_meta hs_meta;      /* an openvdb::MetaMap (typed key/value metadata) */
+typedef struct hs_file hs_file;      /* an opened .vdb file: header, metadata and grid descriptors */
+typedef struct hs_cursor hs_cursor;  /* a chunked iterator over a module's active weights */
+
+/* Where a module's matrix lives in a grid (see the mapping in README.md). */
+typedef struct hs_module {
+    int64_t slot_base; /* first tile slot of the module */
+    int32_t rows;      /* > 0 */
+    int32_t cols;      /* > 0 */
+} hs_module;
+
+/* ---- library ---- */
+HS_API uint32_t hs_abi_version(void);              /* (HS_ABI_MAJOR << 16) | HS_ABI_MINOR */
+HS_API const char* hs_build_info(void);            /* static string: shim, OpenVDB and NanoVDB versions */
+HS_API const char* hs_last_error(void);            /* thread-local; "" when the last call succeeded */
+HS_API int64_t hs_live_handles(void);              /* handles created and not yet freed */
+HS_API hs_status hs_initialize(void);              /* idempotent; registers OpenVDB types */
+HS_API int64_t hs_module_tile_count(int32_t rows, int32_t cols); /* slots a module of this shape needs; -1 if invalid */
+
+/* ---- grids ---- */
+HS_API hs_status hs_grid_create(hs_grid** out);
+HS_API void hs_grid_free(hs_grid* grid);
+HS_API hs_status hs_grid_clone(const hs_grid* grid, hs_grid** out);
+HS_API hs_status hs_grid_get(const hs_grid* grid, const hs_module* m, int32_t row, int32_t col, float* value, int32_t* active);
+HS_API hs_status hs_grid_set(hs_grid* grid, const hs_module* m, int32_t row, int32_t col, float value);
+HS_API hs_status hs_grid_add(hs_grid* grid, const hs_module* m, int32_t row, int32_t col, float value);
+/* Batches are validated whole before any change: one bad entry changes nothing. */
+HS_API hs_status hs_grid_set_many(hs_grid* grid, const hs_module* m, const int32_t* rows, const int32_t* cols, const float* values, int64_t n);
+HS_API hs_status hs_grid_add_many(hs_grid* grid, const hs_module* m, const int32_t* rows, const int32_t* cols, const float* values, int64_t n);
+HS_API hs_status hs_grid_get_many(const hs_grid* grid, const hs_module* m, const int32_t* rows, const int32_t* cols, float* values, int64_t n);
+HS_API hs_status hs_grid_active_count(const hs_grid* grid, const hs_module* m /* NULL: whole grid */, int64_t* count);
+HS_API hs_status hs_grid_leaf_count(const hs_grid* grid, const hs_module* m /* NULL: whole grid */, int64_t* count);
+HS_API hs_status hs_grid_memory_bytes(const hs_grid* grid, int64_t* bytes);
+HS_API hs_status hs_grid_clear_module(hs_grid* grid, const hs_module* m);
+/* Deactivates weights with |v| <= tolerance and frees emptied tiles. */
+HS_API hs_status hs_grid_prune(hs_grid* grid, const hs_module* m, float tolerance, int64_t* removed);
+/* Unstructured: keeps the k largest-magnitude weights. Tile: keeps whole 8x64 tiles in descending order of
+ * energy (sum of squares) until at least k weights are kept. energy_kept / energy_total are sums of squares. */
+HS_API hs_status hs_grid_keep_top(hs_grid* grid, const hs_module* m, int64_t k, int32_t structure, double* energy_kept, double* energy_total);
+/* dst[m_dst] += scale * src[m_src]; shapes must match; dst and src may be the same grid (not the same module). */
+HS_API hs_status hs_grid_merge(hs_grid* dst, const hs_module* m_dst, const hs_grid* src, const hs_module* m_src, float scale);
+/* Dense row-major rows*cols buffers; from_dense replaces the module's content with entries where |v| > tolerance. */
+HS_API hs_status hs_grid_from_dense(hs_grid* grid, const hs_module* m, const float* dense, float tolerance);
+HS_API hs_status hs_grid_to_dense(const hs_grid* grid, const hs_module* m, float* dense);
+HS_API hs_status hs_grid_sum_squares(const hs_grid* grid, const hs_module* m, double* sum);
+/* A 64-bit hash of the active topology and value bits (half-rounded when as_half != 0). */
+HS_API hs_status hs_grid_content_hash(const hs_grid* grid, int32_t as_half, int64_t* hash);
+HS_API hs_status hs_grid_set_metadata(hs_grid* grid, const hs_meta* meta);  /* replaces all grid metadata */
+HS_API hs_status hs_grid_get_metadata(const hs_grid* grid, hs_meta** out);  /* a copy */
+
+/* ---- active-weight cursor (chunked) ---- */
+HS_API hs_status hs_cursor_create(const hs_grid* grid, const hs_module* m, hs_cursor** out);
+HS_API void hs_cursor_free(hs_cursor* cursor);
+/* Fills up to capacity entries in (row, col) order per tile; *written == 0 means the end. */
+HS_API hs_status hs_cursor_next(hs_cursor* cursor, int32_t* rows, int32_t* cols, float* values, int64_t capacity, int64_t* written);
+
+/* ---- typed metadata ---- */
+HS_API hs_status hs_meta_create(hs_meta** out);
+HS_API void hs_meta_free(hs_meta* meta);
+HS_API hs_status hs_meta_count(const hs_meta* meta, int32_t* count);
+HS_API hs_status hs_meta_key_at(const hs_meta* meta, int32_t index, char* buffer, int32_t capacity, int32_t* required);
+HS_API hs_status hs_meta_type(const hs_meta* meta, const char* key, int32_t* type);
+HS_API hs_status hs_meta_remove(hs_meta* meta, const char* key);
+HS_API hs_status hs_meta_set_string(hs_meta* meta, const char* key, const char* value);
+HS_API hs_status hs_meta_set_int32(hs_meta* meta, const char* key, int32_t value);
+HS_API hs_status hs_meta_set_int64(hs_meta* meta, const char* key, int64_t value);
+HS_API hs_status hs_meta_set_float(hs_meta* meta, const char* key, float value);
+HS_API hs_status hs_meta_set_double(hs_meta* meta, const char* key, double value);
+HS_API hs_status hs_meta_set_bool(hs_meta* meta, const char* key, int32_t value);
+HS_API hs_status hs_meta_set_vec2i(hs_meta* meta, const char* key, int32_t x, int32_t y);
+HS_API hs_status hs_meta_get_string(const hs_meta* meta, const char* key, char* buffer, int32_t capacity, int32_t* required);
+/* Integer getters accept int32, int64 and bool entries; real getters accept float and double. */
+HS_API hs_status hs_meta_get_int64(const hs_meta* meta, const char* key, int64_t* value);
+HS_API hs_status hs_meta_get_double(const hs_meta* meta, const char* key, double* value);
+HS_API hs_status hs_meta_get_vec2i(const hs_meta* meta, const char* key, int32_t* x, int32_t* y);
+
+/* ---- files ---- */
+/* Atomic: writes a temporary file beside path, fsyncs it, renames it over path and fsyncs the directory. */
+HS_API hs_status hs_file_write(const char* path, const hs_grid* const* grids, const char* const* names, int32_t count,
+                               const hs_meta* file_meta, int32_t flags);
+/* Reads the header, file metadata and grid descriptors only. */
+HS_API hs_status hs_file_open(const char* path, hs_file** out);
+HS_API void hs_file_free(hs_file* file);
+HS_API hs_status hs_file_size(const hs_file* file, int64_t* bytes);
+HS_API hs_status hs_file_grid_count(const hs_file* file, int32_t* count);
+HS_API hs_status hs_file_grid_name(const hs_file* file, int32_t index, char* buffer, int32_t capacity, int32_t* required);
+HS_API hs_status hs_file_grid_type(const hs_file* file, int32_t index, char* buffer, int32_t capacity, int32_t* required);
+HS_API hs_status hs_file_metadata(const hs_file* file, hs_meta** out);
+/* Grid metadata (incl. the writer's file_* statistics) without reading voxels. */
+HS_API hs_status hs_file_grid_metadata(hs_file* file, int32_t index, hs_meta** out);
+/* Loads one float grid; any other grid type is HS_ERR_INVALID_DATA. */
+HS_API hs_status hs_file_read_grid(hs_file* file, int32_t index, hs_grid** out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,213 @@
+// grid.cpp — grid lifetime, single and batched weight access, counts, memory and grid metadata.
+#include <openvdb/tools/Count.h>
+#include <openvdb/tools/Prune.h>
+#include <vector>
+#include "module_access.h"
+
+using namespace hs;
+
+extern "C" {
+
+HS_API hs_status hs_grid_create(hs_grid** out) {
+    return guarded([&] {
+        need(out, "out") ;
+        *out = nullptr;
+        ensureInitialized();
+        auto g = openvdb::FloatGrid::create(0.0f);
+        g->setGridClass(openvdb::GRID_UNKNOWN);
+        *out = newHandle<hs_grid>(g);
+    });
+}
+
+HS_API void hs_grid_free(hs_grid* grid) { freeHandle(grid); }
+
+HS_API hs_status hs_grid_clone(const hs_grid* grid, hs_grid** out) {
+    return guarded([&] {
+        need(out, "out");
+        *out = nullptr;
+        auto copy = gridOf(grid).deepCopy();
+        *out = newHandle<hs_grid>(copy);
+    });
+}
+
+HS_API hs_status hs_grid_get(const hs_grid* grid, const hs_module* m, int32_t row, int32_t col, float* value,
+                             int32_t* active) {
+    return guarded([&] {
+        const auto& mod = checkModule(m);
+        checkCoord(mod, row, col);
+        float v = 0.0f;
+        const bool on = gridOf(grid).tree().probeValue(voxel(mod, row, col), v);
+        if (value) *value = on ? v : 0.0f;
+        if (active) *active = on ? 1 : 0;
+    });
+}
+
+HS_API hs_status hs_grid_set(hs_grid* grid, const hs_module* m, int32_t row, int32_t col, float value) {
+    return guarded([&] {
+        const auto& mod = checkModule(m);
+        checkCoord(mod, row, col);
+        checkFinite(value);
+        gridOf(grid).tree().setValueOn(voxel(mod, row, col), value);
+    });
+}
+
+HS_API hs_status hs_grid_add(hs_grid* grid, const hs_module* m, int32_t row, int32_t col, float value) {
+    return guarded([&] {
+        const auto& mod = checkModule(m);
+        checkCoord(mod, row, col);
+        checkFinite(value);
+        auto& tree = gridOf(grid).tree();
+        const auto xyz = voxel(mod, row, col);
+        float old = 0.0f;
+        if (!tree.probeValue(xyz, old)) old = 0.0f;
+        const float sum = old + value;
+        if (!std::isfinite(sum)) fail(HS_ERR_INVALID_ARGUMENT, "adding overflows the weight to infinity");
+        tree.setValueOn(xyz, sum);
+    });
+}
+
+namespace {
+void validateBatch(const hs_module& m, const int32_t* rows, const int32_t* cols, const float* values, int64_t n) {
+    if (n < 0) fail(HS_ERR_INVALID_ARGUMENT, "batch length is negative");
+    if (n > 0 && (!rows || !cols || !values)) fail(HS_ERR_INVALID_ARGUMENT, "batch arrays are NULL");
+    for (int64_t i = 0; i < n; ++i) {
+        checkCoord(m, rows[i], cols[i], i);
+        checkFinite(values[i], i);
+    }
+}
+
+struct Undo {
+    openvdb::Coord xyz;
+    float value;
+    bool active;
+};
+}  // namespace
+
+HS_API hs_status hs_grid_set_many(hs_grid* grid, const hs_module* m, const int32_t* rows, const int32_t* cols,
+                                  const float* values, int64_t n) {
+    return guarded([&] {
+        const auto& mod = checkModule(m);
+        auto& g = gridOf(grid);
+        validateBatch(mod, rows, cols, values, n);
+        auto acc = g.getUnsafeAccessor();
+        for (int64_t i = 0; i < n; ++i) acc.setValueOn(voxel(mod, rows[i], cols[i]), values[i]);
+    });
+}
+
+HS_API hs_status hs_grid_add_many(hs_grid* grid, const hs_module* m, const int32_t* rows, const int32_t* cols,
+                                  const float* values, int64_t n) {
+    return guarded([&] {
+        const auto& mod = checkModule(m);
+        auto& g = gridOf(grid);
+        validateBatch(mod, rows, cols, values, n);
+        // The prior state of every touched weight, so a sum that overflows rolls the whole batch back exactly.
+        std::vector<float> oldValue(static_cast<size_t>(n));
+        std::vector<bool> wasOn(static_cast<size_t>(n));
+        auto acc = g.getUnsafeAccessor();
+        for (int64_t i = 0; i < n; ++i) {
+            const auto xyz = voxel(mod, rows[i], cols[i]);
+            float old = 0.0f;
+            const bool on = acc.probeValue(xyz, old);
+            const float sum = (on ? old : 0.0f) + values[i];
+            if (!std::isfinite(sum)) {
+                for (int64_t j = i - 1; j >= 0; --j) {
+                    const auto back = voxel(mod, rows[j], cols[j]);
+                    if (wasOn[size_t(j)]) acc.setValueOn(back, oldValue[size_t(j)]);
+                    else acc.setValueOff(back, 0.0f);
+                }
+                fail(HS_ERR_INVALID_ARGUMENT, "adding batch index " + std::to_string(i) +
+                                                  " overflows the weight to infinity; the batch was not applied");
+            }
+            oldValue[size_t(i)] = old;
+            wasOn[size_t(i)] = on;
+            acc.setValueOn(xyz, sum);
+        }
+    });
+}
+
+HS_API hs_status hs_grid_get_many(const hs_grid* grid, const hs_module* m, const int32_t* rows, const int32_t* cols,
+                                  float* values, int64_t n) {
+    return guarded([&] {
+        const auto& mod = checkModule(m);
+        const auto& g = gridOf(grid);
+        if (n < 0) fail(HS_ERR_INVALID_ARGUMENT, "batch length is negative");
+        if (n > 0 && (!rows || !cols || !values)) fail(HS_ERR_INVALID_ARGUMENT, "batch arrays are NULL");
+        for (int64_t i = 0; i < n; ++i) checkCoord(mod, rows[i], cols[i], i);
+        auto acc = g.getConstUnsafeAccessor();
+        for (int64_t i = 0; i < n; ++i) {
+            float v = 0.0f;
+            values[i] = acc.probeValue(voxel(mod, rows[i], cols[i]), v) ? v : 0.0f;
+        }
+    });
+}
+
+HS_API hs_status hs_grid_active_count(const hs_grid* grid, const hs_module* m, int64_t* count) {
+    return guarded([&] {
+        need(count, "count");
+        const auto& tree = gridOf(grid).tree();
+        if (!m) {
+            *count = int64_t(tree.activeVoxelCount());
+            return;
+        }
+        int64_t c = 0;
+        forEachLeafConst(tree, checkModule(m), [&](const Leaf& leaf, int64_t) { c += int64_t(leaf.onVoxelCount()); });
+        *count = c;
+    });
+}
+
+HS_API hs_status hs_grid_leaf_count(const hs_grid* grid, const hs_module* m, int64_t* count) {
+    return guarded([&] {
+        need(count, "count");
+        const auto& tree = gridOf(grid).tree();
+        if (!m) {
+            *count = int64_t(tree.leafCount());
+            return;
+        }
+        int64_t c = 0;
+        forEachLeafConst(tree, checkModule(m), [&](const Leaf&, int64_t) { ++c; });
+        *count = c;
+    });
+}
+
+HS_API hs_status hs_grid_memory_bytes(const hs_grid* grid, int64_t* bytes) {
+    return guarded([&] {
+        need(bytes, "bytes");
+        *bytes = int64_t(gridOf(grid).memUsage());
+    });
+}
+
+HS_API hs_status hs_grid_clear_module(hs_grid* grid, const hs_module* m) {
+    return guarded([&] {
+        const auto& mod = checkModule(m);
+        auto& tree = gridOf(grid).tree();
+        std::vector<openvdb::Coord> origins;
+        forEachLeaf(tree, mod, [&](Leaf& leaf, int64_t) { origins.push_back(leaf.origin()); });
+        for (const auto& o : origins) dropLeaf(tree, o);
+        if (!origins.empty()) openvdb::tools::pruneInactive(tree);
+    });
+}
+
+HS_API hs_status hs_grid_set_metadata(hs_grid* grid, const hs_meta* meta) {
+    return guarded([&] {
+        auto& g = gridOf(grid);
+        const auto& src = need(meta, "meta");
+        const std::string name = g.getName();
+        g.clearMetadata();
+        g.insertMeta(src.map);
+        g.setGridClass(openvdb::GRID_UNKNOWN);
+        if (!name.empty()) g.setName(name);
+    });
+}
+
+HS_API hs_status hs_grid_get_metadata(const hs_grid* grid, hs_meta** out) {
+    return guarded([&] {
+        need(out, "out");
+        *out = nullptr;
+        const auto& g = gridOf(grid);
+        openvdb::MetaMap copy;
+        copy.insertMeta(static_cast<const openvdb::MetaMap&>(g));
+        *out = newHandle<hs_meta>(std::move(copy));
+    });
+}
+
+}  // extern "C"

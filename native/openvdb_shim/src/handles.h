@@ -1,0 +1,44 @@
+// handles.h — what the opaque C handle types are on this side of the ABI.
+#pragma once
+#include <openvdb/openvdb.h>
+#include <openvdb/io/File.h>
+#include <memory>
+#include <vector>
+#include "guard.h"
+
+struct hs_grid {
+    openvdb::FloatGrid::Ptr grid;
+};
+
+struct hs_meta {
+    openvdb::MetaMap map;
+};
+
+struct hs_file {
+    std::unique_ptr<openvdb::io::File> file;
+    std::string path;
+    std::vector<std::string> names;
+    std::vector<std::string> types;
+};
+
+struct hs_cursor {
+    openvdb::FloatGrid::ConstPtr grid;  // shares ownership; the grid outlives the cursor
+    hs_module module;
+    int64_t tile = 0;     // next tile (relative to the module) to visit
+    int32_t offset = 0;   // next leaf offset inside that tile
+};
+
+namespace hs {
+template <typename H, typename... A>
+H* newHandle(A&&... args) {
+    H* h = new H{std::forward<A>(args)...};
+    liveHandles.fetch_add(1, std::memory_order_relaxed);
+    return h;
+}
+template <typename H>
+void freeHandle(H* h) noexcept {
+    if (!h) return;
+    delete h;
+    liveHandles.fetch_sub(1, std::memory_order_relaxed);
+}
+}  // namespace hs
