@@ -1,0 +1,267 @@
+using Hyprstream.Interop;
+using Hyprstream.Interop.OpenVdb;
+
+namespace Hyprstream.Runtime;
+
+/// <summary>
+/// One linear layer's sparse ΔW (rows × cols = out × in) inside a <see cref="SparseAdapter"/>. The effective delta
+/// is <see cref="Scale"/> × the stored weights. Thread safety and lifetime are the owning adapter's.
+/// </summary>
+public sealed unsafe class AdapterModule
+{
+    private float _scale;
+
+    internal AdapterModule(SparseAdapter adapter, string name, int layer, int rows, int cols, float scale, long slotBase)
+    {
+        Adapter = adapter;
+        Name = name;
+        Layer = layer;
+        Rows = rows;
+        Cols = cols;
+        _scale = scale;
+        SlotBase = slotBase;
+    }
+
+    public SparseAdapter Adapter { get; }
+    /// <summary>Full module name, e.g. "model.layers.3.self_attn.q_proj".</summary>
+    public string Name { get; }
+    /// <summary>Layer index parsed from the name (or given), -1 when there is none.</summary>
+    public int Layer { get; }
+    public int Rows { get; }
+    public int Cols { get; }
+    /// <summary>First tile slot of this module in the adapter's grid (see <see cref="TileMapping"/>).</summary>
+    public long SlotBase { get; }
+    public long TotalWeights => (long)Rows * Cols;
+    internal bool Removed { get; set; }
+    internal HsModule Native => new(SlotBase, Rows, Cols);
+
+    /// <summary>Multiplier applied to the stored weights when the delta is used (e.g. LoRA's alpha / r).</summary>
+    public float Scale
+    {
+        get => _scale;
+        set
+        {
+            if (!float.IsFinite(value)) throw new ArgumentException("scale must be finite", nameof(value));
+            using var scope = Adapter.WriteScope(this);
+            _scale = value;
+        }
+    }
+
+    public float this[int row, int col]
+    {
+        get => Get(row, col);
+        set => Set(row, col, value);
+    }
+
+    public float Get(int row, int col)
+    {
+        using var scope = Adapter.ReadScope(this);
+        Status.Check(Hs.hs_grid_get(Adapter.Grid, Native, row, col, out var v, out _));
+        return v;
+    }
+
+    /// <summary>True when (row, col) holds a stored weight (it may be 0 if it was set to 0).</summary>
+    public bool IsActive(int row, int col)
+    {
+        using var scope = Adapter.ReadScope(this);
+        Status.Check(Hs.hs_grid_get(Adapter.Grid, Native, row, col, out _, out var active));
+        return active != 0;
+    }
+
+    public void Set(int row, int col, float value)
+    {
+        using var scope = Adapter.WriteScope(this);
+        Status.Check(Hs.hs_grid_set(Adapter.Grid, Native, row, col, value));
+    }
+
+    public void Add(int row, int col, float value)
+    {
+        using var scope = Adapter.WriteScope(this);
+        Status.Check(Hs.hs_grid_add(Adapter.Grid, Native, row, col, value));
+    }
+
+    /// <summary>Sets a batch; all entries are validated first, so one bad entry changes nothing.</summary>
+    public void SetMany(ReadOnlySpan<int> rows, ReadOnlySpan<int> cols, ReadOnlySpan<float> values)
+    {
+        CheckLengths(rows.Length, cols.Length, values.Length);
+        using var scope = Adapter.WriteScope(this);
+        fixed (int* r = rows) fixed (int* c = cols) fixed (float* v = values)
+            Status.Check(Hs.hs_grid_set_many(Adapter.Grid, Native, r, c, v, rows.Length));
+    }
+
+    /// <summary>Adds a batch (duplicates accumulate); all or nothing, as <see cref="SetMany"/>.</summary>
+    public void AddMany(ReadOnlySpan<int> rows, ReadOnlySpan<int> cols, ReadOnlySpan<float> values)
+    {
+        CheckLengths(rows.Length, cols.Length, values.Length);
+        using var scope = Adapter.WriteScope(this);
+        fixed (int* r = rows) fixed (int* c = cols) fixed (float* v = values)
+            Status.Check(Hs.hs_grid_add_many(Adapter.Grid, Native, r, c, v, rows.Length));
+    }
+
+    /// <summary>Reads a batch of weights (0 where nothing is stored).</summary>
+    public void GetMany(ReadOnlySpan<int> rows, ReadOnlySpan<int> cols, Span<float> values)
+    {
+        CheckLengths(rows.Length, cols.Length, values.Length);
+        using var scope = Adapter.ReadScope(this);
+        fixed (int* r = rows) fixed (int* c = cols) fixed (float* v = values)
+            Status.Check(Hs.hs_grid_get_many(Adapter.Grid, Native, r, c, v, rows.Length));
+    }
+
+    public long ActiveCount
+    {
+        get
+        {
+            using var scope = Adapter.ReadScope(this);
+            var m = Native;
+            Status.Check(Hs.hs_grid_active_count(Adapter.Grid, &m, out var n));
+            return n;
+        }
+    }
+
+    /// <summary>Number of allocated 8×64 tiles (each costs ~2.1 KB in memory whatever its fill).</summary>
+    public long TileCount
+    {
+        get
+        {
+            using var scope = Adapter.ReadScope(this);
+            var m = Native;
+            Status.Check(Hs.hs_grid_leaf_count(Adapter.Grid, &m, out var n));
+            return n;
+        }
+    }
+
+    public double Density => (double)ActiveCount / TotalWeights;
+    public double Sparsity => 1.0 - Density;
+
+    /// <summary>‖stored weights‖_F (the scale is not applied).</summary>
+    public double FrobeniusNorm
+    {
+        get
+        {
+            using var scope = Adapter.ReadScope(this);
+            var m = Native;
+            Status.Check(Hs.hs_grid_sum_squares(Adapter.Grid, &m, out var s));
+            return Math.Sqrt(s);
+        }
+    }
+
+    /// <summary>Stored weights in (row, col) order within each 8×64 tile, tiles in row-major order.</summary>
+    public IEnumerable<ActiveWeight> EnumerateActive(int chunk = 8192)
+    {
+        if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk));
+        return Enumerate(chunk);
+    }
+
+    private IEnumerable<ActiveWeight> Enumerate(int chunk)
+    {
+        var rows = new int[chunk];
+        var cols = new int[chunk];
+        var values = new float[chunk];
+        Interop.Handles.CursorHandle cursor;
+        using (Adapter.ReadScope(this))
+            Status.Check(Hs.hs_cursor_create(Adapter.Grid, Native, out cursor));
+        using (cursor)
+        {
+            while (true)
+            {
+                long n = ReadChunk(cursor, rows, cols, values);
+                if (n == 0) yield break;
+                for (int i = 0; i < n; i++) yield return new ActiveWeight(Name, rows[i], cols[i], values[i]);
+            }
+        }
+    }
+
+    private long ReadChunk(Interop.Handles.CursorHandle cursor, int[] rows, int[] cols, float[] values)
+    {
+        using var scope = Adapter.ReadScope(this);
+        fixed (int* r = rows) fixed (int* c = cols) fixed (float* v = values)
+        {
+            Status.Check(Hs.hs_cursor_next(cursor, r, c, v, rows.Length, out var n));
+            return n;
+        }
+    }
+
+    /// <summary>Removes stored weights with |w| ≤ tolerance; returns how many were removed.</summary>
+    public long Prune(float tolerance)
+    {
+        using var scope = Adapter.WriteScope(this);
+        Status.Check(Hs.hs_grid_prune(Adapter.Grid, Native, tolerance, out var removed));
+        return removed;
+    }
+
+    /// <summary>
+    /// Keeps round(fraction × Rows × Cols) weights — the largest by magnitude, or whole highest-energy 8×64 tiles —
+    /// and returns the retained energy ‖ΔW_kept‖_F / ‖ΔW‖_F (1 when the module was empty).
+    /// </summary>
+    public double KeepTopFraction(double fraction, SparsityStructure structure = SparsityStructure.Tile)
+    {
+        var (kept, total) = KeepTopCore(fraction, structure);
+        return total == 0 ? 1.0 : Math.Sqrt(kept / total);
+    }
+
+    internal (double Kept, double Total) KeepTopCore(double fraction, SparsityStructure structure)
+    {
+        if (!(fraction >= 0 && fraction <= 1)) throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "fraction must be in [0, 1]");
+        if (!Enum.IsDefined(structure)) throw new ArgumentOutOfRangeException(nameof(structure));
+        long k = (long)Math.Round(fraction * TotalWeights);
+        using var scope = Adapter.WriteScope(this);
+        Status.Check(Hs.hs_grid_keep_top(Adapter.Grid, Native, k, (int)structure, out var kept, out var total));
+        return (kept, total);
+    }
+
+    /// <summary>this += scale × other, on effective deltas (each side's <see cref="Scale"/> is honoured).</summary>
+    public void MergeFrom(AdapterModule other, float scale = 1f)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (other.Rows != Rows || other.Cols != Cols)
+            throw new ArgumentException($"cannot merge module '{other.Name}' ({other.Rows}x{other.Cols}) into '{Name}' ({Rows}x{Cols}): shapes differ");
+        Adapter.MergeModule(this, other, scale);
+    }
+
+    /// <summary>Replaces the stored weights with the entries of a dense row-major matrix where |w| &gt; tolerance.</summary>
+    public void FromDense(ReadOnlySpan<float> dense, float tolerance = 0f)
+    {
+        if (dense.Length != TotalWeights)
+            throw new ArgumentException($"dense matrix has {dense.Length} values; module '{Name}' is {Rows}x{Cols} = {TotalWeights}");
+        using var scope = Adapter.WriteScope(this);
+        fixed (float* d = dense) Status.Check(Hs.hs_grid_from_dense(Adapter.Grid, Native, d, tolerance));
+    }
+
+    /// <summary>Writes the stored weights (× Scale when <paramref name="applyScale"/>) into a dense row-major buffer.</summary>
+    public void ToDense(Span<float> dense, bool applyScale = false)
+    {
+        if (dense.Length != TotalWeights)
+            throw new ArgumentException($"dense buffer has {dense.Length} values; module '{Name}' is {Rows}x{Cols} = {TotalWeights}");
+        float scale;
+        using (Adapter.ReadScope(this))
+        {
+            scale = _scale;
+            fixed (float* d = dense) Status.Check(Hs.hs_grid_to_dense(Adapter.Grid, Native, d));
+        }
+        if (applyScale && scale != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(dense, scale, dense);
+    }
+
+    public float[] ToDense(bool applyScale = false)
+    {
+        var dense = new float[TotalWeights];
+        ToDense(dense, applyScale);
+        return dense;
+    }
+
+    /// <summary>Removes every stored weight of this module.</summary>
+    public void Clear()
+    {
+        using var scope = Adapter.WriteScope(this);
+        Status.Check(Hs.hs_grid_clear_module(Adapter.Grid, Native));
+    }
+
+    internal ModuleInfo Describe(long active) => new(Name, Layer, Rows, Cols, _scale, SlotBase, active);
+
+    private static void CheckLengths(int rows, int cols, int values)
+    {
+        if (rows != cols || rows != values)
+            throw new ArgumentException($"batch spans differ in length: rows {rows}, cols {cols}, values {values}");
+    }
+
+    public override string ToString() => $"{Name} [{Rows}x{Cols}]";
+}
