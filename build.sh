@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# One command: system dependencies, the native shim (CMake), the .NET solution; `./build.sh test` also runs every test.
+#   ./build.sh          build everything (fast when nothing changed)
+#   ./build.sh test     build, then run all tests (dotnet test)
+#   ./build.sh native   build only the native library
+# With VCPKG_ROOT set, the native build uses vcpkg's toolchain and vcpkg.json instead of Debian's packages.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+MODE=${1:-build}
+CONFIG=${CONFIG:-Release}
+NATIVE_BUILD="$ROOT/build/native"
+NATIVE_OUT="$ROOT/.artifacts/native"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${missing[*]} — run as root or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  say "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+deps() {
+  if [ -n "${VCPKG_ROOT:-}" ]; then
+    command -v cmake >/dev/null && command -v g++ >/dev/null || apt_install cmake g++ pkg-config
+    return
+  fi
+  if command -v dpkg >/dev/null 2>&1; then
+    apt_install cmake g++ make libopenvdb-dev libnanovdb-dev libtbb-dev libblosc-dev libboost-iostreams-dev \
+      libimath-dev libzstd-dev
+    if [ "$MODE" = test ]; then
+      # Independent OpenVDB readers used by the interop tests.
+      apt_install python3-openvdb libopenvdb-tools python3-numpy
+    fi
+  fi
+  if ! command -v dotnet >/dev/null 2>&1; then
+    echo "the .NET 10 SDK is required (https://dotnet.microsoft.com/download); dotnet was not found on PATH" >&2
+    exit 1
+  fi
+}
+
+native() {
+  local args=(-S "$ROOT/native" -B "$NATIVE_BUILD" -DCMAKE_BUILD_TYPE=Release)
+  if [ -n "${VCPKG_ROOT:-}" ]; then
+    args+=(-DCMAKE_TOOLCHAIN_FILE="$VCPKG_ROOT/scripts/buildsystems/vcpkg.cmake" -DVCPKG_MANIFEST_DIR="$ROOT")
+  fi
+  if [ ! -f "$NATIVE_BUILD/CMakeCache.txt" ]; then
+    say "configuring native library"
+    cmake "${args[@]}" >/dev/null
+  fi
+  say "building native library"
+  cmake --build "$NATIVE_BUILD" -j"$(nproc)" | grep -vE '^\[|^-- |^Consolidate|^gmake' || true
+  test -f "$NATIVE_BUILD/libhyprstream_native.so" || { echo "native build failed" >&2; exit 1; }
+  mkdir -p "$NATIVE_OUT"
+  cp -u "$NATIVE_BUILD/libhyprstream_native.so" "$NATIVE_OUT/"
+}
+
+managed() {
+  say "building .NET solution ($CONFIG)"
+  dotnet build "$ROOT/Hyprstream.sln" -c "$CONFIG" -nologo -clp:ErrorsOnly -v:q
+}
+
+case "$MODE" in
+  build) deps; native; managed ;;
+  native) deps; native ;;
+  test)
+    deps; native; managed
+    say "running tests"
+    dotnet test "$ROOT/Hyprstream.sln" -c "$CONFIG" --no-build -nologo -v:q --logger "console;verbosity=normal" ${TEST_FILTER:+--filter "$TEST_FILTER"}
+    ;;
+  *) echo "usage: ./build.sh [build|test|native]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,60 @@
+using System.CommandLine;
+using System.Text.Json;
+using Hyprstream.Server.Bench;
+using Spectre.Console;
+
+namespace Hyprstream.Server.Commands;
+
+/// <summary>`hyprstream bench …`: benchmarks that print their numbers (never timed assertions).</summary>
+internal static class BenchCommands
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Run a benchmark and print its measurements");
+        bench.Subcommands.Add(Storage());
+        return bench;
+    }
+
+    private static Command Storage()
+    {
+        var layers = new Option<int>("--layers") { Description = "Qwen3-1.7B layers for the tile-structured run", DefaultValueFactory = _ => 28 };
+        var unstructured = new Option<int>("--unstructured-layers") { Description = "layers for the unstructured run (each 1% weight costs a tile; 0 skips it)", DefaultValueFactory = _ => 2 };
+        var density = new Option<double>("--density") { Description = "fraction of weights kept", DefaultValueFactory = _ => 0.01 };
+        var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
+        var dir = new Option<string?>("--dir") { Description = "scratch directory for the files (default: a temp dir)" };
+        var cmd = new Command("storage", "Batch update, memory, disk and load of a Qwen3-1.7B-shaped sparse adapter vs a Dictionary") { layers, unstructured, density, json, dir };
+        cmd.SetAction(r =>
+        {
+            var work = r.GetValue(dir) ?? Path.Combine(Path.GetTempPath(), $"hyprstream-bench-{Environment.ProcessId}");
+            bool asJson = r.GetValue(json);
+            try
+            {
+                var rows = StorageBenchmark.Run(r.GetValue(layers), r.GetValue(unstructured), r.GetValue(density), work,
+                    msg => { if (!asJson) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"); });
+                if (asJson)
+                {
+                    Console.WriteLine(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
+                    return 0;
+                }
+                var table = new Table().AddColumns("structure", "weights", "metric", "value", "unit", "target");
+                foreach (var row in rows)
+                    table.AddRow(Markup.Escape(row.Structure), row.Weights.ToString("N0"), Markup.Escape(row.Metric), Format(row.Value, row.Unit),
+                        row.Unit, Markup.Escape(row.Target ?? ""));
+                AnsiConsole.Write(table);
+                AnsiConsole.MarkupLine($"[grey]{Markup.Escape(Environment.ProcessorCount + " cores, " + System.Runtime.InteropServices.RuntimeInformation.OSDescription)}[/]");
+                return 0;
+            }
+            finally
+            {
+                if (r.GetValue(dir) == null && Directory.Exists(work)) Directory.Delete(work, true);
+            }
+        });
+        return cmd;
+    }
+
+    internal static string Format(double v, string unit) => unit switch
+    {
+        "weights/s" => $"{v / 1e6:F1} M",
+        _ => v.ToString(v >= 100 ? "F0" : "F2"),
+    };
+}
