@@ -2,6 +2,7 @@
 // verified grid loads (the content hash written at save time is checked at load time).
 #include <openvdb/io/Compression.h>
 #include <openvdb/tools/Count.h>
+#include <openvdb/tree/LeafManager.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -129,7 +130,10 @@ HS_API hs_status hs_file_open(const char* path, hs_file** out) {
         h->path = path;
         parsing(h->path, [&] {
             h->file.reset(new openvdb::io::File(h->path));
-            h->file->open(/*delayLoad=*/false);
+            // Delayed loading maps the file and leaves leaf buffers unread; hs_file_read_grid then decompresses
+            // them in parallel. No private copy: our writers replace files by rename, never in place.
+            h->file->setCopyMaxBytes(0);
+            h->file->open(/*delayLoad=*/true);
             auto grids = h->file->readAllGridMetadata();
             for (const auto& g : *grids) {
                 h->names.push_back(g->getName());
@@ -220,6 +224,11 @@ HS_API hs_status hs_file_read_grid(hs_file* file, int32_t index, hs_grid** out) 
         openvdb::FloatGrid::Ptr grid;
         parsing(f.path, [&] { grid = openvdb::gridPtrCast<openvdb::FloatGrid>(f.file->readGrid(f.names[i])); });
         if (!grid) fail(HS_ERR_INVALID_DATA, "grid '" + f.names[i] + "' did not load as a float grid");
+        // Load every leaf buffer now (in parallel), so the grid no longer depends on the mapped file.
+        parsing(f.path, [&] {
+            openvdb::tree::LeafManager<openvdb::FloatTree> leaves(grid->tree());
+            leaves.foreach([](Leaf& leaf, size_t) { leaf.buffer().data(); });
+        });
         std::unique_ptr<hs_grid> h(new hs_grid{grid});
         for (const char* key : {kHashKey, kHashHalfKey}) {
             auto stored = grid->getMetadata<openvdb::Int64Metadata>(key);

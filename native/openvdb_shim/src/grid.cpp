@@ -89,8 +89,18 @@ HS_API hs_status hs_grid_set_many(hs_grid* grid, const hs_module* m, const int32
         const auto& mod = checkModule(m);
         auto& g = gridOf(grid);
         validateBatch(mod, rows, cols, values, n);
+        // Consecutive entries usually share a tile: look the leaf up once per run, then write by offset.
         auto acc = g.getUnsafeAccessor();
-        for (int64_t i = 0; i < n; ++i) acc.setValueOn(voxel(mod, rows[i], cols[i]), values[i]);
+        int64_t lastSlot = -1;
+        Leaf* leaf = nullptr;
+        for (int64_t i = 0; i < n; ++i) {
+            const int64_t slot = tileSlot(mod, rows[i], cols[i]);
+            if (slot != lastSlot) {
+                leaf = acc.touchLeaf(slotOrigin(slot));
+                lastSlot = slot;
+            }
+            leaf->setValueOn(leafOffset(rows[i], cols[i]), values[i]);
+        }
     });
 }
 
@@ -104,11 +114,18 @@ HS_API hs_status hs_grid_add_many(hs_grid* grid, const hs_module* m, const int32
         std::vector<float> oldValue(static_cast<size_t>(n));
         std::vector<bool> wasOn(static_cast<size_t>(n));
         auto acc = g.getUnsafeAccessor();
+        int64_t lastSlot = -1;
+        Leaf* leaf = nullptr;
         for (int64_t i = 0; i < n; ++i) {
-            const auto xyz = voxel(mod, rows[i], cols[i]);
-            float old = 0.0f;
-            const bool on = acc.probeValue(xyz, old);
-            const float sum = (on ? old : 0.0f) + values[i];
+            const int64_t slot = tileSlot(mod, rows[i], cols[i]);
+            if (slot != lastSlot) {
+                leaf = acc.touchLeaf(slotOrigin(slot));
+                lastSlot = slot;
+            }
+            const openvdb::Index off = leafOffset(rows[i], cols[i]);
+            const bool on = leaf->isValueOn(off);
+            const float old = on ? leaf->getValue(off) : 0.0f;
+            const float sum = old + values[i];
             if (!std::isfinite(sum)) {
                 for (int64_t j = i - 1; j >= 0; --j) {
                     const auto back = voxel(mod, rows[j], cols[j]);
@@ -120,7 +137,7 @@ HS_API hs_status hs_grid_add_many(hs_grid* grid, const hs_module* m, const int32
             }
             oldValue[size_t(i)] = old;
             wasOn[size_t(i)] = on;
-            acc.setValueOn(xyz, sum);
+            leaf->setValueOn(off, sum);
         }
     });
 }

@@ -48,6 +48,9 @@ inline openvdb::Coord voxel(const hs_module& m, int32_t row, int32_t col) {
     return slotOrigin(tileSlot(m, row, col)).offsetBy(row & 7, (col >> 3) & 7, col & 7);
 }
 
+// Offset of (row, col) inside its tile's leaf: (r&7)*64 + (c&63), i.e. ((r&7)<<6)|(((c>>3)&7)<<3)|(c&7).
+inline openvdb::Index leafOffset(int32_t row, int32_t col) { return openvdb::Index(((row & 7) << 6) | (col & 63)); }
+
 // Leaf offset n = (r&7)*64 + (c&63); the tile's (row, col) of a slot-relative tile index.
 inline void tileCorner(const hs_module& m, int64_t tile, int32_t& row0, int32_t& col0) {
     const int64_t tpr = tilesPerRow(m);

@@ -11,16 +11,16 @@ internal static class StorageBenchmark
 {
     public sealed record Row(string Structure, long Weights, string Metric, double Value, string Unit, string? Target);
 
-    public static List<Row> Run(int layers, int unstructuredLayers, double density, string workDir, Action<string> progress)
+    public static List<Row> Run(int layers, int unstructuredLayers, double density, string workDir, bool keepFiles, Action<string> progress)
     {
         Directory.CreateDirectory(workDir);
         var rows = new List<Row>();
-        RunOne(SparsityStructure.Tile, layers, density, workDir, progress, rows, withBaseline: true);
-        if (unstructuredLayers > 0) RunOne(SparsityStructure.Unstructured, unstructuredLayers, density, workDir, progress, rows, withBaseline: false);
+        RunOne(SparsityStructure.Tile, layers, density, workDir, keepFiles, progress, rows, withBaseline: true);
+        if (unstructuredLayers > 0) RunOne(SparsityStructure.Unstructured, unstructuredLayers, density, workDir, keepFiles, progress, rows, withBaseline: false);
         return rows;
     }
 
-    private static void RunOne(SparsityStructure structure, int layers, double density, string dir, Action<string> progress, List<Row> rows, bool withBaseline)
+    private static void RunOne(SparsityStructure structure, int layers, double density, string dir, bool keepFiles, Action<string> progress, List<Row> rows, bool withBaseline)
     {
         string s = $"{structure.ToString().ToLowerInvariant()} ({layers} layers)";
         progress($"{s}: generating {density:P1} of Qwen3-1.7B shapes");
@@ -28,6 +28,11 @@ internal static class StorageBenchmark
         var shuffled = data.Shuffled(99);
         long n = data.Weights;
         void Add(string metric, double v, string unit, string? target = null) => rows.Add(new Row(s, n, metric, v, unit, target));
+
+        // Warm up the JIT and the native paths on a small copy so the first timing is not a cold start.
+        var warm = new SyntheticAdapter { Modules = data.Modules.Take(7).ToList() };
+        using (var w = warm.Build("warm-up")) { var p = Path.Combine(dir, "warm-up.vdb"); w.Save(p); SparseAdapter.Load(p).Dispose(); File.Delete(p); }
+        using (var w = warm.Build("warm-up", add: true)) { }
 
         progress($"{s}: batch set, sorted ({n:N0} weights)");
         var (adapter, t) = Timed(() => data.Build("bench"));
@@ -56,7 +61,7 @@ internal static class StorageBenchmark
             if (loaded.ActiveCount != n) throw new InvalidOperationException($"loaded {loaded.ActiveCount} weights, saved {n}");
             loaded.Dispose();
             Add($"load ({label})", n / tl, "weights/s", structure == SparsityStructure.Tile ? ">= 100 M/s" : null);
-            File.Delete(path);
+            if (!keepFiles) File.Delete(path);
         }
         adapter.Dispose();
 

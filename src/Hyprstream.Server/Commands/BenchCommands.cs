@@ -21,7 +21,7 @@ internal static class BenchCommands
         var unstructured = new Option<int>("--unstructured-layers") { Description = "layers for the unstructured run (each 1% weight costs a tile; 0 skips it)", DefaultValueFactory = _ => 2 };
         var density = new Option<double>("--density") { Description = "fraction of weights kept", DefaultValueFactory = _ => 0.01 };
         var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
-        var dir = new Option<string?>("--dir") { Description = "scratch directory for the files (default: a temp dir)" };
+        var dir = new Option<string?>("--dir") { Description = "keep the written .vdb files in this directory (default: a temp dir, removed afterwards)" };
         var cmd = new Command("storage", "Batch update, memory, disk and load of a Qwen3-1.7B-shaped sparse adapter vs a Dictionary") { layers, unstructured, density, json, dir };
         cmd.SetAction(r =>
         {
@@ -29,13 +29,14 @@ internal static class BenchCommands
             bool asJson = r.GetValue(json);
             try
             {
-                var rows = StorageBenchmark.Run(r.GetValue(layers), r.GetValue(unstructured), r.GetValue(density), work,
+                var rows = StorageBenchmark.Run(r.GetValue(layers), r.GetValue(unstructured), r.GetValue(density), work, keepFiles: r.GetValue(dir) != null,
                     msg => { if (!asJson) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"); });
                 if (asJson)
                 {
                     Console.WriteLine(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
                     return 0;
                 }
+                if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
                 var table = new Table().AddColumns("structure", "weights", "metric", "value", "unit", "target");
                 foreach (var row in rows)
                     table.AddRow(Markup.Escape(row.Structure), row.Weights.ToString("N0"), Markup.Escape(row.Metric), Format(row.Value, row.Unit),
