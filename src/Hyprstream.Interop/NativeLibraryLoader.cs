@@ -23,8 +23,14 @@ internal static class NativeLibraryLoader
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
         if (name != LibraryName) return 0;
+        return Load(CandidateDirectories());
+    }
+
+    /// <summary>Loads the first library found in <paramref name="directories"/>; throws a message that says what to run.</summary>
+    internal static nint Load(IEnumerable<string> directories)
+    {
         var tried = new List<string>();
-        foreach (var dir in CandidateDirectories())
+        foreach (var dir in directories)
         {
             var path = Path.Combine(dir, FileName);
             tried.Add(path);

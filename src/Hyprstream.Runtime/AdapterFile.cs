@@ -118,10 +118,10 @@ public static class AdapterFile
         var adapter = SparseAdapter.FromLoaded(grid, info);
         try
         {
-            long inModules = adapter.Modules.Sum(m => m.ActiveCount), total = adapter.ActiveCount;
-            if (inModules != total)
+            long outside = adapter.CountOutsideModules();
+            if (outside != 0)
                 throw new InvalidDataException(
-                    $"grid '{gridName}' in '{path}': {total - inModules} of its {total} active voxels lie outside every module in its metadata");
+                    $"grid '{gridName}' in '{path}': {outside} of its {adapter.ActiveCount} active voxels lie outside every module in its metadata");
             return adapter;
         }
         catch

@@ -271,6 +271,18 @@ public sealed unsafe class SparseAdapter : IDisposable
         return a;
     }
 
+    /// <summary>Active voxels that no module's tiles and shape cover (0 for anything this API wrote).</summary>
+    internal long CountOutsideModules()
+    {
+        using var scope = ReadScope();
+        var mods = Modules.Select(m => m.Native).ToArray();
+        fixed (HsModule* p = mods)
+        {
+            Status.Check(Hs.hs_grid_count_outside(_grid, p, mods.Length, out var outside));
+            return outside;
+        }
+    }
+
     private GridHandle CloneGrid()
     {
         Status.Check(Hs.hs_grid_clone(_grid, out var g));

@@ -91,6 +91,8 @@ HS_API hs_status hs_grid_add_many(hs_grid* grid, const hs_module* m, const int32
 HS_API hs_status hs_grid_get_many(const hs_grid* grid, const hs_module* m, const int32_t* rows, const int32_t* cols, float* values, int64_t n);
 HS_API hs_status hs_grid_active_count(const hs_grid* grid, const hs_module* m /* NULL: whole grid */, int64_t* count);
 HS_API hs_status hs_grid_leaf_count(const hs_grid* grid, const hs_module* m /* NULL: whole grid */, int64_t* count);
+/* Active voxels of the grid that lie in none of the given modules (a file whose metadata does not cover its data). */
+HS_API hs_status hs_grid_count_outside(const hs_grid* grid, const hs_module* modules, int32_t count, int64_t* outside);
 HS_API hs_status hs_grid_memory_bytes(const hs_grid* grid, int64_t* bytes);
 HS_API hs_status hs_grid_clear_module(hs_grid* grid, const hs_module* m);
 /* Deactivates weights with |v| <= tolerance and frees emptied tiles. */

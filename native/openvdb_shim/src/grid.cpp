@@ -1,6 +1,7 @@
 // grid.cpp — grid lifetime, single and batched weight access, counts, memory and grid metadata.
 #include <openvdb/tools/Count.h>
 #include <openvdb/tools/Prune.h>
+#include <algorithm>
 #include <vector>
 #include "module_access.h"
 
@@ -183,6 +184,37 @@ HS_API hs_status hs_grid_leaf_count(const hs_grid* grid, const hs_module* m, int
         int64_t c = 0;
         forEachLeafConst(tree, checkModule(m), [&](const Leaf&, int64_t) { ++c; });
         *count = c;
+    });
+}
+
+HS_API hs_status hs_grid_count_outside(const hs_grid* grid, const hs_module* modules, int32_t count, int64_t* outside) {
+    return guarded([&] {
+        need(outside, "outside");
+        if (count < 0 || (count > 0 && !modules)) fail(HS_ERR_INVALID_ARGUMENT, "module array is NULL");
+        std::vector<hs_module> sorted(modules, modules + count);
+        for (const auto& m : sorted) checkModule(&m);
+        std::sort(sorted.begin(), sorted.end(), [](const hs_module& a, const hs_module& b) { return a.slot_base < b.slot_base; });
+        int64_t n = 0;
+        for (auto leaf = gridOf(grid).tree().cbeginLeaf(); leaf; ++leaf) {
+            const int64_t slot = originSlot(leaf->origin());
+            auto it = std::upper_bound(sorted.begin(), sorted.end(), slot,
+                                       [](int64_t s, const hs_module& m) { return s < m.slot_base; });
+            bool inside = false;
+            if (it != sorted.begin()) {
+                const hs_module& m = *(it - 1);
+                const int64_t tile = slot - m.slot_base;
+                if (tile < tileCount(m)) {
+                    // The tile is the module's; its voxels must also fall inside the shape (edge tiles are partial).
+                    int32_t row0, col0;
+                    tileCorner(m, tile, row0, col0);
+                    inside = true;
+                    for (auto v = leaf->cbeginValueOn(); v; ++v)
+                        if (row0 + int32_t(v.pos() >> 6) >= m.rows || col0 + int32_t(v.pos() & 63) >= m.cols) ++n;
+                }
+            }
+            if (!inside) n += int64_t(leaf->onVoxelCount());
+        }
+        *outside = n;
     });
 }
 

@@ -19,7 +19,15 @@ const char* const kBuildInfo = "hyprstream_shim " HS_STR(HS_ABI_MAJOR) "." HS_ST
 }  // namespace
 
 std::atomic<int64_t> liveHandles{0};
-void setLastError(const std::string& msg) { lastError = msg; }
+// Messages can quote file content; keep them short, printable and valid UTF-8 (ASCII) for every caller.
+void setLastError(const std::string& msg) {
+    lastError.clear();
+    for (char ch : msg.substr(0, 2000)) {
+        const unsigned char c = static_cast<unsigned char>(ch);
+        lastError += (c >= 0x20 && c < 0x7F) ? ch : '?';
+    }
+    if (msg.size() > 2000) lastError += "...";
+}
 void clearLastError() { lastError.clear(); }
 void ensureInitialized() { std::call_once(initOnce, [] { openvdb::initialize(); }); }
 

@@ -16,6 +16,7 @@ internal static unsafe partial class Hs
     [LibraryImport(Lib)] internal static partial int hs_grid_get_many(GridHandle grid, in HsModule m, int* rows, int* cols, float* values, long n);
     [LibraryImport(Lib)] internal static partial int hs_grid_active_count(GridHandle grid, HsModule* m, out long count);
     [LibraryImport(Lib)] internal static partial int hs_grid_leaf_count(GridHandle grid, HsModule* m, out long count);
+    [LibraryImport(Lib)] internal static partial int hs_grid_count_outside(GridHandle grid, HsModule* modules, int count, out long outside);
     [LibraryImport(Lib)] internal static partial int hs_grid_memory_bytes(GridHandle grid, out long bytes);
     [LibraryImport(Lib)] internal static partial int hs_grid_clear_module(GridHandle grid, in HsModule m);
     [LibraryImport(Lib)] internal static partial int hs_grid_prune(GridHandle grid, in HsModule m, float tolerance, out long removed);

@@ -52,15 +52,19 @@ internal static class StorageBenchmark
         {
             var path = Path.Combine(dir, $"bench-{structure}-{label}.vdb");
             progress($"{s}: save {label}");
-            var (_, ts) = Timed(() => { adapter.Save(path, options); return 0; });
+            double ts = Median(3, () => Timed(() => { adapter.Save(path, options); return 0; }).Seconds);
             long bytes = new FileInfo(path).Length;
             Add($"on disk ({label} + Blosc)", (double)bytes / n, "B/weight", label == "half" && structure == SparsityStructure.Tile ? "<= 2.5" : null);
-            Add($"save ({label})", ts * 1000, "ms");
+            Add($"save ({label}), median of 3", ts * 1000, "ms");
             progress($"{s}: load {label}");
-            var (loaded, tl) = Timed(() => SparseAdapter.Load(path));
-            if (loaded.ActiveCount != n) throw new InvalidOperationException($"loaded {loaded.ActiveCount} weights, saved {n}");
-            loaded.Dispose();
-            Add($"load ({label})", n / tl, "weights/s", structure == SparsityStructure.Tile ? ">= 100 M/s" : null);
+            double tl = Median(3, () =>
+            {
+                var (loaded, t) = Timed(() => SparseAdapter.Load(path));
+                using (loaded)
+                    if (loaded.ActiveCount != n) throw new InvalidOperationException($"loaded {loaded.ActiveCount} weights, saved {n}");
+                return t;
+            });
+            Add($"load ({label}), median of 3", n / tl, "weights/s", structure == SparsityStructure.Tile ? ">= 100 M/s" : null);
             if (!keepFiles) File.Delete(path);
         }
         adapter.Dispose();
@@ -86,6 +90,12 @@ internal static class StorageBenchmark
         Add("baseline Dictionary: memory", (double)(after - before) / n, "B/weight");
         GC.KeepAlive(dicts);
         Add("reference CSR (float32 value + int32 col)", 8.0 + 4.0 * data.Modules.Sum(m => m.Rows + 1L) / n, "B/weight");
+    }
+
+    private static double Median(int runs, Func<double> measure)
+    {
+        var t = Enumerable.Range(0, runs).Select(_ => measure()).Order().ToArray();
+        return t[runs / 2];
     }
 
     private static (T Result, double Seconds) Timed<T>(Func<T> f)
