@@ -271,6 +271,14 @@ public sealed unsafe class SparseAdapter : IDisposable
         return a;
     }
 
+    /// <summary>A 64-bit hash of the stored weights (positions and value bits): equal contents hash equal.</summary>
+    public long ContentHash()
+    {
+        using var scope = ReadScope();
+        Status.Check(Hs.hs_grid_content_hash(_grid, 0, out var h));
+        return h;
+    }
+
     /// <summary>Active voxels that no module's tiles and shape cover (0 for anything this API wrote).</summary>
     internal long CountOutsideModules()
     {

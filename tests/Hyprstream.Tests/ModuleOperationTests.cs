@@ -206,6 +206,19 @@ public class ModuleOperationTests
     }
 
     [Test]
+    public void ContentHash_FollowsTheStoredWeights()
+    {
+        using var a = Fixtures.Small();
+        using var c = a.Clone();
+        Assert.That(c.ContentHash(), Is.EqualTo(a.ContentHash()));
+        var w = c.Modules[0].EnumerateActive().First();
+        c.Modules[0][w.Row, w.Col] = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(w.Value) ^ 1);
+        Assert.That(c.ContentHash(), Is.Not.EqualTo(a.ContentHash()), "one flipped mantissa bit changes the hash");
+        c.Modules[0][w.Row, w.Col] = w.Value;
+        Assert.That(c.ContentHash(), Is.EqualTo(a.ContentHash()));
+    }
+
+    [Test]
     public void FromDense_ToDense_RoundTrip_WithTolerance()
     {
         using var a = new SparseAdapter("d");

@@ -194,9 +194,16 @@ HS_API hs_status hs_grid_count_outside(const hs_grid* grid, const hs_module* mod
         std::vector<hs_module> sorted(modules, modules + count);
         for (const auto& m : sorted) checkModule(&m);
         std::sort(sorted.begin(), sorted.end(), [](const hs_module& a, const hs_module& b) { return a.slot_base < b.slot_base; });
-        int64_t n = 0;
-        for (auto leaf = gridOf(grid).tree().cbeginLeaf(); leaf; ++leaf) {
+        const auto& tree = gridOf(grid).tree();
+        // Active tiles above leaf level: no module stores weights that way, so every voxel they cover is outside.
+        int64_t n = int64_t(tree.activeVoxelCount() - tree.activeLeafVoxelCount());
+        for (auto leaf = tree.cbeginLeaf(); leaf; ++leaf) {
             const int64_t slot = originSlot(leaf->origin());
+            // originSlot ignores y, z >= 4096 and negative coordinates: only leaves the mapping itself places count.
+            if (slot < 0 || slotOrigin(slot) != leaf->origin()) {
+                n += int64_t(leaf->onVoxelCount());
+                continue;
+            }
             auto it = std::upper_bound(sorted.begin(), sorted.end(), slot,
                                        [](int64_t s, const hs_module& m) { return s < m.slot_base; });
             bool inside = false;
