@@ -378,7 +378,7 @@ public sealed class IndependentReaderTests
     public enum Outside
     {
         PastEveryModule, BetweenModules, EdgeTileBeyondShape, NegativeCoordinate, NegativeY,
-        // Voxels the mapping never produces, in places the native check does not see yet (see KnownGap test below):
+        // Voxels the mapping never produces: an aliased leaf origin, and an active tile above leaf level.
         AliasY4096, AliasZ4096, ActiveTileOverModules,
     }
 
