@@ -60,28 +60,21 @@ public static class AdapterFile
     public static SparseAdapter Load(string path, string? name = null)
     {
         using var file = Open(path);
-        var candidates = new List<(int Index, string Name, string Type)>();
-        foreach (var g in Grids(file))
-        {
-            using var meta = GridMeta(file, g.Index);
-            if (AdapterFormat.LooksLikeAdapter(meta) || g.Name == name) candidates.Add(g);
-        }
-        (int Index, string Name, string Type) pick;
+        var grids = Grids(file).ToList();
+        if (grids.Count == 0) throw new InvalidDataException($"'{path}' holds no grids");
         if (name != null)
         {
-            pick = candidates.FirstOrDefault(c => c.Name == name);
-            if (pick.Name == null) throw new KeyNotFoundException($"'{path}' holds no adapter named '{name}'");
+            var named = grids.FirstOrDefault(g => g.Name == name);
+            if (named.Name == null) throw new KeyNotFoundException($"'{path}' holds no adapter named '{name}'");
+            return LoadGrid(file, path, named, DescribeGrid(file, path, named));
         }
-        else if (candidates.Count == 1) pick = candidates[0];
-        else if (candidates.Count == 0)
-        {
-            var all = Grids(file).ToList();
-            if (all.Count == 0) throw new InvalidDataException($"'{path}' holds no grids");
-            // Name the problem with the first grid: wrong type, or missing metadata.
-            pick = all[0];
-        }
-        else throw new ArgumentException($"'{path}' holds {candidates.Count} adapters ({string.Join(", ", candidates.Select(c => c.Name))}); name the one to load");
-        return LoadGrid(file, path, pick.Index, pick.Name, pick.Type);
+        var adapters = new List<((int Index, string Name, string Type) Grid, AdapterInfo Info)>();
+        foreach (var g in grids)
+            if (TryDescribeGrid(file, path, g) is { } info) adapters.Add((g, info));
+        if (adapters.Count > 1)
+            throw new ArgumentException($"'{path}' holds {adapters.Count} adapters ({string.Join(", ", adapters.Select(c => c.Grid.Name))}); name the one to load");
+        // No adapter at all: describing the first grid throws the message that says why it is not one.
+        return adapters.Count == 1 ? LoadGrid(file, path, adapters[0].Grid, adapters[0].Info) : LoadGrid(file, path, grids[0], DescribeGrid(file, path, grids[0]));
     }
 
     /// <summary>Loads every adapter in the file.</summary>
@@ -91,12 +84,8 @@ public static class AdapterFile
         var result = new List<SparseAdapter>();
         try
         {
-            foreach (var (index, gridName, type) in Grids(file))
-            {
-                using (var meta = GridMeta(file, index))
-                    if (!AdapterFormat.LooksLikeAdapter(meta)) continue;
-                result.Add(LoadGrid(file, path, index, gridName, type));
-            }
+            foreach (var g in Grids(file).ToList())
+                if (TryDescribeGrid(file, path, g) is { } info) result.Add(LoadGrid(file, path, g, info));
             return result;
         }
         catch
@@ -108,20 +97,33 @@ public static class AdapterFile
 
     private const string FloatGridType = "Tree_float_5_4_3";
 
-    private static SparseAdapter LoadGrid(FileHandle file, string path, int index, string gridName, string type)
+    /// <summary>The grid's adapter description; throws InvalidDataException saying why it is not an adapter.</summary>
+    private static AdapterInfo DescribeGrid(FileHandle file, string path, (int Index, string Name, string Type) g)
     {
-        if (type != FloatGridType)
-            throw new InvalidDataException($"grid '{gridName}' in '{path}' is a {type} grid; adapters are float grids ({FloatGridType})");
-        AdapterInfo info;
-        using (var meta = GridMeta(file, index)) info = ReadAdapterInfo(meta, gridName, path);
-        Status.Check(Hs.hs_file_read_grid(file, index, out var grid));
+        if (g.Type != FloatGridType)
+            throw new InvalidDataException($"grid '{g.Name}' in '{path}' is a {g.Type} grid; adapters are float grids ({FloatGridType})");
+        using var meta = GridMeta(file, g.Index);
+        return ReadAdapterInfo(meta, g.Name, path);
+    }
+
+    /// <summary>Null for grids that do not claim to be adapters; throws for ones that claim it and are broken.</summary>
+    private static AdapterInfo? TryDescribeGrid(FileHandle file, string path, (int Index, string Name, string Type) g)
+    {
+        using (var meta = GridMeta(file, g.Index))
+            if (!AdapterFormat.LooksLikeAdapter(meta)) return null;
+        return DescribeGrid(file, path, g);
+    }
+
+    private static SparseAdapter LoadGrid(FileHandle file, string path, (int Index, string Name, string Type) g, AdapterInfo info)
+    {
+        Status.Check(Hs.hs_file_read_grid(file, g.Index, out var grid));
         var adapter = SparseAdapter.FromLoaded(grid, info);
         try
         {
             long outside = adapter.CountOutsideModules();
             if (outside != 0)
                 throw new InvalidDataException(
-                    $"grid '{gridName}' in '{path}': {outside} of its {adapter.ActiveCount} active voxels lie outside every module in its metadata");
+                    $"grid '{g.Name}' in '{path}': {outside} of its {adapter.ActiveCount} active voxels lie outside every module in its metadata");
             return adapter;
         }
         catch

@@ -215,8 +215,10 @@ HS_API hs_status hs_grid_count_outside(const hs_grid* grid, const hs_module* mod
                     int32_t row0, col0;
                     tileCorner(m, tile, row0, col0);
                     inside = true;
-                    for (auto v = leaf->cbeginValueOn(); v; ++v)
-                        if (row0 + int32_t(v.pos() >> 6) >= m.rows || col0 + int32_t(v.pos() & 63) >= m.cols) ++n;
+                    const bool edge = row0 + kTileRows > m.rows || col0 + kTileCols > m.cols;
+                    if (edge)
+                        for (auto v = leaf->cbeginValueOn(); v; ++v)
+                            if (row0 + int32_t(v.pos() >> 6) >= m.rows || col0 + int32_t(v.pos() & 63) >= m.cols) ++n;
                 }
             }
             if (!inside) n += int64_t(leaf->onVoxelCount());

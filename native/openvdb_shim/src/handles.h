@@ -12,6 +12,10 @@ struct hs_grid {
 
 struct hs_meta {
     openvdb::MetaMap map;
+    // hs_meta_key_at walks keys in order; remembering the last position makes a full walk O(n), not O(n^2).
+    mutable openvdb::MetaMap::ConstMetaIterator cursor{};
+    mutable int32_t cursorIndex = -1;
+    void touched() { cursorIndex = -1; }
 };
 
 struct hs_file {

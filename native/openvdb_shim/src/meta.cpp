@@ -18,7 +18,10 @@ openvdb::Metadata::ConstPtr entry(const hs_meta* meta, const char* key) {
 }
 template <typename M, typename V>
 hs_status setTyped(hs_meta* meta, const char* key, const V& v) {
-    return guarded([&] { need(meta, "meta").map.insertMeta(keyOf(key), M(v)); });
+    return guarded([&] {
+        need(meta, "meta").map.insertMeta(keyOf(key), M(v));
+        meta->touched();
+    });
 }
 }  // namespace
 
@@ -44,9 +47,13 @@ HS_API hs_status hs_meta_key_at(const hs_meta* meta, int32_t index, char* buffer
         const auto& map = need(meta, "meta").map;
         if (index < 0 || size_t(index) >= map.metaCount())
             fail(HS_ERR_OUT_OF_RANGE, "metadata index " + std::to_string(index) + " is out of range");
-        auto it = map.beginMeta();
-        std::advance(it, index);
-        copyOut(it->first, buffer, capacity, required);
+        if (meta->cursorIndex < 0 || meta->cursorIndex > index) {
+            meta->cursor = map.beginMeta();
+            meta->cursorIndex = 0;
+        }
+        std::advance(meta->cursor, index - meta->cursorIndex);
+        meta->cursorIndex = index;
+        copyOut(meta->cursor->first, buffer, capacity, required);
     });
 }
 
@@ -61,7 +68,10 @@ HS_API hs_status hs_meta_type(const hs_meta* meta, const char* key, int32_t* typ
 }
 
 HS_API hs_status hs_meta_remove(hs_meta* meta, const char* key) {
-    return guarded([&] { need(meta, "meta").map.removeMeta(keyOf(key)); });
+    return guarded([&] {
+        need(meta, "meta").map.removeMeta(keyOf(key));
+        meta->touched();
+    });
 }
 
 HS_API hs_status hs_meta_set_string(hs_meta* meta, const char* key, const char* value) {
