@@ -107,27 +107,17 @@ public sealed unsafe class AdapterModule
             Status.Check(Hs.hs_grid_get_many(Adapter.Grid, Native, r, c, v, rows.Length));
     }
 
-    public long ActiveCount
-    {
-        get
-        {
-            using var scope = Adapter.ReadScope(this);
-            var m = Native;
-            Status.Check(Hs.hs_grid_active_count(Adapter.Grid, &m, out var n));
-            return n;
-        }
-    }
+    public long ActiveCount => Count(&Hs.hs_grid_active_count);
 
     /// <summary>Number of allocated 8×64 tiles (each costs ~2.1 KB in memory whatever its fill).</summary>
-    public long TileCount
+    public long TileCount => Count(&Hs.hs_grid_leaf_count);
+
+    private long Count(delegate*<Interop.Handles.GridHandle, HsModule*, out long, int> count)
     {
-        get
-        {
-            using var scope = Adapter.ReadScope(this);
-            var m = Native;
-            Status.Check(Hs.hs_grid_leaf_count(Adapter.Grid, &m, out var n));
-            return n;
-        }
+        using var scope = Adapter.ReadScope(this);
+        var m = Native;
+        Status.Check(count(Adapter.Grid, &m, out var n));
+        return n;
     }
 
     public double Density => (double)ActiveCount / TotalWeights;

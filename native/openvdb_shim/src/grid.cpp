@@ -159,32 +159,31 @@ HS_API hs_status hs_grid_get_many(const hs_grid* grid, const hs_module* m, const
     });
 }
 
-HS_API hs_status hs_grid_active_count(const hs_grid* grid, const hs_module* m, int64_t* count) {
+namespace {
+// Sums perLeaf over a module's leaves, or asks the tree (whole) when m is NULL.
+template <typename Whole, typename PerLeaf>
+hs_status countOver(const hs_grid* grid, const hs_module* m, int64_t* count, Whole whole, PerLeaf perLeaf) {
     return guarded([&] {
         need(count, "count");
         const auto& tree = gridOf(grid).tree();
         if (!m) {
-            *count = int64_t(tree.activeVoxelCount());
+            *count = int64_t(whole(tree));
             return;
         }
         int64_t c = 0;
-        forEachLeafConst(tree, checkModule(m), [&](const Leaf& leaf, int64_t) { c += int64_t(leaf.onVoxelCount()); });
+        forEachLeafConst(tree, checkModule(m), [&](const Leaf& leaf, int64_t) { c += int64_t(perLeaf(leaf)); });
         *count = c;
     });
 }
+}  // namespace
+
+HS_API hs_status hs_grid_active_count(const hs_grid* grid, const hs_module* m, int64_t* count) {
+    return countOver(grid, m, count, [](const Tree& t) { return t.activeVoxelCount(); },
+                     [](const Leaf& leaf) { return leaf.onVoxelCount(); });
+}
 
 HS_API hs_status hs_grid_leaf_count(const hs_grid* grid, const hs_module* m, int64_t* count) {
-    return guarded([&] {
-        need(count, "count");
-        const auto& tree = gridOf(grid).tree();
-        if (!m) {
-            *count = int64_t(tree.leafCount());
-            return;
-        }
-        int64_t c = 0;
-        forEachLeafConst(tree, checkModule(m), [&](const Leaf&, int64_t) { ++c; });
-        *count = c;
-    });
+    return countOver(grid, m, count, [](const Tree& t) { return t.leafCount(); }, [](const Leaf&) { return 1; });
 }
 
 HS_API hs_status hs_grid_count_outside(const hs_grid* grid, const hs_module* modules, int32_t count, int64_t* outside) {
