@@ -57,8 +57,11 @@ native() {
     cmake "${args[@]}" >/dev/null
   fi
   say "building native library"
-  cmake --build "$NATIVE_BUILD" -j"$(nproc)" | grep -vE '^\[|^-- |^Consolidate|^gmake' || true
-  test -f "$NATIVE_BUILD/libhyprstream_native.so" || { echo "native build failed" >&2; exit 1; }
+  if ! cmake --build "$NATIVE_BUILD" -j"$(nproc)" > "$NATIVE_BUILD/build.log" 2>&1; then
+    grep -E 'error|Error' "$NATIVE_BUILD/build.log" >&2 || cat "$NATIVE_BUILD/build.log" >&2
+    echo "native build failed (full log: $NATIVE_BUILD/build.log)" >&2
+    exit 1
+  fi
   mkdir -p "$NATIVE_OUT"
   cp -u "$NATIVE_BUILD/libhyprstream_native.so" "$NATIVE_OUT/"
 }

@@ -7,6 +7,24 @@
 
 using namespace hs;
 
+namespace {
+// Sums perLeaf over a module's leaves, or asks the tree (whole) when m is NULL.
+template <typename Whole, typename PerLeaf>
+hs_status countOver(const hs_grid* grid, const hs_module* m, int64_t* count, Whole whole, PerLeaf perLeaf) {
+    return guarded([&] {
+        need(count, "count");
+        const auto& tree = gridOf(grid).tree();
+        if (!m) {
+            *count = int64_t(whole(tree));
+            return;
+        }
+        int64_t c = 0;
+        forEachLeafConst(tree, checkModule(m), [&](const Leaf& leaf, int64_t) { c += int64_t(perLeaf(leaf)); });
+        *count = c;
+    });
+}
+}  // namespace
+
 extern "C" {
 
 HS_API hs_status hs_grid_create(hs_grid** out) {
@@ -159,23 +177,6 @@ HS_API hs_status hs_grid_get_many(const hs_grid* grid, const hs_module* m, const
     });
 }
 
-namespace {
-// Sums perLeaf over a module's leaves, or asks the tree (whole) when m is NULL.
-template <typename Whole, typename PerLeaf>
-hs_status countOver(const hs_grid* grid, const hs_module* m, int64_t* count, Whole whole, PerLeaf perLeaf) {
-    return guarded([&] {
-        need(count, "count");
-        const auto& tree = gridOf(grid).tree();
-        if (!m) {
-            *count = int64_t(whole(tree));
-            return;
-        }
-        int64_t c = 0;
-        forEachLeafConst(tree, checkModule(m), [&](const Leaf& leaf, int64_t) { c += int64_t(perLeaf(leaf)); });
-        *count = c;
-    });
-}
-}  // namespace
 
 HS_API hs_status hs_grid_active_count(const hs_grid* grid, const hs_module* m, int64_t* count) {
     return countOver(grid, m, count, [](const Tree& t) { return t.activeVoxelCount(); },
