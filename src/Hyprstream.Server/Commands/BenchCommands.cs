@@ -12,6 +12,7 @@ internal static class BenchCommands
     {
         var bench = new Command("bench", "Run a benchmark and print its measurements");
         bench.Subcommands.Add(Storage());
+        bench.Subcommands.Add(IndexBenchCommand.Create());
         return bench;
     }
 

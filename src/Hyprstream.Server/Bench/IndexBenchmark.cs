@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using Hyprstream.Runtime.Index;
+
+namespace Hyprstream.Server.Bench;
+
+/// <summary>
+/// `hyprstream bench index`: build time, memory, QPS (1 thread and all cores) and recall@10 at several ef values,
+/// against brute force in the same run — on synthetic clustered / Poincaré-ball data or on TEXMEX .fvecs files.
+/// </summary>
+internal static class IndexBenchmark
+{
+    public sealed record Result(string Dataset, string Metric, int N, int Dim, int Queries, int M, int EfConstruction, bool Int8,
+        double BuildSeconds, long MemoryBytes, long ExactVectorBytes, double BruteForceQps1, List<EfRow> Rows);
+
+    public sealed record EfRow(int Ef, double Recall10, double Qps1, double QpsAll);
+
+    public static Result Run(string dataset, DistanceMetric metric, double[][] data, double[][] queries, int[][]? truth, HnswParameters p,
+        IReadOnlyList<int> efs, Action<string> progress)
+    {
+        const int k = 10;
+        progress($"{dataset}: building {data.Length:N0} × {data[0].Length} ({metric}, M={p.M}, efConstruction={p.EfConstruction}{(p.QuantizeInt8 ? ", int8" : "")})");
+        long before = GC.GetTotalMemory(true);
+        var sw = Stopwatch.StartNew();
+        using var index = AdapterIndex.CreateInMemory(data[0].Length, metric, p);
+        for (int i = 0; i < data.Length; i++)
+        {
+            index.Upsert(i.ToString(), data[i]);
+            if (i % 10000 == 9999) progress($"{dataset}: {i + 1:N0} inserted, {sw.Elapsed.TotalSeconds:F0} s");
+        }
+        double build = sw.Elapsed.TotalSeconds;
+        var stats = index.Stats();
+        long memory = stats.VectorBytesHot + stats.LinkBytes;
+
+        progress($"{dataset}: brute-force ground truth for {queries.Length:N0} queries");
+        sw.Restart();
+        int bfTimed = Math.Min(queries.Length, 50);
+        for (int i = 0; i < bfTimed; i++) index.SearchExact(queries[i], k);
+        double bfQps = bfTimed / sw.Elapsed.TotalSeconds;
+        truth ??= queries.AsParallel().AsOrdered().Select(q => index.SearchExact(q, k).Select(h => int.Parse(h.Adapter)).ToArray()).ToArray();
+
+        var rows = new List<EfRow>();
+        foreach (var ef in efs)
+        {
+            progress($"{dataset}: ef={ef}");
+            var found = new int[queries.Length][];
+            sw.Restart();
+            for (int i = 0; i < queries.Length; i++) found[i] = index.Search(queries[i], k, ef: ef).Select(h => int.Parse(h.Adapter)).ToArray();
+            double qps1 = queries.Length / sw.Elapsed.TotalSeconds;
+            sw.Restart();
+            Parallel.For(0, queries.Length, i => index.Search(queries[i], k, ef: ef));
+            double qpsAll = queries.Length / sw.Elapsed.TotalSeconds;
+            int hit = 0, total = 0;
+            for (int i = 0; i < queries.Length; i++)
+            {
+                var t = truth[i].Take(k).ToHashSet();
+                hit += found[i].Count(t.Contains);
+                total += t.Count;
+            }
+            rows.Add(new EfRow(ef, (double)hit / total, qps1, qpsAll));
+        }
+        GC.KeepAlive(before);
+        return new Result(dataset, metric.ToString(), data.Length, data[0].Length, queries.Length, p.M, p.EfConstruction, p.QuantizeInt8,
+            build, memory, p.QuantizeInt8 ? stats.VectorBytesExact : 0, bfQps, rows);
+    }
+
+    /// <summary>Gaussian clusters (what embeddings of related adapters look like), as float32 values.</summary>
+    public static double[][] Clustered(int n, int dim, int clusters, int seed, int centerSeed = 7)
+    {
+        var rng = new Random(seed);
+        var crng = new Random(centerSeed);
+        var centers = Enumerable.Range(0, clusters).Select(_ => Enumerable.Range(0, dim).Select(_ => crng.NextDouble() * 2 - 1).ToArray()).ToArray();
+        return Enumerable.Range(0, n).Select(_ =>
+        {
+            var c = centers[rng.Next(clusters)];
+            return c.Select(x => (double)(float)(x + Gauss(rng) * 0.1)).ToArray();
+        }).ToArray();
+    }
+
+    /// <summary>Points in the Poincaré ball with norms spread towards the rim (deep hierarchies live there).</summary>
+    public static double[][] Ball(int n, int dim, int seed)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ =>
+        {
+            var v = Enumerable.Range(0, dim).Select(_ => Gauss(rng)).ToArray();
+            double norm = Math.Sqrt(v.Sum(x => x * x)), r = 0.99 * Math.Pow(rng.NextDouble(), 0.25);
+            return v.Select(x => x / norm * r).ToArray();
+        }).ToArray();
+    }
+
+    private static double Gauss(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+}
