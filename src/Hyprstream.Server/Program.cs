@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Hyprstream.Server.Commands;
+using Spectre.Console;
 
 namespace Hyprstream.Server;
 
@@ -9,7 +10,16 @@ public static class Program
     public static int Main(string[] args)
     {
         var root = new RootCommand("Hyprstream: a store and serving runtime for sparse LLM adapters");
+        // A fresh console per call: the output may have been redirected since the last one (tests call Main in-process).
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
         root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(ImportPeftCommand.Create());
+        root.Subcommands.Add(MergeCommand.Create());
+        root.Subcommands.Add(PruneCommand.Create());
+        root.Subcommands.Add(ApplyCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(SynthCommand.Create());
         root.Subcommands.Add(BenchCommands.Create());
         root.Subcommands.Add(VersionCommand.Create());
         try

@@ -4,48 +4,55 @@ using Hyprstream.Runtime.Safetensors;
 
 namespace Hyprstream.Runtime.Switching;
 
-/// <summary>W ± ΔW at the run positions only, in the weight's own dtype; optionally saving the overwritten bits first.</summary>
+/// <summary>The element work of applying a delta: only run positions are read or written; F16/BF16 round to nearest even.</summary>
 internal static class DeltaKernels
 {
-    /// <summary>Adds sign·ΔW into <paramref name="data"/>; copies the old element bytes to <paramref name="saved"/> when given.</summary>
-    public static void Apply(Span<byte> data, TensorDType dtype, DeltaRuns runs, float sign, Span<byte> saved)
+    /// <summary>data ± ΔW at the runs, in place, in the tensor's dtype.</summary>
+    public static void Apply(Span<byte> data, TensorDType dtype, DeltaRuns runs, float sign)
     {
         if (dtype == TensorDType.F32)
         {
             var w = MemoryMarshal.Cast<byte, float>(data);
-            var keep = MemoryMarshal.Cast<byte, float>(saved);
-            bool save = !saved.IsEmpty;
             for (int i = 0; i < runs.Start.Length; i++)
             {
                 var dst = w.Slice(runs.Start[i], runs.Length[i]);
-                var d = runs.Values.AsSpan(runs.Offset[i], runs.Length[i]);
-                if (save) dst.CopyTo(keep.Slice(runs.Offset[i]));
-                if (sign == 1f) TensorPrimitives.Add(dst, d, dst);
-                else TensorPrimitives.MultiplyAdd(d, sign, dst, dst);
+                TensorPrimitives.MultiplyAdd(runs.Values.AsSpan(runs.Offset[i], runs.Length[i]), sign, dst, dst);
             }
             return;
         }
         var u = MemoryMarshal.Cast<byte, ushort>(data);
-        var ks = MemoryMarshal.Cast<byte, ushort>(saved);
-        bool bf = dtype == TensorDType.BF16, keepOld = !saved.IsEmpty;
         for (int i = 0; i < runs.Start.Length; i++)
-        {
-            int s = runs.Start[i], o = runs.Offset[i];
             for (int j = 0; j < runs.Length[i]; j++)
             {
-                ushort old = u[s + j];
-                if (keepOld) ks[o + j] = old;
-                float v = (bf ? FloatBits.FromBf16(old) : FloatBits.FromF16(old)) + sign * runs.Values[o + j];
-                u[s + j] = bf ? FloatBits.ToBf16(v) : FloatBits.ToF16(v);
+                int at = runs.Start[i] + j;
+                u[at] = FloatBits.FromFloat(FloatBits.ToFloat(u[at], dtype) + sign * runs.Values[runs.Offset[i] + j], dtype);
             }
-        }
     }
 
-    /// <summary>Puts saved element bytes back at the run positions.</summary>
-    public static void Restore(Span<byte> data, TensorDType dtype, DeltaRuns runs, ReadOnlySpan<byte> saved)
+    /// <summary>Copies the run positions of <paramref name="data"/> into a compact buffer (run order).</summary>
+    public static void Gather(ReadOnlySpan<byte> data, int size, DeltaRuns runs, Span<byte> compact)
     {
-        int size = dtype.Size();
         for (int i = 0; i < runs.Start.Length; i++)
-            saved.Slice(runs.Offset[i] * size, runs.Length[i] * size).CopyTo(data.Slice(runs.Start[i] * size));
+            data.Slice(runs.Start[i] * size, runs.Length[i] * size).CopyTo(compact.Slice(runs.Offset[i] * size));
+    }
+
+    /// <summary>Copies a compact buffer (run order) back to the run positions of <paramref name="data"/>.</summary>
+    public static void Scatter(Span<byte> data, int size, DeltaRuns runs, ReadOnlySpan<byte> compact)
+    {
+        for (int i = 0; i < runs.Start.Length; i++)
+            compact.Slice(runs.Offset[i] * size, runs.Length[i] * size).CopyTo(data.Slice(runs.Start[i] * size));
+    }
+
+    /// <summary>dst = src + ΔW element by element in compact (run) order, in the dtype.</summary>
+    public static void AddCompact(ReadOnlySpan<byte> src, TensorDType dtype, ReadOnlySpan<float> delta, Span<byte> dst)
+    {
+        if (dtype == TensorDType.F32)
+        {
+            TensorPrimitives.Add(MemoryMarshal.Cast<byte, float>(src), delta, MemoryMarshal.Cast<byte, float>(dst));
+            return;
+        }
+        var s = MemoryMarshal.Cast<byte, ushort>(src);
+        var d = MemoryMarshal.Cast<byte, ushort>(dst);
+        for (int i = 0; i < s.Length; i++) d[i] = FloatBits.FromFloat(FloatBits.ToFloat(s[i], dtype) + delta[i], dtype);
     }
 }

@@ -59,7 +59,7 @@ public static class SafetensorsApply
                 {
                     var data = shard.Bytes(t).ToArray();
                     var runs = DeltaRuns.From(m, scale);
-                    DeltaKernels.Apply(data, t.DType, runs, sign, Span<byte>.Empty);
+                    DeltaKernels.Apply(data, t.DType, runs, sign);
                     w.Write(data);
                     changed++;
                     weights += runs.Count;
