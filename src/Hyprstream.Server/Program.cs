@@ -11,7 +11,12 @@ public static class Program
     {
         var root = new RootCommand("Hyprstream: a store and serving runtime for sparse LLM adapters");
         // A fresh console per call: the output may have been redirected since the last one (tests call Main in-process).
-        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(Console.Out),
+            Ansi = Console.IsOutputRedirected ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = Console.IsOutputRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+        });
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(ImportPeftCommand.Create());

@@ -23,7 +23,7 @@ public static class LowRankGemm
         // Pre-scale B (m×k, small) so the inner loop is a pure FMA.
         var bs = new float[(long)m * k];
         System.Numerics.Tensors.TensorPrimitives.Multiply(b[..bs.Length], alpha, bs);
-        int nb = Math.Max(16, Math.Min(n, (16384 / Math.Max(1, k)) & ~15)); // k·NB·4 bytes ≈ 64 KB at most
+        int nb = Math.Max(16, Math.Min(n, (4096 / Math.Max(1, k)) & ~15)); // k·NB·4 bytes ≈ 16 KB: the A panel stays in L1
         for (int j0 = 0; j0 < n; j0 += nb)
         {
             int j1 = Math.Min(n, j0 + nb);

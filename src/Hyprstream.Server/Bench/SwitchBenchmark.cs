@@ -76,7 +76,7 @@ internal static class SwitchBenchmark
             new("sparse switch in", switchIn, "ms", $"median of {repeats}"),
             new("sparse switch out (restore)", switchOut, "ms", $"median of {repeats}; bit-exact: {(restored ? "yes" : "NO")}"),
             new("sparse switch in, weights/s", active / (switchIn / 1000), "weights/s"),
-            new($"LoRA r={rank} merge W += B·A", merge, "ms", $"median of {loraRepeats}; {flops / (merge / 1000) / 1e9:F1} GFLOP/s"),
+            new($"LoRA r={rank} merge W += B·A", merge, "ms", $"median of {loraRepeats}; {flops / (merge / 1000) / 1e9:F1} GFLOP/s, {baseWeights * 8.0 / (merge / 1000) / 1e9:F1} GB/s of W read+write"),
             new($"LoRA r={rank} unmerge W -= B·A", unmerge, "ms", $"median of {loraRepeats}"),
             new("ratio: LoRA merge / sparse switch in", merge / switchIn, "x", "target >= 50x"),
             new("ratio: (merge + unmerge) / (switch in + out)", (merge + unmerge) / (switchIn + switchOut), "x"),
