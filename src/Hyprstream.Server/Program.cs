@@ -29,7 +29,14 @@ public static class Program
         root.Subcommands.Add(VersionCommand.Create());
         try
         {
-            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            var parsed = root.Parse(args);
+            if (parsed.Errors.Count > 0)
+            {
+                // Usage errors get the same one-line treatment as any other error (help stays behind --help).
+                Console.Error.WriteLine($"hyprstream: {string.Join("; ", parsed.Errors.Select(e => e.Message))} (see --help)");
+                return 2;
+            }
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e)
         {

@@ -273,3 +273,15 @@ public class CliTests
         Assert.That(rows["sparse adapter weights (1% tiles)"].GetProperty("Value").GetDouble(), Is.EqualTo(50_331_648 * 0.01).Within(50_331_648 * 0.0002));
     }
 }
+
+/// <summary>Usage errors are one line on stderr and a non-zero exit, like every other error.</summary>
+public class CliUsageTests
+{
+    [Test]
+    public void MissingRequiredOption_AndUnparsableValue_AreOneLineErrors()
+    {
+        Assert.That(Cli.Fails("import-peft", "somewhere"), Does.Contain("--output"));
+        Assert.That(Cli.Fails("prune", "a.vdb", "-o", "b.vdb", "--density", "lots"), Does.Contain("lots"));
+        Assert.That(Cli.Fails("no-such-command"), Does.Contain("no-such-command"));
+    }
+}

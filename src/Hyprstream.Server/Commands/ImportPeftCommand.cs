@@ -40,7 +40,7 @@ internal static class ImportPeftCommand
                 Ui.Json(new
                 {
                     adapter = adapter.Name, output = outPath, peft_type = result.Config.PeftType, base_model = adapter.BaseModel,
-                    density = options.Density, structure = r.GetValue(structure), modules = result.Modules, retained_energy = result.RetainedEnergy,
+                    density = result.Config.PeftType == "SHIRA" ? 1.0 : options.Density, structure = result.Config.PeftType == "SHIRA" ? "as stored" : r.GetValue(structure), modules = result.Modules, retained_energy = result.RetainedEnergy,
                     active_weights = active, bytes_on_disk = onDisk, seconds = sw.Elapsed.TotalSeconds,
                 });
                 return 0;
