@@ -34,8 +34,7 @@ internal static class ApplyCommand
                     $"other tensors copied unchanged, dtypes kept ({sw.Elapsed.TotalSeconds:F1} s)");
             foreach (var f in result.FilesWritten) Ui.Line($"  wrote {Ui.E(f)}");
             if (rev)
-                Ui.Line("[grey]revert subtracts ΔW in float32 and rounds to the file's dtype once per touched weight: exact for F32 up to that rounding, " +
-                        "within one F16/BF16 step otherwise. For a bit-exact round trip keep the base (or use AdapterSwitcher in memory).[/]");
+                Ui.Line("[grey]revert: W − ΔW in float32, rounded once to the dtype — exact up to that rounding (≤ 1 step of F16/BF16); AdapterSwitcher restores bit-exact in memory[/]");
             return 0;
         });
         return cmd;
