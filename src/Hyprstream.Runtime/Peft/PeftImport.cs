@@ -76,11 +76,12 @@ public static class PeftImport
             if (t.Name.Contains("lora_magnitude_vector")) throw new NotSupportedException($"'{t.Name}': DoRA magnitude vectors are not supported");
         }
         const string suffixA = ".lora_A.weight";
-        var modules = file.Tensors.Where(t => t.Name.EndsWith(suffixA, StringComparison.Ordinal))
-            .Select(t => PeftKeys.ModuleOf(t.Name, suffixA)).OrderBy(m => AdapterNames.LayerOf(m)).ThenBy(m => m, StringComparer.Ordinal).ToList();
+        var loraA = file.Tensors.Where(t => t.Name.EndsWith(suffixA, StringComparison.Ordinal))
+            .ToDictionary(t => PeftKeys.ModuleOf(t.Name, suffixA), t => t, StringComparer.Ordinal);
+        var modules = loraA.Keys.OrderBy(AdapterNames.LayerOf).ThenBy(m => m, StringComparer.Ordinal).ToList();
         if (modules.Count == 0) throw new InvalidDataException($"'{file.Path}' has no '*{suffixA}' tensors (not a LoRA adapter?)");
         foreach (var t in file.Tensors.Where(t => t.Name.EndsWith(".lora_B.weight", StringComparison.Ordinal)))
-            if (!modules.Contains(PeftKeys.ModuleOf(t.Name, ".lora_B.weight"))) throw new InvalidDataException($"'{t.Name}' has no matching lora_A");
+            if (!loraA.ContainsKey(PeftKeys.ModuleOf(t.Name, ".lora_B.weight"))) throw new InvalidDataException($"'{t.Name}' has no matching lora_A");
         adapter.Provenance["lora_alpha"] = config.LoraAlpha.ToString("R");
         adapter.Provenance["use_rslora"] = config.UseRsLora ? "true" : "false";
         adapter.Provenance["density"] = options.Density.ToString("R");
@@ -91,7 +92,7 @@ public static class PeftImport
         {
             var module = modules[i];
             progress?.Invoke(i, modules.Count, module);
-            var keyA = file.Tensors.First(t => t.Name.EndsWith(module + suffixA, StringComparison.Ordinal) && PeftKeys.ModuleOf(t.Name, suffixA) == module);
+            var keyA = loraA[module];
             var keyB = file.TryGet(keyA.Name[..^suffixA.Length] + ".lora_B.weight", out var b) ? b : throw new InvalidDataException($"'{keyA.Name}' has no matching lora_B");
             var (r, cols) = keyA.Matrix();
             var (rows, rb) = keyB.Matrix();

@@ -154,6 +154,14 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return new ReadOnlySpan<byte>(_base + DataOffset + t.Begin, (int)t.ByteLength);
     }
 
+    /// <summary>Part of a tensor's raw bytes: [offset, offset + length) within it (for copying tensors over 2 GiB in chunks).</summary>
+    public ReadOnlySpan<byte> Bytes(TensorEntry t, long offset, int length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (offset < 0 || length < 0 || offset + length > t.ByteLength) throw new ArgumentOutOfRangeException(nameof(offset), $"[{offset}, {offset + length}) is outside tensor '{t.Name}' ({t.ByteLength} bytes)");
+        return new ReadOnlySpan<byte>(_base + DataOffset + t.Begin + offset, length);
+    }
+
     /// <summary>A float tensor decoded to float32.</summary>
     public float[] ReadFloats(TensorEntry t)
     {

@@ -42,6 +42,7 @@ public static class SafetensorsApply
         foreach (var shard in model.Shards)
             if (string.Equals(Path.GetFullPath(sharded ? Path.Combine(outDir, Path.GetFileName(shard.Path)) : outFull), Path.GetFullPath(shard.Path), StringComparison.Ordinal))
                 throw new ArgumentException($"the output would overwrite the base file '{shard.Path}'");
+        if (sharded) Directory.CreateDirectory(outDir);
         var written = new List<string>();
         int changed = 0, done = 0, total = model.Shards.Sum(s => s.Tensors.Count);
         long weights = 0;
@@ -88,9 +89,6 @@ public static class SafetensorsApply
     {
         const int chunk = 64 << 20;
         for (long at = 0; at < t.ByteLength; at += chunk)
-        {
-            var part = new TensorEntry(t.Name, t.DType, [Math.Min(chunk, t.ByteLength - at) / t.DType.Size()], t.Begin + at, t.Begin + Math.Min(t.ByteLength, at + chunk));
-            w.Write(file.Bytes(part));
-        }
+            w.Write(file.Bytes(t, at, (int)Math.Min(chunk, t.ByteLength - at)));
     }
 }
