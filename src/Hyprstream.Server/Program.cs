@@ -40,7 +40,7 @@ public static class Program
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"hyprstream: {e.Message}");
+            Console.Error.WriteLine($"hyprstream: {e.Message.ReplaceLineEndings(" ")}");   // one line, always
             return 1;
         }
     }
