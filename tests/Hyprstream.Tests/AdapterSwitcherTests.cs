@@ -116,4 +116,23 @@ public class AdapterSwitcherTests
         Assert.That(q.Data, Is.EqualTo(before));
         Assert.Throws<KeyNotFoundException>(() => new AdapterSwitcher([d]).Prepare(a));
     }
+
+    [Test]
+    public void BaseReadFromSafetensors_SwitchesAndComesBackIdenticalToTheFile()
+    {
+        using var dir = new TempDir();
+        var rng = new Random(4);
+        SafetensorsWriter.WriteAll(dir.File("base.safetensors"),
+            [("model.layers.0.self_attn.q_proj.weight", [40, 130], PeftFixtures.Random(rng, 40 * 130, 1f)),
+             ("model.layers.0.mlp.down_proj.weight", [24, 70], PeftFixtures.Random(rng, 24 * 70, 1f))], TensorDType.BF16);
+        using var file = SafetensorsFile.Open(dir.File("base.safetensors"));
+        var tensors = file.Tensors.Select(t => DenseTensor.Read(file, t)).ToList();
+        using var a = Adapter(7);
+        var s = new AdapterSwitcher(tensors);
+        s.SwitchIn(a);
+        Assert.That(tensors[0].Data.AsSpan().SequenceEqual(file.Bytes(file.Tensors[0])), Is.False, "switched in");
+        s.SwitchOut();
+        foreach (var t in tensors)
+            Assert.That(t.Data.AsSpan().SequenceEqual(file.Bytes(file[t.Name])), t.Name);
+    }
 }
