@@ -171,6 +171,36 @@ public sealed unsafe class AdapterModule
         }
     }
 
+    /// <summary>
+    /// Every stored weight as three arrays (tile order: row-major inside each 8×64 tile, tiles row-major), read in
+    /// large chunks under one read lock so the arrays are one consistent state.
+    /// </summary>
+    public (int[] Rows, int[] Cols, float[] Values) ReadActive()
+    {
+        using var scope = Adapter.ReadScope(this);
+        var m = Native;
+        Status.Check(Hs.hs_grid_active_count(Adapter.Grid, &m, out var count));
+        var rows = new int[count];
+        var cols = new int[count];
+        var values = new float[count];
+        Status.Check(Hs.hs_cursor_create(Adapter.Grid, Native, out var cursor));
+        using (cursor)
+        {
+            long at = 0;
+            while (at < count)
+            {
+                fixed (int* r = &rows[at]) fixed (int* c = &cols[at]) fixed (float* v = &values[at])
+                {
+                    Status.Check(Hs.hs_cursor_next(cursor, r, c, v, count - at, out var n));
+                    if (n == 0) break;
+                    at += n;
+                }
+            }
+            if (at != count) throw new InvalidOperationException($"module '{Name}': cursor gave {at} of {count} weights");
+        }
+        return (rows, cols, values);
+    }
+
     /// <summary>Removes stored weights with |w| ≤ tolerance; returns how many were removed.</summary>
     public long Prune(float tolerance)
     {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Hyprstream.Server.Commands;
+using Spectre.Console;
 
 namespace Hyprstream.Server;
 
@@ -9,17 +10,38 @@ public static class Program
     public static int Main(string[] args)
     {
         var root = new RootCommand("Hyprstream: a store and serving runtime for sparse LLM adapters");
+        // A fresh console per call: the output may have been redirected since the last one (tests call Main in-process).
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(Console.Out),
+            Ansi = Console.IsOutputRedirected ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = Console.IsOutputRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+        });
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
         root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(ImportPeftCommand.Create());
+        root.Subcommands.Add(MergeCommand.Create());
+        root.Subcommands.Add(PruneCommand.Create());
+        root.Subcommands.Add(ApplyCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(SynthCommand.Create());
         root.Subcommands.Add(IndexCommands.Create());
         root.Subcommands.Add(BenchCommands.Create());
         root.Subcommands.Add(VersionCommand.Create());
         try
         {
-            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            var parsed = root.Parse(args);
+            if (parsed.Errors.Count > 0)
+            {
+                // Usage errors get the same one-line treatment as any other error (help stays behind --help).
+                Console.Error.WriteLine($"hyprstream: {string.Join("; ", parsed.Errors.Select(e => e.Message))} (see --help)");
+                return 2;
+            }
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"hyprstream: {e.Message}");
+            Console.Error.WriteLine($"hyprstream: {e.Message.ReplaceLineEndings(" ")}");   // one line, always
             return 1;
         }
     }

@@ -12,6 +12,7 @@ internal static class BenchCommands
     {
         var bench = new Command("bench", "Run a benchmark and print its measurements");
         bench.Subcommands.Add(Storage());
+        bench.Subcommands.Add(Switch());
         bench.Subcommands.Add(IndexBenchCommand.Create());
         return bench;
     }
@@ -50,6 +51,39 @@ internal static class BenchCommands
             {
                 if (r.GetValue(dir) == null && Directory.Exists(work)) Directory.Delete(work, true);
             }
+        });
+        return cmd;
+    }
+
+    private static Command Switch()
+    {
+        var layers = new Option<int>("--layers") { Description = "Qwen3-1.7B layers (28 = the whole model, 5.6 GB of float32 base weights)", DefaultValueFactory = _ => 28 };
+        var density = new Option<double>("--density") { Description = "fraction of weights in the sparse adapter (whole 8x64 tiles)", DefaultValueFactory = _ => 0.01 };
+        var rank = new Option<int>("--rank") { Description = "rank of the LoRA baseline", DefaultValueFactory = _ => 16 };
+        var repeats = new Option<int>("--repeats") { Description = "switch repetitions (the LoRA side runs min(repeats, 3))", DefaultValueFactory = _ => 5 };
+        var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
+        var cmd = new Command("switch", "Switch a 1% tile adapter in/out of Qwen3-1.7B-shaped base weights vs merging a rank-16 LoRA (W += B·A)") { layers, density, rank, repeats, json };
+        cmd.SetAction(r =>
+        {
+            bool asJson = r.GetValue(json);
+            int l = r.GetValue(layers);
+            if (l <= 0 || l > 28) throw new ArgumentException($"--layers must be 1..28, got {l}");
+            if (r.GetValue(rank) <= 0 || r.GetValue(repeats) <= 0) throw new ArgumentException("--rank and --repeats must be positive");
+            var rows = SwitchBenchmark.Run(l, r.GetValue(density), r.GetValue(rank), r.GetValue(repeats),
+                msg => { if (!asJson) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"); });
+            if (asJson)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
+                return 0;
+            }
+            if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
+            var table = new Table().AddColumns("metric", "value", "unit", "note");
+            foreach (var row in rows)
+                table.AddRow(Markup.Escape(row.Metric), row.Unit switch { "weights" => row.Value.ToString("N0"), "x" => row.Value.ToString("F1"), _ => Format(row.Value, row.Unit) },
+                    row.Unit, Markup.Escape(row.Note ?? ""));
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(Environment.ProcessorCount + " cores (one thread used), " + System.Runtime.InteropServices.RuntimeInformation.OSDescription)}[/]");
+            return 0;
         });
         return cmd;
     }

@@ -27,7 +27,8 @@ internal static class InfoCommand
                 AnsiConsole.MarkupLine($"adapter [bold]{Markup.Escape(a.Name)}[/]  base model {Markup.Escape(a.BaseModel ?? "-")}  " +
                                        $"mapping {a.Mapping} v{a.MappingVersion}  {(a.SavedAsHalf ? "half" : "float32")}");
                 AnsiConsole.MarkupLine($"  {a.ActiveCount:N0} active weights of {a.TotalWeights:N0} (density {a.Density:P3}), " +
-                                       $"{a.MemoryBytes:N0} bytes in memory when loaded, {(double)info.SizeBytes / Math.Max(1, a.ActiveCount):F2} B/weight on disk");
+                                       $"{a.MemoryBytes:N0} bytes in memory when loaded ({(double)a.MemoryBytes / Math.Max(1, a.ActiveCount):F2} B/weight), " +
+                                       $"{(double)info.SizeBytes / Math.Max(1, a.ActiveCount):F2} B/weight on disk");
                 foreach (var (k, v) in a.Provenance) AnsiConsole.MarkupLine($"  provenance {Markup.Escape(k)} = {Markup.Escape(v)}");
                 foreach (var (k, v) in a.Metadata) AnsiConsole.MarkupLine($"  metadata {Markup.Escape(k)} = {Markup.Escape(v)}");
                 var table = new Table().AddColumns("layer", "module", "shape", "active", "density", "scale");
