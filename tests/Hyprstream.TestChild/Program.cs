@@ -13,6 +13,7 @@ public static class Program
     private static readonly Dictionary<string, (string Usage, Func<string[], int> Run)> Commands = new(StringComparer.Ordinal)
     {
         ["save-loop"] = ("save-loop <path> <layers> [half]", SaveLoop),
+        ["store-stream"] = ("store-stream <dir> <threads> <fsync> <snapshotWalBytes> <l1Bytes> <seed>", StoreStream),
     };
 
     public static int Main(string[] args)
@@ -58,6 +59,84 @@ public static class Program
             adapter.Save(path, options);
             Say($"saved {n}");
         }
+    }
+
+    /// <summary>Rows × cols of each stream adapter's one module; <see cref="StreamBatchWeights"/> weights per batch.</summary>
+    public const int StreamDim = 1024, StreamBatchWeights = 32;
+    public const string StreamModule = "model.layers.0.self_attn.q_proj";
+    public static string StreamAdapter(int thread) => $"stream-{thread}";
+
+    /// <summary>The value batch <paramref name="n"/> of a thread sets at its i-th weight (the batch then adds 0.5 to it).</summary>
+    public static float StreamValue(int thread, long n, int i) => 1f + ((thread * 7919 + n * 31 + i * 17) % 1009) / 1009f;
+
+    /// <summary>Batch n of a thread writes weights [n·K, n·K + K) of the module in row-major order, disjoint from every other batch.</summary>
+    public static (int Row, int Col) StreamCoord(long n, int i)
+    {
+        long linear = (n * StreamBatchWeights + i) % ((long)StreamDim * StreamDim);
+        return ((int)(linear / StreamDim), (int)(linear % StreamDim));
+    }
+
+    /// <summary>
+    /// Opens the store, creates one adapter per thread if missing, prints "ready", then streams batches from every
+    /// thread forever, printing "ack T N" once batch N of thread T is acknowledged. Each batch sets K weights and then
+    /// adds 0.5 to them (so a batch replayed twice, or half of one, is visible). Checkpoints run in the background.
+    /// Resumes numbering after the highest batch already in the store.
+    /// </summary>
+    private static int StoreStream(string[] args)
+    {
+        if (args.Length < 6) throw new ArgumentException("store-stream <dir> <threads> <fsync> <snapshotWalBytes> <l1Bytes> <seed>");
+        int threads = int.Parse(args[1], CultureInfo.InvariantCulture);
+        var options = new Hyprstream.Runtime.Store.StoreOptions
+        {
+            Fsync = Hyprstream.Runtime.Store.FsyncPolicy.Parse(args[2]),
+            SnapshotWalBytes = long.Parse(args[3], CultureInfo.InvariantCulture),
+            Budgets = new Hyprstream.Runtime.Store.CacheBudgets(long.Parse(args[4], CultureInfo.InvariantCulture), 256 << 10, 64 << 20),
+        };
+        int seed = int.Parse(args[5], CultureInfo.InvariantCulture);
+        using var store = Hyprstream.Runtime.Store.AdapterStore.Open(args[0], options);
+        var start = new long[threads];
+        for (int t = 0; t < threads; t++)
+        {
+            var name = StreamAdapter(t);
+            if (!store.Contains(name))
+            {
+                store.Create(name, "test/stream");
+                store.Apply(name, new Hyprstream.Runtime.Store.AdapterBatch().DefineModule(StreamModule, StreamDim, StreamDim));
+            }
+            // Next batch number: one past the highest batch present (each batch's first weight is non-zero).
+            start[t] = store.Read(name, a =>
+            {
+                var m = a.Modules[StreamModule];
+                long n = 0;
+                while (n * StreamBatchWeights < (long)StreamDim * StreamDim && m.IsActive(StreamCoord(n, 0).Row, StreamCoord(n, 0).Col)) n++;
+                return n;
+            });
+        }
+        Say("ready");
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            var rng = new Random(seed * 1000 + t);
+            var name = StreamAdapter(t);
+            for (long n = start[t]; ; n++)
+            {
+                var rows = new int[StreamBatchWeights];
+                var cols = new int[StreamBatchWeights];
+                var vals = new float[StreamBatchWeights];
+                var half = new float[StreamBatchWeights];
+                for (int i = 0; i < StreamBatchWeights; i++)
+                {
+                    (rows[i], cols[i]) = StreamCoord(n, i);
+                    vals[i] = StreamValue(t, n, i);
+                    half[i] = 0.5f;
+                }
+                store.Apply(name, new Hyprstream.Runtime.Store.AdapterBatch().Set(StreamModule, rows, cols, vals).Add(StreamModule, rows, cols, half));
+                Say($"ack {t} {n}");
+                if (rng.Next(8) == 0) Thread.Sleep(1);
+            }
+        }) { IsBackground = true }).ToList();
+        foreach (var w in workers) w.Start();
+        foreach (var w in workers) w.Join();
+        return 0;
     }
 
     public const string BigName = "big";

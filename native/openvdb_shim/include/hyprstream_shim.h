@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define HS_ABI_MAJOR 1
-#define HS_ABI_MINOR 0
+#define HS_ABI_MINOR 1
 
 typedef int32_t hs_status;
 enum {
@@ -136,6 +136,23 @@ HS_API hs_status hs_meta_get_string(const hs_meta* meta, const char* key, char* 
 HS_API hs_status hs_meta_get_int64(const hs_meta* meta, const char* key, int64_t* value);
 HS_API hs_status hs_meta_get_double(const hs_meta* meta, const char* key, double* value);
 HS_API hs_status hs_meta_get_vec2i(const hs_meta* meta, const char* key, int32_t* x, int32_t* y);
+
+/* ---- compression (zstd) and file-system durability, for the adapter store (ABI 1.1) ---- */
+/* Upper bound of hs_zstd_compress's output for n input bytes. */
+HS_API hs_status hs_zstd_compress_bound(int64_t n, int64_t* bound);
+/* One zstd frame; dict may be (NULL, 0). level 1..19 (0 = zstd's default). */
+HS_API hs_status hs_zstd_compress(const void* src, int64_t n, void* dst, int64_t capacity, int32_t level,
+                                  const void* dict, int64_t dict_size, int64_t* written);
+/* Decompresses one frame into dst; a frame that does not fit is HS_ERR_BUFFER_TOO_SMALL, garbage HS_ERR_INVALID_DATA. */
+HS_API hs_status hs_zstd_decompress(const void* src, int64_t n, void* dst, int64_t capacity,
+                                    const void* dict, int64_t dict_size, int64_t* written);
+/* The decompressed size recorded in a frame header; HS_ERR_INVALID_DATA if it is not a frame or has no size. */
+HS_API hs_status hs_zstd_content_size(const void* src, int64_t n, int64_t* size);
+/* ZDICT_trainFromBuffer over count concatenated samples; writes at most capacity bytes of dictionary. */
+HS_API hs_status hs_zstd_train_dictionary(const void* samples, const int64_t* sample_sizes, int32_t count,
+                                          void* dict, int64_t capacity, int64_t* written);
+/* fsyncs a directory, so a rename or a new file in it survives a power loss. */
+HS_API hs_status hs_fs_sync_directory(const char* path);
 
 /* ---- files ---- */
 /* Atomic: writes a temporary file beside path, fsyncs it, renames it over path and fsyncs the directory. */

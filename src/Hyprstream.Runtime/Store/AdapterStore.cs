@@ -1,0 +1,494 @@
+using System.Diagnostics;
+using System.Text;
+using Hyprstream.Runtime.Storage;
+
+namespace Hyprstream.Runtime.Store;
+
+/// <summary>
+/// A durable, cached store of adapters in one directory:
+///   manifest.hsm       adapters → snapshot file, folded WAL sequence, tags, embedding (replaced atomically)
+///   wal/NNNNNN.log     write-ahead log segments (see <see cref="WriteAheadLog"/>)
+///   snapshots/*.vdb    one OpenVDB file per adapter, written temp + fsync + rename
+///   cache/*.l3         the cache's spilled tier (discarded on open)
+/// Every change is one WAL record, appended and applied under the adapter's gate, acknowledged once durable per the
+/// fsync policy. A checkpoint rotates the WAL, snapshots the changed adapters from private copies (readers keep
+/// reading), swaps the manifest and deletes the folded segments. Opening replays the unfolded segments and stops at
+/// the first torn or corrupt record.
+/// Must never: acknowledge an update that is not in the WAL, apply part of a batch, or block readers on a snapshot.
+/// Note: a reader may see an update before its fsync has completed (it is acknowledged only after).
+/// </summary>
+public sealed class AdapterStore : IDisposable
+{
+    private readonly string _dir, _walDir, _snapDir;
+    private readonly StoreOptions _options;
+    private readonly object _metaLock = new();
+    private readonly object _checkpointLock = new();
+    private readonly Dictionary<string, TieredCache.Entry> _adapters = new(StringComparer.Ordinal);
+    private readonly BloomFilter _bloom = new();
+    private readonly TieredCache _cache;
+    private WriteAheadLog _wal = null!;
+    private long _walSegment;
+    private long _checkpoints, _bloomRejects;
+    private readonly Thread? _snapshotter;
+    private volatile bool _disposed;
+    private Exception? _snapshotFailure;
+
+    public string Directory => _dir;
+    public RecoveryReport Recovery { get; private set; } = null!;
+    public FsyncPolicy Fsync => _options.Fsync;
+
+    private AdapterStore(string dir, StoreOptions options)
+    {
+        _dir = Path.GetFullPath(dir);
+        _options = options;
+        _walDir = Path.Combine(_dir, "wal");
+        _snapDir = Path.Combine(_dir, "snapshots");
+        System.IO.Directory.CreateDirectory(_walDir);
+        System.IO.Directory.CreateDirectory(_snapDir);
+        _cache = new TieredCache(Path.Combine(_dir, "cache"), options.Budgets, options.PromoteAfter, LoadSnapshot, WriteBack);
+        if (options.SnapshotWalBytes > 0)
+            _snapshotter = new Thread(SnapshotLoop) { IsBackground = true, Name = "hyprstream-snapshotter" };
+    }
+
+    /// <summary>Opens (creating if needed) the store in <paramref name="dir"/> and recovers it.</summary>
+    public static AdapterStore Open(string dir, StoreOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(dir);
+        var s = new AdapterStore(dir, options ?? new StoreOptions());
+        try { s.Recover(); }
+        catch { s._cache.Dispose(); throw; }
+        s._snapshotter?.Start();
+        return s;
+    }
+
+    // ---- recovery ----
+
+    private void Recover()
+    {
+        var sw = Stopwatch.StartNew();
+        var manifest = StoreManifest.Read(_dir);
+        foreach (var m in manifest.Adapters)
+        {
+            var e = _cache.GetOrAdd(m.Name);
+            e.BaseModel = m.BaseModel; e.SnapshotFile = m.Snapshot; e.SnapshotSeq = m.SnapshotSeq; e.LastSeq = m.SnapshotSeq;
+            e.Tags = m.Tags; e.Embedding = m.Embedding;
+            _adapters[m.Name] = e;
+            _bloom.Add(m.Name);
+        }
+        // Leftovers of an interrupted snapshot or swap: files the manifest does not name.
+        int orphans = 0;
+        var live = manifest.Adapters.Where(a => a.Snapshot != null).Select(a => a.Snapshot!).ToHashSet(StringComparer.Ordinal);
+        foreach (var f in System.IO.Directory.EnumerateFiles(_snapDir))
+            if (!live.Contains(Path.GetFileName(f))) { File.Delete(f); orphans++; }
+        var tmp = Path.Combine(_dir, StoreManifest.FileName + ".tmp");
+        if (File.Exists(tmp)) { File.Delete(tmp); orphans++; }
+        foreach (var (n, path) in WriteAheadLog.Segments(_walDir).ToList())
+            if (n < manifest.WalSegment) { File.Delete(path); orphans++; }
+
+        ulong maxSeq = manifest.MaxSeq;
+        long replayed = 0, skipped = 0, bytesRead = 0, dropped = 0;
+        string? reason = null;
+        int segments = 0;
+        long last = manifest.WalSegment;
+        foreach (var (n, path) in WriteAheadLog.Segments(_walDir).ToList())
+        {
+            if (reason != null)
+            {
+                // Everything after the first bad record is dropped, later segments included.
+                dropped += new FileInfo(path).Length;
+                File.Delete(path);
+                continue;
+            }
+            segments++;
+            bytesRead += new FileInfo(path).Length;
+            var (records, cut, why) = WriteAheadLog.ReadSegment(path, cut: true);
+            foreach (var r in records)
+            {
+                if (Replay(r)) replayed++; else skipped++;
+                maxSeq = Math.Max(maxSeq, r.Seq);
+            }
+            if (why != null) { reason = $"{Path.GetFileName(path)}: {why}"; dropped += cut; }
+            last = n;
+        }
+        _walSegment = manifest.WalSegment;
+        _wal = new WriteAheadLog(_walDir, last, maxSeq + 1, _options.Fsync);
+        Recovery = new RecoveryReport(_adapters.Count, segments, replayed, skipped, bytesRead, dropped, reason, orphans, sw.Elapsed);
+    }
+
+    /// <summary>Applies one logged record during recovery; false when a snapshot already holds it.</summary>
+    private bool Replay(WalRecord r)
+    {
+        _adapters.TryGetValue(r.Adapter, out var e);
+        if (e != null && r.Seq <= e.SnapshotSeq) return false;
+        switch (r.Op)
+        {
+            case WalOp.CreateAdapter:
+                if (e != null) DropAdapter(e);
+                CreateEntry(r.Adapter, r.Payload.Length == 0 ? null : Encoding.UTF8.GetString(r.Payload), r.Seq);
+                return true;
+            case WalOp.DeleteAdapter:
+                if (e != null) DropAdapter(e);
+                return true;
+            case WalOp.Update:
+            {
+                if (e == null) throw new InvalidDataException($"WAL record {r.Seq} updates adapter '{r.Adapter}', which does not exist");
+                var batch = BatchCodec.Decode(r.Payload);
+                var lease = _cache.Acquire(e, write: true);
+                try { batch.ApplyTo(lease.Adapter); _cache.MarkDirty(e, r.Seq); }
+                finally { _cache.Release(lease, true); }
+                return true;
+            }
+            case WalOp.Describe:
+            {
+                if (e == null) throw new InvalidDataException($"WAL record {r.Seq} describes adapter '{r.Adapter}', which does not exist");
+                var (tags, emb) = DecodeDescription(r.Payload);
+                lock (_metaLock) { e.Tags = tags; e.Embedding = emb; }
+                _cache.MarkDirty(e, r.Seq);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // ---- public operations ----
+
+    public IReadOnlyList<string> Names { get { lock (_metaLock) return _adapters.Keys.Order(StringComparer.Ordinal).ToList(); } }
+
+    public bool Contains(string name)
+    {
+        if (!_bloom.MightContain(name)) { Interlocked.Increment(ref _bloomRejects); return false; }
+        lock (_metaLock) return _adapters.ContainsKey(name);
+    }
+
+    /// <summary>Creates an empty adapter; returns the WAL sequence of its creation once durable.</summary>
+    public ulong Create(string name, string? baseModel = null)
+    {
+        AdapterNames.ValidateAdapter(name);
+        ThrowIfFailed();
+        ulong seq;
+        lock (_metaLock)
+        {
+            if (_adapters.ContainsKey(name)) throw new InvalidOperationException($"adapter '{name}' already exists");
+            seq = _wal.Append(WalOp.CreateAdapter, name, Encoding.UTF8.GetBytes(baseModel ?? ""));
+            CreateEntry(name, baseModel, seq);
+        }
+        _wal.WaitDurable(seq);
+        return seq;
+    }
+
+    private void CreateEntry(string name, string? baseModel, ulong seq)
+    {
+        var e = _cache.GetOrAdd(name);
+        e.Deleted = false; e.BaseModel = baseModel; e.SnapshotFile = null; e.SnapshotSeq = 0; e.Tags = []; e.Embedding = null;
+        _adapters[name] = e;
+        _bloom.Add(name);
+        _cache.MarkDirty(e, seq);
+        _cache.Install(e, new SparseAdapter(name, baseModel));
+    }
+
+    /// <summary>Logs and applies one batch as one record; returns its sequence once it is durable (the acknowledgement).</summary>
+    public ulong Apply(string name, AdapterBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ThrowIfFailed();
+        var e = Find(name);
+        var payload = BatchCodec.Encode(batch);
+        ulong seq;
+        lock (e.Gate)
+        {
+            if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
+            var lease = _cache.Acquire(e, write: true);
+            try
+            {
+                using (lease.Adapter.WriteScope())
+                {
+                    batch.Validate(lease.Adapter);
+                    seq = _wal.Append(WalOp.Update, name, payload);
+                    batch.ApplyTo(lease.Adapter);
+                    _cache.MarkDirty(e, seq);
+                }
+            }
+            finally { _cache.Release(lease, true); }
+        }
+        _wal.WaitDurable(seq);
+        return seq;
+    }
+
+    /// <summary><c>dst += scale · src</c>, logged with the source's weights so replay never depends on src's later state.</summary>
+    public ulong Merge(string dst, string src, float scale = 1f)
+    {
+        var batch = Read(src, s =>
+        {
+            var b = AdapterBatch.FromAdapter(s, scale, defineModules: false);
+            var d = new AdapterBatch();
+            foreach (var m in s.Modules) d.DefineModule(m.Name, m.Rows, m.Cols, m.Scale);
+            foreach (var op in b.Ops) d.AddOp(op);
+            return d;
+        });
+        // Keep the destination's scales: DefineModule only adds modules dst lacks.
+        var keep = Read(dst, d => d.Modules.ToDictionary(m => m.Name, m => m.Scale, StringComparer.Ordinal));
+        var final = new AdapterBatch();
+        foreach (var op in batch.Ops)
+            final.AddOp(op.Kind == BatchOpKind.DefineModule && keep.TryGetValue(op.Module, out var sc) ? op with { Scalar = sc } : op);
+        return Apply(dst, final);
+    }
+
+    /// <summary>Sets an adapter's tags and embedding (durably).</summary>
+    public ulong Describe(string name, IReadOnlyList<string> tags, ReadOnlySpan<float> embedding)
+    {
+        ThrowIfFailed();
+        var e = Find(name);
+        var emb = embedding.IsEmpty ? null : StoreManifest.EncodeEmbedding(embedding);
+        var payload = EncodeDescription(tags, emb);
+        ulong seq;
+        lock (e.Gate)
+        {
+            if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
+            seq = _wal.Append(WalOp.Describe, name, payload);
+            lock (_metaLock) { e.Tags = tags.ToArray(); e.Embedding = emb; }
+            _cache.MarkDirty(e, seq);
+        }
+        _wal.WaitDurable(seq);
+        return seq;
+    }
+
+    public (string[] Tags, float[]? Embedding) Description(string name)
+    {
+        var e = Find(name);
+        lock (_metaLock) return (e.Tags.ToArray(), e.Embedding == null ? null : StoreManifest.DecodeEmbedding(e.Embedding));
+    }
+
+    public ulong Delete(string name)
+    {
+        ThrowIfFailed();
+        var e = Find(name);
+        ulong seq;
+        lock (e.Gate)
+        lock (_metaLock)
+        {
+            if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
+            seq = _wal.Append(WalOp.DeleteAdapter, name, []);
+            DropAdapter(e);
+        }
+        _wal.WaitDurable(seq);
+        return seq;
+    }
+
+    private void DropAdapter(TieredCache.Entry e)
+    {
+        e.Deleted = true;
+        _adapters.Remove(e.Name);
+        _cache.Remove(e);
+    }
+
+    /// <summary>Runs <paramref name="reader"/> on a consistent state of the adapter (no batch is half-applied).</summary>
+    public T Read<T>(string name, Func<SparseAdapter, T> reader)
+    {
+        var e = Find(name);
+        var lease = _cache.Acquire(e, write: false);
+        try
+        {
+            using (lease.Adapter.ReadScope()) return reader(lease.Adapter);
+        }
+        finally { _cache.Release(lease, false); }
+    }
+
+    /// <summary>A private copy of the adapter (the caller disposes it).</summary>
+    public SparseAdapter Get(string name) => Read(name, a => a.Clone());
+
+    public void Pin(string name) => _cache.Pin(Find(name), true);
+    public void Unpin(string name) => _cache.Pin(Find(name), false);
+    public void Prefetch(string name) => _cache.Prefetch(Find(name));
+    public CacheTier? TierOf(string name) => _cache.TierOf(Find(name));
+    public IReadOnlyList<string> LruOrder(CacheTier tier) => _cache.LruOrder(tier);
+
+    private TieredCache.Entry Find(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_bloom.MightContain(name))
+        {
+            Interlocked.Increment(ref _bloomRejects);
+            throw new KeyNotFoundException($"no adapter named '{name}'");
+        }
+        lock (_metaLock)
+            return _adapters.TryGetValue(name, out var e) ? e : throw new KeyNotFoundException($"no adapter named '{name}'");
+    }
+
+    // ---- snapshots ----
+
+    /// <summary>Folds the WAL into snapshots: rotate, snapshot changed adapters from private copies, swap the manifest,
+    /// delete folded segments. Readers and writers keep going meanwhile.</summary>
+    public void Checkpoint()
+    {
+        lock (_checkpointLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var maxSeq = _wal.LastSequence;
+            var newSegment = _wal.Rotate();
+            List<TieredCache.Entry> dirty;
+            lock (_metaLock) dirty = _adapters.Values.Where(e => e.Dirty).ToList();
+            var done = new List<(TieredCache.Entry E, string File, ulong Seq)>();
+            foreach (var e in dirty)
+            {
+                SparseAdapter copy;
+                ulong seq;
+                lock (e.Gate)
+                {
+                    if (e.Deleted) continue;
+                    copy = _cache.CloneState(e);
+                    seq = e.LastSeq;
+                }
+                using (copy) done.Add((e, SaveSnapshot(copy, seq), seq));
+            }
+            var obsolete = new List<string>();
+            lock (_metaLock)
+            {
+                foreach (var (e, file, seq) in done)
+                {
+                    if (e.Deleted || seq <= e.SnapshotSeq) { obsolete.Add(file); continue; }
+                    if (e.SnapshotFile != null) obsolete.Add(e.SnapshotFile);
+                    e.SnapshotFile = file;
+                    e.SnapshotSeq = seq;
+                }
+                _walSegment = newSegment;
+                WriteManifestLocked(maxSeq);
+            }
+            foreach (var (e, _, seq) in done) _cache.MarkSnapshotted(e, seq);
+            foreach (var f in obsolete) File.Delete(Path.Combine(_snapDir, f));
+            _wal.DeleteBefore(newSegment);
+            Interlocked.Increment(ref _checkpoints);
+        }
+    }
+
+    private void WriteManifestLocked(ulong maxSeq)
+    {
+        var m = new StoreManifest
+        {
+            WalSegment = _walSegment,
+            MaxSeq = maxSeq,
+            Adapters = _adapters.Values.Where(e => e.SnapshotFile != null).OrderBy(e => e.Name, StringComparer.Ordinal).Select(e => new ManifestEntry
+            {
+                Name = e.Name, BaseModel = e.BaseModel, Snapshot = e.SnapshotFile, SnapshotSeq = e.SnapshotSeq, Tags = e.Tags, Embedding = e.Embedding,
+            }).ToList(),
+        };
+        m.Write(_dir);
+    }
+
+    private string SaveSnapshot(SparseAdapter a, ulong seq)
+    {
+        var file = $"{FileStem(a.Name)}.{seq}.vdb";
+        a.Save(Path.Combine(_snapDir, file));
+        return file;
+    }
+
+    /// <summary>A file-system-safe, unique stem for an adapter name (the manifest maps names to files).</summary>
+    private static string FileStem(string name)
+    {
+        var safe = new string(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').Take(48).ToArray());
+        ulong h = 14695981039346656037UL;
+        foreach (var b in Encoding.UTF8.GetBytes(name)) h = (h ^ b) * 1099511628211UL;
+        return $"{safe}-{h:x16}";
+    }
+
+    private SparseAdapter LoadSnapshot(string name)
+    {
+        string? file;
+        lock (_metaLock) file = _adapters.TryGetValue(name, out var e) ? e.SnapshotFile : null;
+        if (file == null) throw new InvalidOperationException($"adapter '{name}' has no snapshot and is not cached (store invariant broken)");
+        var a = AdapterFile.Load(Path.Combine(_snapDir, file));
+        a.Name = name;
+        return a;
+    }
+
+    /// <summary>Called by the cache (under its lock) when a changed adapter leaves it: snapshot it and swap the manifest.</summary>
+    private void WriteBack(TieredCache.Entry e, SparseAdapter state)
+    {
+        var file = SaveSnapshot(state, e.LastSeq);
+        string? old;
+        lock (_metaLock)
+        {
+            old = e.SnapshotFile;
+            e.SnapshotFile = file;
+            e.SnapshotSeq = e.LastSeq;
+            WriteManifestLocked(Math.Max(_wal.LastSequence, e.LastSeq));
+        }
+        e.Dirty = false;
+        if (old != null && old != file) File.Delete(Path.Combine(_snapDir, old));
+    }
+
+    private void SnapshotLoop()
+    {
+        while (!_disposed)
+        {
+            Thread.Sleep(50);
+            try
+            {
+                if (!_disposed && _wal.DiskBytes >= _options.SnapshotWalBytes) Checkpoint();
+            }
+            catch (ObjectDisposedException) { return; }
+            catch (Exception ex)
+            {
+                // A failed snapshot loses nothing (the WAL still holds everything); surface it to writers.
+                _snapshotFailure = ex;
+            }
+        }
+    }
+
+    private void ThrowIfFailed()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+    }
+
+    public Exception? LastSnapshotFailure => _snapshotFailure;
+
+    // ---- stats ----
+
+    public StoreStats Stats()
+    {
+        long snapBytes = System.IO.Directory.EnumerateFiles(_snapDir).Sum(f => new FileInfo(f).Length);
+        int count;
+        lock (_metaLock) count = _adapters.Count;
+        return new StoreStats(_cache.Stats(Interlocked.Read(ref _bloomRejects)), _wal.Policy.ToString(), _wal.DiskBytes, _wal.RecordsAppended,
+            _wal.BytesAppended, _wal.Fsyncs, _wal.LastSequence, Interlocked.Read(ref _checkpoints), snapBytes, count, Recovery);
+    }
+
+    private static byte[] EncodeDescription(IReadOnlyList<string> tags, byte[]? embedding)
+    {
+        using var ms = new MemoryStream();
+        using var w = new BinaryWriter(ms, Encoding.UTF8);
+        w.Write(tags.Count);
+        foreach (var t in tags) w.Write(t);
+        w.Write(embedding?.Length ?? -1);
+        if (embedding != null) w.Write(embedding);
+        w.Flush();
+        return ms.ToArray();
+    }
+
+    private static (string[] Tags, byte[]? Embedding) DecodeDescription(byte[] payload)
+    {
+        try
+        {
+            using var r = new BinaryReader(new MemoryStream(payload), Encoding.UTF8);
+            int n = r.ReadInt32();
+            if (n < 0 || n > payload.Length) throw new InvalidDataException("bad tag count");
+            var tags = new string[n];
+            for (int i = 0; i < n; i++) tags[i] = r.ReadString();
+            int len = r.ReadInt32();
+            return (tags, len < 0 ? null : r.ReadBytes(len));
+        }
+        catch (EndOfStreamException e) { throw new InvalidDataException("describe record is truncated", e); }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _snapshotter?.Join();
+        lock (_checkpointLock)
+        {
+            _wal.Dispose();
+            _cache.Dispose();
+        }
+    }
+}

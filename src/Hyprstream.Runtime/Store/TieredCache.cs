@@ -1,0 +1,410 @@
+using System.IO.MemoryMappedFiles;
+using Hyprstream.Runtime.Storage;
+
+namespace Hyprstream.Runtime.Store;
+
+/// <summary>
+/// The store's memory-budgeted cache. Each adapter's current state lives in exactly one place: L1 (a decoded
+/// <see cref="SparseAdapter"/>), L2 (a zstd frame of its <see cref="BatchCodec"/> form, in RAM), L3 (that frame in a
+/// file under cache/, read through a memory map), or nowhere (its snapshot file is current: a cold load).
+/// Eviction is LRU per tier and cascades L1 → L2 → L3 → out; an adapter leaving the cache with changes not in its
+/// snapshot is written back first. Pinned and leased adapters are never evicted. A reader's hit in L2/L3 decodes a
+/// private copy; the PromoteAfter-th hit (or any write) moves the adapter up to L1.
+/// Must never: exceed a budget once a lease is released, or hold an adapter's state in two tiers.
+/// </summary>
+internal sealed class TieredCache : IDisposable
+{
+    internal sealed class Entry(string name)
+    {
+        public readonly string Name = name;
+        public CacheTier? Tier;
+        public SparseAdapter? Decoded;
+        public byte[]? Compressed;
+        public long Bytes;
+        public LinkedListNode<Entry>? Node;
+        public int Leases;
+        public bool Writing;
+        public bool Pinned;
+        public int ColdHits;
+        public bool Dirty;
+        public ulong LastSeq;
+        // The store's bookkeeping for this adapter (guarded by Gate and the store's manifest lock).
+        public readonly object Gate = new();
+        public bool Deleted;
+        public string? BaseModel;
+        public string? SnapshotFile;
+        public ulong SnapshotSeq;
+        public string[] Tags = [];
+        public byte[]? Embedding;
+    }
+
+    /// <summary>A decoded adapter on loan; <see cref="Private"/> copies are disposed when the lease ends.</summary>
+    internal readonly record struct Lease(Entry Entry, SparseAdapter Adapter, bool Private);
+
+    private readonly object _lock = new();
+    private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly LinkedList<Entry>[] _lru = [new(), new(), new()];
+    private readonly long[] _resident = new long[3];
+    private readonly long[] _hits = new long[3], _promotions = new long[3], _evictions = new long[3];
+    private long _lookups, _misses, _coldLoads, _writeBacks;
+    private readonly string _spillDir;
+    private readonly Func<string, SparseAdapter> _loadCold;
+    private readonly Action<Entry, SparseAdapter> _writeBack;
+
+    public CacheBudgets Budgets { get; }
+    public int PromoteAfter { get; }
+    internal long BloomRejects;
+
+    public TieredCache(string spillDir, CacheBudgets budgets, int promoteAfter, Func<string, SparseAdapter> loadCold, Action<Entry, SparseAdapter> writeBack)
+    {
+        _spillDir = spillDir;
+        Budgets = budgets;
+        PromoteAfter = Math.Max(1, promoteAfter);
+        _loadCold = loadCold;
+        _writeBack = writeBack;
+        Directory.CreateDirectory(spillDir);
+        // Spilled files are a cache of RAM state from a previous run: the snapshots and the WAL are the truth.
+        foreach (var f in Directory.EnumerateFiles(spillDir)) File.Delete(f);
+    }
+
+    private long Budget(CacheTier t) => t switch { CacheTier.L1 => Budgets.L1Bytes, CacheTier.L2 => Budgets.L2Bytes, _ => Budgets.L3Bytes };
+    private string SpillFile(Entry e) => Path.Combine(_spillDir, Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(e.Name)) + ".l3");
+
+    public Entry GetOrAdd(string name)
+    {
+        lock (_lock)
+        {
+            if (!_entries.TryGetValue(name, out var e)) _entries[name] = e = new Entry(name);
+            return e;
+        }
+    }
+
+    /// <summary>Installs a new adapter's state in L1 (creation, recovery).</summary>
+    public void Install(Entry e, SparseAdapter adapter)
+    {
+        lock (_lock)
+        {
+            Drop(e);
+            Place(e, CacheTier.L1, adapter, null);
+            EnforceBudgets();
+        }
+    }
+
+    public Lease Acquire(Entry e, bool write)
+    {
+        lock (_lock)
+        {
+            _lookups++;
+            if (write) e.Writing = true;
+            try
+            {
+                if (e.Tier == CacheTier.L1)
+                {
+                    _hits[0]++;
+                    Touch(e);
+                    e.Leases++;
+                    return new Lease(e, e.Decoded!, false);
+                }
+                SparseAdapter decoded;
+                if (e.Tier is CacheTier.L2 or CacheTier.L3)
+                {
+                    int t = (int)e.Tier.Value;
+                    _hits[t]++;
+                    decoded = Decode(e.Name, e.Tier == CacheTier.L2 ? e.Compressed! : ReadSpill(e));
+                    e.ColdHits++;
+                    bool promote = write || (e.ColdHits >= PromoteAfter && !e.Writing);
+                    if (!promote || !Fits(CacheTier.L1, decoded.MemoryBytes))
+                    {
+                        if (write) { e.Writing = false; decoded.Dispose(); throw new InvalidOperationException($"adapter '{e.Name}' ({decoded.MemoryBytes} B decoded) does not fit the L1 budget of {Budgets.L1Bytes} B next to the pinned and leased adapters"); }
+                        return new Lease(e, decoded, true);
+                    }
+                    _promotions[t]++;
+                }
+                else
+                {
+                    _misses++;
+                    _coldLoads++;
+                    decoded = _loadCold(e.Name);
+                    if (!write && !Fits(CacheTier.L1, decoded.MemoryBytes)) return new Lease(e, decoded, true);
+                }
+                Drop(e);
+                e.ColdHits = 0;
+                Place(e, CacheTier.L1, decoded, null);
+                e.Leases++;
+                EnforceBudgets();
+                return new Lease(e, decoded, false);
+            }
+            catch
+            {
+                if (write) e.Writing = false;
+                throw;
+            }
+        }
+    }
+
+    public void Release(Lease lease, bool wrote)
+    {
+        lock (_lock)
+        {
+            var e = lease.Entry;
+            if (wrote) e.Writing = false;
+            if (lease.Private) { lease.Adapter.Dispose(); return; }
+            e.Leases--;
+            if (e.Tier == CacheTier.L1 && ReferenceEquals(e.Decoded, lease.Adapter))
+            {
+                long now = lease.Adapter.MemoryBytes;
+                _resident[0] += now - e.Bytes;
+                e.Bytes = now;
+            }
+            EnforceBudgets();
+        }
+    }
+
+    /// <summary>Whether an L1 object of this size can be admitted by evicting only unpinned, unleased adapters.</summary>
+    private bool Fits(CacheTier tier, long bytes)
+    {
+        if (bytes > Budget(tier)) return false;
+        long stuck = _lru[(int)tier].Where(x => x.Pinned || x.Leases > 0).Sum(x => x.Bytes);
+        return stuck + bytes <= Budget(tier);
+    }
+
+    private void Place(Entry e, CacheTier tier, SparseAdapter? decoded, byte[]? compressed)
+    {
+        e.Tier = tier;
+        e.Decoded = decoded;
+        e.Compressed = compressed;
+        e.Bytes = tier switch
+        {
+            CacheTier.L1 => decoded!.MemoryBytes,
+            CacheTier.L2 => compressed!.Length,
+            _ => new FileInfo(SpillFile(e)).Length,
+        };
+        _resident[(int)tier] += e.Bytes;
+        e.Node = _lru[(int)tier].AddFirst(e);
+    }
+
+    /// <summary>Takes the entry out of its tier without keeping its state (the caller has it or discards it).</summary>
+    private void Drop(Entry e)
+    {
+        if (e.Tier is not { } t) return;
+        _lru[(int)t].Remove(e.Node!);
+        _resident[(int)t] -= e.Bytes;
+        if (t == CacheTier.L3) File.Delete(SpillFile(e));
+        e.Tier = null; e.Node = null; e.Decoded = null; e.Compressed = null; e.Bytes = 0;
+    }
+
+    private void Touch(Entry e)
+    {
+        var list = _lru[(int)e.Tier!.Value];
+        list.Remove(e.Node!);
+        list.AddFirst(e.Node!);
+    }
+
+    /// <summary>Evicts least-recently-used, unpinned, unleased entries until every tier is within budget.</summary>
+    private void EnforceBudgets()
+    {
+        for (int t = 0; t < 3; t++)
+        {
+            var node = _lru[t].Last;
+            while (_resident[t] > Budget((CacheTier)t) && node != null)
+            {
+                var prev = node.Previous;
+                var e = node.Value;
+                if (!e.Pinned && e.Leases == 0 && !e.Writing) Demote(e);
+                node = prev;
+            }
+        }
+    }
+
+    private void Demote(Entry e)
+    {
+        var from = e.Tier!.Value;
+        _evictions[(int)from]++;
+        switch (from)
+        {
+            case CacheTier.L1:
+            {
+                var a = e.Decoded!;
+                Drop(e);
+                var frame = Encode(a);
+                if (frame.Length <= Budgets.L2Bytes) Place(e, CacheTier.L2, null, frame);
+                else SpillOrWriteBack(e, frame, a);
+                a.Dispose();
+                break;
+            }
+            case CacheTier.L2:
+            {
+                var frame = e.Compressed!;
+                Drop(e);
+                SpillOrWriteBack(e, frame, null);
+                break;
+            }
+            default:
+            {
+                var frame = ReadSpill(e);
+                Drop(e);
+                Leave(e, frame, null);
+                break;
+            }
+        }
+    }
+
+    private void SpillOrWriteBack(Entry e, byte[] frame, SparseAdapter? decoded)
+    {
+        if (frame.Length + 8 <= Budgets.L3Bytes)
+        {
+            WriteSpill(e, frame);
+            Place(e, CacheTier.L3, null, null);
+        }
+        else Leave(e, frame, decoded);
+    }
+
+    /// <summary>The adapter leaves the cache; unsaved changes are written back to a snapshot first.</summary>
+    private void Leave(Entry e, byte[] frame, SparseAdapter? decoded)
+    {
+        if (!e.Dirty) return;
+        using var a = decoded == null ? Decode(e.Name, frame) : null;
+        _writeBack(e, decoded ?? a!);
+        _writeBacks++;
+    }
+
+    /// <summary>A private, consistent copy of the adapter's current state (for snapshots); never blocks readers.</summary>
+    public SparseAdapter CloneState(Entry e)
+    {
+        Lease lease;
+        lock (_lock)
+        {
+            if (e.Tier is CacheTier.L2 or CacheTier.L3)
+                return Decode(e.Name, e.Tier == CacheTier.L2 ? e.Compressed! : ReadSpill(e));
+            if (e.Tier == null) return _loadCold(e.Name);
+            e.Leases++;
+            lease = new Lease(e, e.Decoded!, false);
+        }
+        try { return lease.Adapter.Clone(); }
+        finally { Release(lease, false); }
+    }
+
+    public void Pin(Entry e, bool pinned)
+    {
+        if (pinned)
+        {
+            var lease = Acquire(e, write: false);
+            try
+            {
+                lock (_lock)
+                {
+                    if (lease.Private) throw new InvalidOperationException($"adapter '{e.Name}' cannot be pinned: it does not fit the L1 budget of {Budgets.L1Bytes} B next to the other pinned adapters");
+                    e.Pinned = true;
+                }
+            }
+            finally { Release(lease, false); }
+        }
+        else lock (_lock) { e.Pinned = false; EnforceBudgets(); }
+    }
+
+    /// <summary>Loads an adapter into L1 ahead of use (if it fits).</summary>
+    public void Prefetch(Entry e)
+    {
+        lock (_lock)
+        {
+            if (e.Tier == CacheTier.L1) return;
+            e.ColdHits = Math.Max(e.ColdHits, PromoteAfter - 1);
+        }
+        Release(Acquire(e, write: false), false);
+    }
+
+    public void Remove(Entry e)
+    {
+        lock (_lock)
+        {
+            var a = e.Tier == CacheTier.L1 ? e.Decoded : null;
+            Drop(e);
+            a?.Dispose();
+            _entries.Remove(e.Name);
+        }
+    }
+
+    public void MarkDirty(Entry e, ulong seq) { lock (_lock) { e.Dirty = true; e.LastSeq = seq; } }
+
+    /// <summary>After a snapshot of state <paramref name="seq"/>: clean unless a later update arrived meanwhile.</summary>
+    public void MarkSnapshotted(Entry e, ulong seq) { lock (_lock) if (e.LastSeq == seq) e.Dirty = false; }
+
+    public CacheTier? TierOf(Entry e) { lock (_lock) return e.Tier; }
+
+    public CacheStats Stats(long bloomRejects)
+    {
+        lock (_lock)
+        {
+            var tiers = Enumerable.Range(0, 3).Select(t => new TierStats((CacheTier)t, Budget((CacheTier)t), _resident[t], _lru[t].Count,
+                _hits[t], _promotions[t], _evictions[t])).ToList();
+            return new CacheStats(tiers, _lookups, _misses, bloomRejects, _coldLoads, _writeBacks,
+                _entries.Values.Count(e => e.Pinned), _entries.Count);
+        }
+    }
+
+    /// <summary>Names in a tier from most to least recently used.</summary>
+    public IReadOnlyList<string> LruOrder(CacheTier tier) { lock (_lock) return _lru[(int)tier].Select(e => e.Name).ToList(); }
+
+    internal static byte[] Encode(SparseAdapter a)
+    {
+        var payload = BatchCodec.Encode(AdapterBatch.FromAdapter(a));
+        var header = System.Text.Encoding.UTF8.GetBytes(a.BaseModel ?? "");
+        var all = new byte[4 + header.Length + payload.Length];
+        BitConverter.TryWriteBytes(all, header.Length);
+        header.CopyTo(all, 4);
+        payload.CopyTo(all, 4 + header.Length);
+        return Zstd.Compress(all, 1);
+    }
+
+    internal static SparseAdapter Decode(string name, ReadOnlySpan<byte> frame)
+    {
+        var all = Zstd.Decompress(frame);
+        int hl = BitConverter.ToInt32(all, 0);
+        if (hl < 0 || 4 + hl > all.Length) throw new InvalidDataException($"cached adapter '{name}' is damaged");
+        var baseModel = System.Text.Encoding.UTF8.GetString(all, 4, hl);
+        var a = new SparseAdapter(name, baseModel.Length == 0 ? null : baseModel);
+        try { BatchCodec.Decode(all.AsSpan(4 + hl)).ApplyTo(a); }
+        catch { a.Dispose(); throw; }
+        return a;
+    }
+
+    /// <summary>L3 file: u32 CRC32C of the frame, u32 length, the frame.</summary>
+    private void WriteSpill(Entry e, byte[] frame)
+    {
+        var buf = new byte[8 + frame.Length];
+        BitConverter.TryWriteBytes(buf, Crc32C.Compute(frame));
+        BitConverter.TryWriteBytes(buf.AsSpan(4), frame.Length);
+        frame.CopyTo(buf, 8);
+        File.WriteAllBytes(SpillFile(e), buf);
+    }
+
+    private unsafe byte[] ReadSpill(Entry e)
+    {
+        var path = SpillFile(e);
+        using var mmf = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        using var view = mmf.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        byte* p = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        try
+        {
+            long len = (long)view.SafeMemoryMappedViewHandle.ByteLength;
+            var span = new ReadOnlySpan<byte>(p + view.PointerOffset, (int)Math.Min(len, int.MaxValue));
+            if (span.Length < 8) throw new InvalidDataException($"{path} is truncated");
+            int n = BitConverter.ToInt32(span[4..]);
+            if (n < 0 || 8 + n > span.Length) throw new InvalidDataException($"{path} is truncated");
+            var frame = span.Slice(8, n);
+            if (Crc32C.Compute(frame) != BitConverter.ToUInt32(span)) throw new InvalidDataException($"{path}: checksum mismatch");
+            return frame.ToArray();
+        }
+        finally { view.SafeMemoryMappedViewHandle.ReleasePointer(); }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            foreach (var e in _entries.Values) if (e.Tier == CacheTier.L1) e.Decoded!.Dispose();
+            _entries.Clear();
+        }
+    }
+}

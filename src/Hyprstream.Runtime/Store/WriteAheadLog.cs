@@ -1,0 +1,239 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using Hyprstream.Runtime.Storage;
+
+namespace Hyprstream.Runtime.Store;
+
+/// <summary>
+/// The store's write-ahead log: numbered segment files (wal/000001.log, …) of <see cref="WalRecord"/>s. Appends are
+/// serialized and written straight to the OS; <see cref="WaitDurable"/> then waits for an fsync according to the
+/// policy. Group commit: whoever fsyncs covers every record written so far, so concurrent writers share one fsync.
+/// A snapshot rotates to a new segment; segments the manifest no longer needs are deleted.
+/// Must never: acknowledge a record before its bytes are written (and, unless the policy is never, fsynced), or leave
+/// half a record behind after a failed append.
+/// </summary>
+public sealed class WriteAheadLog : IDisposable
+{
+    private readonly string _dir;
+    private readonly FsyncPolicy _policy;
+    private readonly object _appendLock = new();
+    private readonly object _syncLock = new();
+    private readonly Thread? _flusher;
+    private FileStream _file;
+    private long _length;
+    private ulong _nextSeq;
+    private ulong _written;  // every record with seq <= _written is fully written to the OS
+    private ulong _durable;  // ... and fsynced
+    private Exception? _syncFailure;
+    private volatile bool _stopping;
+
+    public long Segment { get; private set; }
+    public long BytesAppended => Interlocked.Read(ref _bytesAppended);
+    public long Fsyncs => Interlocked.Read(ref _fsyncs);
+    public long RecordsAppended => Interlocked.Read(ref _records);
+    public ulong LastSequence { get { lock (_appendLock) return _nextSeq - 1; } }
+    public FsyncPolicy Policy => _policy;
+    private long _bytesAppended, _fsyncs, _records;
+
+    /// <summary>Opens segment <paramref name="segment"/> for appending (the caller has replayed and cut it).</summary>
+    internal WriteAheadLog(string dir, long segment, ulong nextSeq, FsyncPolicy policy)
+    {
+        _dir = dir;
+        _policy = policy;
+        Segment = segment;
+        _nextSeq = nextSeq;
+        _written = _durable = nextSeq - 1;
+        _file = OpenSegment(segment);
+        _length = _file.Length;
+        if (policy.Mode == FsyncMode.Batch)
+        {
+            _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "hyprstream-wal-flusher" };
+            _flusher.Start();
+        }
+    }
+
+    public static string SegmentName(long segment) => segment.ToString("D6", CultureInfo.InvariantCulture) + ".log";
+
+    public static IEnumerable<(long Segment, string Path)> Segments(string dir) =>
+        Directory.EnumerateFiles(dir, "*.log")
+            .Select(p => (ok: long.TryParse(Path.GetFileNameWithoutExtension(p), NumberStyles.None, CultureInfo.InvariantCulture, out var n), n, p))
+            .Where(t => t.ok).Select(t => (t.n, t.p)).OrderBy(t => t.n);
+
+    private FileStream OpenSegment(long segment)
+    {
+        var f = new FileStream(Path.Combine(_dir, SegmentName(segment)), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 0);
+        f.Seek(0, SeekOrigin.End);
+        return f;
+    }
+
+    /// <summary>Writes one record and returns its sequence number; not yet durable (see <see cref="WaitDurable"/>).
+    /// <paramref name="beforeWrite"/> runs under the append lock with the record's sequence.</summary>
+    public ulong Append(WalOp op, string adapter, byte[] payload)
+    {
+        lock (_appendLock)
+        {
+            ObjectDisposedException.ThrowIf(_stopping, this);
+            var seq = _nextSeq;
+            var bytes = new WalRecord(seq, op, adapter, payload).Encode();
+            try
+            {
+                _file.Write(bytes);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Disk full or an I/O error: cut the partial record so the next append does not follow garbage.
+                try { _file.SetLength(_length); _file.Seek(_length, SeekOrigin.Begin); } catch (IOException) { }
+                throw new IOException($"WAL append failed, nothing was logged: {e.Message}", e);
+            }
+            _length += bytes.Length;
+            _nextSeq = seq + 1;
+            Interlocked.Add(ref _bytesAppended, bytes.Length);
+            Interlocked.Increment(ref _records);
+            Volatile.Write(ref _written, seq);
+            return seq;
+        }
+    }
+
+    /// <summary>Returns once record <paramref name="seq"/> is as durable as the policy asks.</summary>
+    public void WaitDurable(ulong seq)
+    {
+        switch (_policy.Mode)
+        {
+            case FsyncMode.Never:
+                return;
+            case FsyncMode.Always:
+                lock (_syncLock)
+                {
+                    if (_durable >= seq) return; // someone else's fsync covered us: group commit
+                    SyncLocked();
+                }
+                return;
+            default:
+                lock (_syncLock)
+                {
+                    while (_durable < seq)
+                    {
+                        if (_syncFailure != null) throw new IOException("WAL fsync failed: " + _syncFailure.Message, _syncFailure);
+                        ObjectDisposedException.ThrowIf(_stopping && _durable < seq, this);
+                        Monitor.Wait(_syncLock, 100);
+                    }
+                }
+                return;
+        }
+    }
+
+    private void SyncLocked()
+    {
+        var target = Volatile.Read(ref _written);
+        if (target <= _durable) return;
+        _file.Flush(flushToDisk: true);
+        Interlocked.Increment(ref _fsyncs);
+        _durable = target;
+        Monitor.PulseAll(_syncLock);
+    }
+
+    private void FlushLoop()
+    {
+        var interval = _policy.BatchInterval;
+        while (!_stopping)
+        {
+            Thread.Sleep(interval);
+            lock (_syncLock)
+            {
+                try { SyncLocked(); }
+                catch (Exception e) when (e is IOException or ObjectDisposedException)
+                {
+                    _syncFailure = e;
+                    Monitor.PulseAll(_syncLock);
+                }
+            }
+        }
+    }
+
+    /// <summary>Makes everything written durable and starts a new segment; returns the new segment number.</summary>
+    public long Rotate()
+    {
+        lock (_appendLock)
+        lock (_syncLock)
+        {
+            _file.Flush(flushToDisk: true);
+            _durable = _written;
+            Monitor.PulseAll(_syncLock);
+            var next = Segment + 1;
+            var f = OpenSegment(next);
+            Zstd.SyncDirectory(_dir);
+            _file.Dispose();
+            _file = f;
+            _length = 0;
+            Segment = next;
+            return next;
+        }
+    }
+
+    /// <summary>Deletes every segment below <paramref name="segment"/> (folded into snapshots).</summary>
+    public void DeleteBefore(long segment)
+    {
+        foreach (var (n, path) in Segments(_dir))
+            if (n < segment) File.Delete(path);
+        Zstd.SyncDirectory(_dir);
+    }
+
+    /// <summary>Bytes in segments still on disk.</summary>
+    public long DiskBytes => Segments(_dir).Sum(s => new FileInfo(s.Path).Length);
+
+    public void Dispose()
+    {
+        lock (_appendLock)
+        {
+            if (_stopping) return;
+            _stopping = true;
+        }
+        _flusher?.Join();
+        lock (_syncLock)
+        {
+            try { if (_policy.Mode != FsyncMode.Never) SyncLocked(); } catch (IOException) { }
+            _file.Dispose();
+            Monitor.PulseAll(_syncLock);
+        }
+    }
+
+    /// <summary>
+    /// Reads the intact records of one segment. Stops at the first torn or corrupt record; with
+    /// <paramref name="cut"/>, truncates the file there. Returns the records and how many bytes were dropped.
+    /// </summary>
+    public static (List<WalRecord> Records, long DroppedBytes, string? Reason) ReadSegment(string path, bool cut)
+    {
+        var records = new List<WalRecord>();
+        long good = 0;
+        string? reason = null;
+        using (var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16))
+        {
+            var head = new byte[WalRecord.HeaderBytes];
+            long len = f.Length;
+            while (good < len)
+            {
+                if (len - good < WalRecord.HeaderBytes) { reason = "torn record header"; break; }
+                f.ReadExactly(head);
+                uint body = BinaryPrimitives.ReadUInt32LittleEndian(head);
+                uint crc = BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(4));
+                if (body < 16 || body > WalRecord.MaxBodyBytes) { reason = $"bad record length {body}"; break; }
+                if (len - good - WalRecord.HeaderBytes < body) { reason = "torn record body"; break; }
+                var buf = new byte[body];
+                f.ReadExactly(buf);
+                if (Crc32C.Compute(buf) != crc) { reason = "CRC mismatch"; break; }
+                try { records.Add(WalRecord.DecodeBody(buf)); }
+                catch (InvalidDataException e) { reason = e.Message; break; }
+                good += WalRecord.HeaderBytes + body;
+            }
+            if (reason == null) return (records, 0, null);
+        }
+        long dropped = new FileInfo(path).Length - good;
+        if (cut)
+        {
+            using var w = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+            w.SetLength(good);
+            w.Flush(flushToDisk: true);
+        }
+        return (records, dropped, $"{reason} at byte {good}");
+    }
+}
