@@ -205,8 +205,9 @@ public sealed class AdapterStore : IDisposable
                     batch.Validate(lease.Adapter);
                     seq = _wal.Append(WalOp.Update, name, payload);
                     batch.ApplyTo(lease.Adapter);
-                    _cache.MarkDirty(e, seq);
                 }
+                // Outside the adapter's write lock (lock order: cache lock, then adapter lock); still under the gate.
+                _cache.MarkDirty(e, seq);
             }
             finally { _cache.Release(lease, true); }
         }

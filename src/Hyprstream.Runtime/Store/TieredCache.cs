@@ -90,7 +90,7 @@ internal sealed class TieredCache : IDisposable
         }
     }
 
-    public Lease Acquire(Entry e, bool write)
+    public Lease Acquire(Entry e, bool write, bool promote = false)
     {
         lock (_lock)
         {
@@ -112,7 +112,7 @@ internal sealed class TieredCache : IDisposable
                     _hits[t]++;
                     decoded = Decode(e.Name, e.Tier == CacheTier.L2 ? e.Compressed! : ReadSpill(e));
                     e.ColdHits++;
-                    bool promote = write || (e.ColdHits >= PromoteAfter && !e.Writing);
+                    promote = write || ((promote || e.ColdHits >= PromoteAfter) && !e.Writing);
                     if (!promote || !Fits(CacheTier.L1, decoded.MemoryBytes))
                     {
                         if (write) { e.Writing = false; decoded.Dispose(); throw new InvalidOperationException($"adapter '{e.Name}' ({decoded.MemoryBytes} B decoded) does not fit the L1 budget of {Budgets.L1Bytes} B next to the pinned and leased adapters"); }
@@ -144,6 +144,9 @@ internal sealed class TieredCache : IDisposable
 
     public void Release(Lease lease, bool wrote)
     {
+        // Measured before taking the cache lock: MemoryBytes takes the adapter's read lock, and a writer holding the
+        // adapter's write lock may be waiting for the cache lock.
+        long now = lease.Private ? 0 : lease.Adapter.MemoryBytes;
         lock (_lock)
         {
             var e = lease.Entry;
@@ -152,7 +155,6 @@ internal sealed class TieredCache : IDisposable
             e.Leases--;
             if (e.Tier == CacheTier.L1 && ReferenceEquals(e.Decoded, lease.Adapter))
             {
-                long now = lease.Adapter.MemoryBytes;
                 _resident[0] += now - e.Bytes;
                 e.Bytes = now;
             }
@@ -288,7 +290,7 @@ internal sealed class TieredCache : IDisposable
     {
         if (pinned)
         {
-            var lease = Acquire(e, write: false);
+            var lease = Acquire(e, write: false, promote: true);
             try
             {
                 lock (_lock)
@@ -305,12 +307,7 @@ internal sealed class TieredCache : IDisposable
     /// <summary>Loads an adapter into L1 ahead of use (if it fits).</summary>
     public void Prefetch(Entry e)
     {
-        lock (_lock)
-        {
-            if (e.Tier == CacheTier.L1) return;
-            e.ColdHits = Math.Max(e.ColdHits, PromoteAfter - 1);
-        }
-        Release(Acquire(e, write: false), false);
+        Release(Acquire(e, write: false, promote: true), false);
     }
 
     public void Remove(Entry e)

@@ -1,0 +1,193 @@
+using Hyprstream.Runtime.Store;
+using D = Hyprstream.Tests.StoreTestData;
+
+namespace Hyprstream.Tests;
+
+/// <summary>The store's tiered cache: byte budgets, LRU order, promotion, pinning, prefetch, spill and write-back.</summary>
+[TestFixture]
+public sealed class StoreCacheTests
+{
+    private static long AdapterBytes()
+    {
+        using var dir = new TempDir();
+        using var s = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never });
+        D.CreateWithModule(s, "probe");
+        s.Apply("probe", D.Batch(0, k: 64));
+        return s.Read("probe", a => a.MemoryBytes);
+    }
+
+    private static AdapterStore OpenWith(TempDir dir, CacheBudgets budgets) =>
+        AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never, Budgets = budgets, PromoteAfter = 2 });
+
+    private static void AssertWithinBudgets(AdapterStore s)
+    {
+        var st = s.Stats().Cache;
+        foreach (var t in st.Tiers) Assert.That(t.ResidentBytes, Is.LessThanOrEqualTo(t.BudgetBytes), $"{t.Tier} over budget");
+        Assert.That(st.Tiers.Sum(t => t.Entries), Is.LessThanOrEqualTo(st.Adapters));
+        Assert.That(st.Lookups, Is.EqualTo(st.Hits + st.Misses), "every lookup is a hit in one tier or a miss");
+    }
+
+    [Test]
+    public void Eviction_IsLeastRecentlyUsedFirst_AndRepeatedL2HitsPromote()
+    {
+        long m = AdapterBytes();
+        using var dir = new TempDir();
+        using var s = OpenWith(dir, new CacheBudgets(m * 5 / 2, 64L << 20, 64L << 20));
+        foreach (var name in new[] { "a", "b", "c", "d" })
+        {
+            D.CreateWithModule(s, name);
+            s.Apply(name, D.Batch(0, k: 64));
+            AssertWithinBudgets(s);
+        }
+        Assert.That(s.LruOrder(CacheTier.L1), Is.EqualTo(new[] { "d", "c" }));
+        Assert.That(s.LruOrder(CacheTier.L2), Is.EqualTo(new[] { "b", "a" }), "a was evicted first, then b");
+
+        Assert.That(D.Present(s, "a", 0, k: 64), Is.EqualTo(64));
+        Assert.That(s.TierOf("a"), Is.EqualTo(CacheTier.L2), "one L2 hit decodes a private copy, no promotion");
+        Assert.That(D.Present(s, "a", 0, k: 64), Is.EqualTo(64));
+        Assert.That(s.TierOf("a"), Is.EqualTo(CacheTier.L1), "the second hit promotes");
+        Assert.That(s.LruOrder(CacheTier.L1), Is.EqualTo(new[] { "a", "d" }), "c, the least recently used, made room");
+        Assert.That(s.LruOrder(CacheTier.L2), Is.EqualTo(new[] { "c", "b" }));
+        var st = s.Stats().Cache;
+        Assert.That(st[CacheTier.L2].Hits, Is.EqualTo(2));
+        Assert.That(st[CacheTier.L2].Promotions, Is.EqualTo(1));
+        Assert.That(st[CacheTier.L1].Evictions, Is.EqualTo(3));
+        AssertWithinBudgets(s);
+    }
+
+    [Test]
+    public void PinnedAdapter_StaysInL1_UnderPressure_AndUnpinLetsItGo()
+    {
+        long m = AdapterBytes();
+        using var dir = new TempDir();
+        using var s = OpenWith(dir, new CacheBudgets(m * 5 / 2, 64L << 20, 64L << 20));
+        D.CreateWithModule(s, "pinned");
+        s.Pin("pinned");
+        for (int i = 0; i < 8; i++)
+        {
+            D.CreateWithModule(s, $"x{i}");
+            s.Apply($"x{i}", D.Batch(i, k: 64));
+            AssertWithinBudgets(s);
+            Assert.That(s.TierOf("pinned"), Is.EqualTo(CacheTier.L1), $"after x{i}");
+        }
+        Assert.That(s.Stats().Cache.Pinned, Is.EqualTo(1));
+        s.Unpin("pinned");
+        for (int i = 0; i < 3; i++) s.Read($"x{i}", a => a.ActiveCount);
+        for (int i = 0; i < 3; i++) s.Read($"x{i}", a => a.ActiveCount);
+        Assert.That(s.TierOf("pinned"), Is.Not.EqualTo(CacheTier.L1));
+        AssertWithinBudgets(s);
+    }
+
+    [Test]
+    public void Pin_BeyondTheL1Budget_IsRefused()
+    {
+        long m = AdapterBytes();
+        using var dir = new TempDir();
+        using var s = OpenWith(dir, new CacheBudgets(m * 3 / 2, 64L << 20, 64L << 20));
+        foreach (var n in new[] { "a", "b" }) { D.CreateWithModule(s, n); s.Apply(n, D.Batch(0, k: 64)); }
+        s.Pin("a");
+        Assert.That(() => s.Pin("b"), Throws.InvalidOperationException.With.Message.Contain("L1 budget"));
+        Assert.That(s.TierOf("a"), Is.EqualTo(CacheTier.L1));
+    }
+
+    [Test]
+    public void Prefetch_MovesAnAdapterIntoL1()
+    {
+        long m = AdapterBytes();
+        using var dir = new TempDir();
+        using var s = OpenWith(dir, new CacheBudgets(m * 3 / 2, 64L << 20, 64L << 20));
+        foreach (var n in new[] { "a", "b" }) { D.CreateWithModule(s, n); s.Apply(n, D.Batch(0, k: 64)); }
+        Assert.That(s.TierOf("a"), Is.EqualTo(CacheTier.L2));
+        s.Prefetch("a");
+        Assert.That(s.TierOf("a"), Is.EqualTo(CacheTier.L1));
+        Assert.That(s.TierOf("b"), Is.EqualTo(CacheTier.L2));
+    }
+
+    [Test]
+    public void AdaptersLeavingEveryTier_AreWrittenBack_ThenReadFromSnapshotsAndL3Files()
+    {
+        long m = AdapterBytes();
+        using var dir = new TempDir();
+        // L1 holds one adapter, L2 none, L3 (memory-mapped spill files) one small frame: most adapters must leave the cache.
+        var budgets = new CacheBudgets(m * 3 / 2, 1, 600);
+        using (var s = OpenWith(dir, budgets))
+        {
+            for (int i = 0; i < 6; i++)
+            {
+                D.CreateWithModule(s, $"a{i}");
+                s.Apply($"a{i}", D.Batch(i, k: 64));
+                AssertWithinBudgets(s);
+            }
+            var st = s.Stats().Cache;
+            Assert.That(st.WriteBacks, Is.GreaterThan(0));
+            Assert.That(st[CacheTier.L3].Entries, Is.GreaterThan(0));
+            Assert.That(Directory.GetFiles(Path.Combine(dir.Path, "cache"), "*.l3"), Has.Length.EqualTo(st[CacheTier.L3].Entries));
+            for (int i = 5; i >= 0; i--) Assert.That(D.Present(s, $"a{i}", i, k: 64), Is.EqualTo(64), $"a{i} read back");
+            st = s.Stats().Cache;
+            Assert.That(st.ColdLoads, Is.GreaterThan(0), "some adapters came back from their snapshots");
+            Assert.That(st[CacheTier.L3].Hits, Is.GreaterThan(0), "some came back from L3 files");
+            AssertWithinBudgets(s);
+        }
+        using var r = OpenWith(dir, budgets);
+        for (int i = 0; i < 6; i++) Assert.That(D.Present(r, $"a{i}", i, k: 64), Is.EqualTo(64), $"a{i} after reopen");
+    }
+
+    [Test]
+    public void Unknown_Adapter_IsRejectedByTheBloomFilter_WithoutALookup()
+    {
+        using var dir = new TempDir();
+        using var s = OpenWith(dir, CacheBudgets.Default);
+        D.CreateWithModule(s, "known");
+        long lookups = s.Stats().Cache.Lookups;
+        int rejects = 0;
+        for (int i = 0; i < 100; i++) if (!s.Contains($"unknown-{i}")) rejects++;
+        Assert.That(rejects, Is.EqualTo(100));
+        Assert.That(s.Contains("known"), Is.True);
+        Assert.That(s.Stats().Cache.BloomRejects, Is.GreaterThanOrEqualTo(95), "at a 1% false-positive rate almost all are rejected by the filter");
+        Assert.That(s.Stats().Cache.Lookups, Is.EqualTo(lookups), "no cache lookup happened for unknown names");
+    }
+
+    private static Thread Run(Action body)
+    {
+        var t = new Thread(() => body()) { IsBackground = true };
+        t.Start();
+        return t;
+    }
+
+    [Test]
+    public void ReadersDuringSnapshots_SeeWholeBatches_NeverATornAdapter()
+    {
+        using var dir = new TempDir();
+        using var s = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Batch(1) });
+        D.CreateWithModule(s, "a");
+        const int k = 256;
+        var rows = Enumerable.Range(0, k).Select(i => i / 16).ToArray();
+        var cols = Enumerable.Range(0, k).Select(i => i % 16 * 16).ToArray();
+        s.Apply("a", new AdapterBatch().Set(D.Module, rows, cols, Enumerable.Repeat(1f, k).ToArray()));
+        var stop = DateTime.UtcNow.AddSeconds(1.5);
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<float, bool>();
+        var torn = new System.Collections.Concurrent.ConcurrentBag<string>();
+        int checkpoints = 0;
+        // Dedicated threads: on a 2-core machine the thread pool would start the snapshotter late.
+        var writer = Run(() =>
+        {
+            for (int v = 2; DateTime.UtcNow < stop; v++)
+                s.Apply("a", new AdapterBatch().Set(D.Module, rows, cols, Enumerable.Repeat((float)v, k).ToArray()));
+        });
+        var snapshotter = Run(() => { while (DateTime.UtcNow < stop) { s.Checkpoint(); Interlocked.Increment(ref checkpoints); } });
+        var readers = Enumerable.Range(0, 2).Select(_ => Run(() =>
+        {
+            var values = new float[k];
+            while (DateTime.UtcNow < stop)
+            {
+                s.Read("a", a => { a.Modules[D.Module].GetMany(rows, cols, values); return 0; });
+                if (values.Distinct().Count() != 1) torn.Add(string.Join(",", values.Distinct()));
+                seen[values[0]] = true;
+            }
+        })).ToArray();
+        foreach (var t in new[] { writer, snapshotter }.Concat(readers)) t.Join();
+        Assert.That(torn, Is.Empty);
+        Assert.That(checkpoints, Is.GreaterThan(2));
+        Assert.That(seen.Count, Is.GreaterThan(2), "readers saw the adapter change while snapshots ran");
+    }
+}
