@@ -10,6 +10,7 @@ public static class Program
     {
         var root = new RootCommand("Hyprstream: a store and serving runtime for sparse LLM adapters");
         root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(BenchCommands.Create());
         root.Subcommands.Add(VersionCommand.Create());
         try

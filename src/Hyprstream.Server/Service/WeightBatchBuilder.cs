@@ -1,0 +1,57 @@
+using System.Text;
+using Hyprstream.Flight.Ipc;
+using Hyprstream.Runtime;
+
+namespace Hyprstream.Server.Service;
+
+/// <summary>
+/// Fills reusable arrays with up to <see cref="Capacity"/> weights and exposes them as one Arrow record batch
+/// without copying; the transport copies the arrays to the wire, then the builder is reset for the next batch.
+/// </summary>
+internal sealed class WeightBatchBuilder(int capacity)
+{
+    private readonly int[] _rows = new int[capacity];
+    private readonly int[] _cols = new int[capacity];
+    private readonly float[] _values = new float[capacity];
+    private readonly int[] _offsets = new int[capacity + 1];
+    private byte[] _names = new byte[capacity * 32];
+    private int _nameBytes;
+
+    public int Capacity => capacity;
+    public int Count { get; private set; }
+    public bool Full => Count == capacity;
+
+    public void Add(byte[] module, int row, int col, float value)
+    {
+        if (_nameBytes + module.Length > _names.Length) Array.Resize(ref _names, Math.Max(_names.Length * 2, _nameBytes + module.Length));
+        module.CopyTo(_names, _nameBytes);
+        _nameBytes += module.Length;
+        _rows[Count] = row;
+        _cols[Count] = col;
+        _values[Count] = value;
+        _offsets[++Count] = _nameBytes;
+    }
+
+    public ArrowRecordBatch Build()
+    {
+        var n = Count;
+        var module = new ArrowArray(ArrowType.Utf8, n, 0, [ReadOnlyMemory<byte>.Empty, Bytes(_offsets, n + 1), _names.AsMemory(0, _nameBytes)]);
+        return new ArrowRecordBatch(WeightSchema.Schema, n, [
+            module,
+            ArrowArray.FromMemory(ArrowType.Int32, n, Bytes(_rows, n)),
+            ArrowArray.FromMemory(ArrowType.Int32, n, Bytes(_cols, n)),
+            ArrowArray.FromMemory(ArrowType.Float32, n, Bytes(_values, n)),
+        ]);
+    }
+
+    public void Reset()
+    {
+        Count = 0;
+        _nameBytes = 0;
+    }
+
+    private static ReadOnlyMemory<byte> Bytes<T>(T[] a, int n) where T : struct =>
+        new ArrayBytes<T>(a).Memory[..(n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>())];
+
+    public static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
+}
