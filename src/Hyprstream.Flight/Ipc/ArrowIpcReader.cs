@@ -130,7 +130,9 @@ public static class ArrowIpcReader
         switch (f.Type.Id)
         {
             case ArrowTypeId.FixedSizeList:
-                var child = Build(f.Type.Child!, checked(n * f.Type.ListSize), nodes, buffers, ref node, ref buffer);
+                long childLength = (long)n * f.Type.ListSize;
+                if (childLength > int.MaxValue) throw new InvalidDataException($"column '{f.Name}': {n} lists of {f.Type.ListSize} values is too many");
+                var child = Build(f.Type.Child!, (int)childLength, nodes, buffers, ref node, ref buffer);
                 return new ArrowArray(f.Type, n, (int)nulls, own, child);
             case ArrowTypeId.Utf8 or ArrowTypeId.Binary:
                 if (own[1].Length < 4L * (n + 1)) throw new InvalidDataException($"column '{f.Name}': offsets buffer is shorter than {n + 1} entries");
