@@ -156,11 +156,9 @@ public sealed class AdapterFlightService
         foreach (var m in modules)
         {
             var name = WeightBatchBuilder.Utf8(m.Name);
-            foreach (var w in m.EnumerateActive(Math.Min(BatchRows, 65536)))
-            {
-                builder.Add(name, w.Row, w.Col, w.Value);
+            using var cursor = m.OpenCursor();
+            while (builder.Fill(cursor, name) > 0)
                 if (builder.Full) await SendAsync(call, builder);
-            }
         }
         if (builder.Count > 0) await SendAsync(call, builder);
     }

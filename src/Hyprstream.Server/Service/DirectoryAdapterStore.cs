@@ -74,17 +74,26 @@ public sealed class DirectoryAdapterStore : IAdapterStore
         {
             if (entry.SavedVersion >= target && File.Exists(PathOf(entry.Name))) return;
             if (entry.Removed) throw new InvalidOperationException($"adapter '{entry.Name}' was deleted or unloaded");
+            // Snapshot under the gate (a batch is never half in it), then save the snapshot while writers go on:
+            // batches applied during this save are covered by the next one (group commit).
+            long v;
+            SparseAdapter snapshot;
             await entry.Gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
             try
             {
-                long v = entry.Version;
+                if (entry.Removed) throw new InvalidOperationException($"adapter '{entry.Name}' was deleted or unloaded");
+                v = entry.Version;
+                snapshot = entry.Adapter.Clone();
+            }
+            finally { entry.Gate.Release(); }
+            using (snapshot)
+            {
                 var sw = Stopwatch.StartNew();
-                await Task.Run(() => entry.Adapter.Save(PathOf(entry.Name))).ConfigureAwait(false);
+                await Task.Run(() => snapshot.Save(PathOf(entry.Name))).ConfigureAwait(false);
                 entry.SavedVersion = v;
                 Interlocked.Increment(ref _saves);
                 _log?.Invoke($"saved {entry.Name} (version {v}) in {sw.ElapsedMilliseconds} ms");
             }
-            finally { entry.Gate.Release(); }
         }
         finally { entry.SaveLock.Release(); }
     }

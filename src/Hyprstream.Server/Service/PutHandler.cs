@@ -33,13 +33,17 @@ public sealed class PutHandler(IAdapterStore store, ServiceStats stats)
         CheckSchema(schema);
 
         var entry = OpenAdapter(cmd);
-        var acks = Channel.CreateUnbounded<(Task Persisted, byte[] Ack)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var acks = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        // Group commit: while one save runs, later batches are applied; the next save covers all of them.
         var ackWriter = Task.Run(async () =>
         {
-            await foreach (var (persisted, ack) in acks.Reader.ReadAllAsync())
+            var ready = new List<byte[]>();
+            while (await acks.Reader.WaitToReadAsync())
             {
-                await persisted;
-                await call.WriteAsync(new PutResult { AppMetadata = ByteString.CopyFrom(ack) });
+                while (acks.Reader.TryRead(out var a)) ready.Add(a);
+                await store.PersistAsync(entry, CancellationToken.None);
+                foreach (var a in ready) await call.WriteAsync(new PutResult { AppMetadata = ByteString.CopyFrom(a) });
+                ready.Clear();
             }
         });
         try
@@ -57,7 +61,7 @@ public sealed class PutHandler(IAdapterStore store, ServiceStats stats)
                 long version = await ApplyAsync(entry, batch, mode, index, call.CancellationToken);
                 stats.Written(batch.Length);
                 var ack = JsonSerializer.SerializeToUtf8Bytes(new { batch = index, rows = batch.Length, mode, adapter = entry.Name, version });
-                await acks.Writer.WriteAsync((store.PersistAsync(entry, CancellationToken.None), ack));
+                await acks.Writer.WriteAsync(ack);
                 index++;
                 if (ackWriter.IsFaulted) break;
             }
@@ -147,91 +151,78 @@ public sealed class PutHandler(IAdapterStore store, ServiceStats stats)
     /// <summary>Validates the whole batch, then applies it; returns the adapter version that includes it.</summary>
     private static async Task<long> ApplyAsync(AdapterEntry entry, ArrowRecordBatch batch, string mode, int index, CancellationToken ct)
     {
-        var groups = Validate(batch, index);
+        var runs = Validate(batch, index);
         await entry.Gate.WaitAsync(ct);
-        try { return ApplyLocked(entry, batch, groups, mode, index); }
+        try { return ApplyLocked(entry, batch, runs, mode, index); }
         finally { entry.Gate.Release(); }
     }
 
-    private static Dictionary<string, List<int>> Validate(ArrowRecordBatch batch, int index)
+    /// <summary>Rows [Start, Start + Length) all name one module.</summary>
+    private readonly record struct Run(string Module, int Start, int Length);
+
+    private static List<Run> Validate(ArrowRecordBatch batch, int index)
     {
         for (int c = 0; c < batch.Columns.Count; c++)
             if (batch.Columns[c].NullCount > 0) throw ErrorMapping.Invalid($"batch {index}: column '{batch.Schema.Fields[c].Name}' has nulls");
-        var module = batch.Columns[0];
-        var rows = batch.Columns[1].Values<int>();
-        var cols = batch.Columns[2].Values<int>();
         var values = batch.Columns[3].Values<float>();
         for (int i = 0; i < values.Length; i++)
             if (!float.IsFinite(values[i])) throw ErrorMapping.Invalid($"batch {index}, row {i}: value {values[i]} is not finite");
-
-        // Group row indices by module; batches usually hold long runs of one module.
-        var groups = new Dictionary<string, List<int>>(StringComparer.Ordinal);
-        byte[]? current = null;
-        List<int>? list = null;
-        for (int i = 0; i < batch.Length; i++)
+        var module = batch.Columns[0];
+        var runs = new List<Run>();
+        int start = 0;
+        for (int i = 1; i <= batch.Length; i++)
         {
-            var bytes = module.Bytes(i);
-            if (current == null || !bytes.SequenceEqual(current))
-            {
-                current = bytes.ToArray();
-                var key = Encoding.UTF8.GetString(bytes);
-                if (!groups.TryGetValue(key, out list)) groups[key] = list = [];
-                list.Add(i);
-                continue;
-            }
-            list!.Add(i);
+            if (i < batch.Length && module.Bytes(i).SequenceEqual(module.Bytes(start))) continue;
+            runs.Add(new Run(Encoding.UTF8.GetString(module.Bytes(start)), start, i - start));
+            start = i;
         }
-        return groups;
+        return runs;
     }
 
-    private static long ApplyLocked(AdapterEntry entry, ArrowRecordBatch batch, Dictionary<string, List<int>> groups, string mode, int index)
+    private static long ApplyLocked(AdapterEntry entry, ArrowRecordBatch batch, List<Run> runs, string mode, int index)
     {
+        if (entry.Removed) throw new GrpcException(GrpcStatusCode.FailedPrecondition, $"adapter '{entry.Name}' was deleted or unloaded");
         var rows = batch.Columns[1].Values<int>();
         var cols = batch.Columns[2].Values<int>();
         var values = batch.Columns[3].Values<float>();
+        var modules = new AdapterModule[runs.Count];
+        for (int k = 0; k < runs.Count; k++)
         {
-            if (entry.Removed) throw new GrpcException(GrpcStatusCode.FailedPrecondition, $"adapter '{entry.Name}' was deleted or unloaded");
-            var work = new List<(AdapterModule Module, int[] R, int[] C, float[] V)>(groups.Count);
-            foreach (var (name, idx) in groups)
-            {
-                if (!entry.Adapter.Modules.TryGet(name, out var m))
-                    throw ErrorMapping.NotFound($"batch {index}: adapter '{entry.Name}' has no module '{name}' (declare it in the CMD descriptor's \"modules\")");
-                var r = new int[idx.Count];
-                var c = new int[idx.Count];
-                var v = new float[idx.Count];
-                for (int k = 0; k < idx.Count; k++)
-                {
-                    int i = idx[k];
-                    r[k] = rows[i];
-                    c[k] = cols[i];
-                    v[k] = values[i];
-                    if ((uint)r[k] >= (uint)m.Rows || (uint)c[k] >= (uint)m.Cols)
-                        throw ErrorMapping.Invalid($"batch {index}, row {i}: ({r[k]}, {c[k]}) is outside module '{name}' ({m.Rows}x{m.Cols})");
-                }
-                if (mode == "add") CheckSums(m, r, c, v, index, name);
-                work.Add((m, r, c, v));
-            }
-            foreach (var (m, r, c, v) in work)
-            {
-                if (mode == "add") m.AddMany(r, c, v);
-                else m.SetMany(r, c, v);
-            }
-            return entry.Changed();
+            var run = runs[k];
+            if (!entry.Adapter.Modules.TryGet(run.Module, out var m))
+                throw ErrorMapping.NotFound($"batch {index}: adapter '{entry.Name}' has no module '{run.Module}' (declare it in the CMD descriptor's \"modules\")");
+            for (int i = run.Start; i < run.Start + run.Length; i++)
+                if ((uint)rows[i] >= (uint)m.Rows || (uint)cols[i] >= (uint)m.Cols)
+                    throw ErrorMapping.Invalid($"batch {index}, row {i}: ({rows[i]}, {cols[i]}) is outside module '{run.Module}' ({m.Rows}x{m.Cols})");
+            modules[k] = m;
         }
+        if (mode == "add") CheckSums(modules, runs, rows, cols, values, index);
+        // Everything is checked: the writes below cannot fail on this batch's content.
+        for (int k = 0; k < runs.Count; k++)
+        {
+            var (s, n) = (runs[k].Start, runs[k].Length);
+            if (mode == "add") modules[k].AddMany(rows.Slice(s, n), cols.Slice(s, n), values.Slice(s, n));
+            else modules[k].SetMany(rows.Slice(s, n), cols.Slice(s, n), values.Slice(s, n));
+        }
+        return entry.Changed();
     }
 
     /// <summary>Refuses an add whose sum would overflow to ±Inf before anything is applied.</summary>
-    private static void CheckSums(AdapterModule m, int[] r, int[] c, float[] v, int index, string name)
+    private static void CheckSums(AdapterModule[] modules, List<Run> runs, ReadOnlySpan<int> rows, ReadOnlySpan<int> cols, ReadOnlySpan<float> values, int index)
     {
-        var old = new float[v.Length];
-        m.GetMany(r, c, old);
-        var sums = new Dictionary<(int, int), double>();
-        for (int k = 0; k < v.Length; k++)
+        var sums = new Dictionary<(AdapterModule, int, int), double>();
+        for (int k = 0; k < runs.Count; k++)
         {
-            var key = (r[k], c[k]);
-            sums[key] = (sums.TryGetValue(key, out var s) ? s : old[k]) + v[k];
+            var (s, n) = (runs[k].Start, runs[k].Length);
+            var old = new float[n];
+            modules[k].GetMany(rows.Slice(s, n), cols.Slice(s, n), old);
+            for (int i = 0; i < n; i++)
+            {
+                var key = (modules[k], rows[s + i], cols[s + i]);
+                sums[key] = (sums.TryGetValue(key, out var sum) ? sum : old[i]) + values[s + i];
+            }
         }
-        foreach (var ((row, col), s) in sums)
-            if (!float.IsFinite((float)s)) throw ErrorMapping.Invalid($"batch {index}: adding to ({row}, {col}) of module '{name}' would overflow float32");
+        foreach (var ((m, row, col), sum) in sums)
+            if (!float.IsFinite((float)sum)) throw ErrorMapping.Invalid($"batch {index}: adding to ({row}, {col}) of module '{m.Name}' would overflow float32");
     }
 }

@@ -32,6 +32,25 @@ internal sealed class WeightBatchBuilder(int capacity)
         _offsets[++Count] = _nameBytes;
     }
 
+    /// <summary>Reads the next weights of a module straight into the batch arrays; returns how many (0: module done).</summary>
+    public int Fill(ActiveWeightCursor cursor, byte[] module)
+    {
+        int free = capacity - Count;
+        int n = cursor.Read(_rows.AsSpan(Count, free), _cols.AsSpan(Count, free), _values.AsSpan(Count, free));
+        if (n == 0) return 0;
+        int need = _nameBytes + n * module.Length;
+        if (need > _names.Length) Array.Resize(ref _names, Math.Max(_names.Length * 2, need));
+        var names = _names.AsSpan();
+        for (int i = 0; i < n; i++)
+        {
+            module.CopyTo(names[_nameBytes..]);
+            _nameBytes += module.Length;
+            _offsets[Count + i + 1] = _nameBytes;
+        }
+        Count += n;
+        return n;
+    }
+
     public ArrowRecordBatch Build()
     {
         var n = Count;
