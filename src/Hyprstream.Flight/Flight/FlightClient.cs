@@ -60,7 +60,7 @@ public sealed class FlightClient : IDisposable
     {
         var decoder = new FlightDataDecoder();
         await foreach (var m in _channel.ServerStreamingAsync(FlightPaths.DoGet, ticket.ToByteArray(), Options(ct: ct)))
-            if (decoder.Decode(FlightData.Parser.ParseFrom(m)) is { } batch) yield return batch;
+            if (decoder.Decode(FlightDataView.Parse(m)) is { } batch) yield return batch;
     }
 
     /// <summary>DoGet returning raw FlightData messages (for byte counting and bad-input tests).</summary>

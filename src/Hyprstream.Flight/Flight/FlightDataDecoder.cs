@@ -12,10 +12,13 @@ public sealed class FlightDataDecoder
     public ArrowSchema? Schema { get; private set; }
 
     /// <summary>Feeds one message; returns its record batch, or null for the schema and metadata-only messages.</summary>
-    public ArrowRecordBatch? Decode(FlightData data)
+    public ArrowRecordBatch? Decode(FlightData data) =>
+        Decode(new FlightDataView { Header = data.DataHeader.Memory, Body = data.DataBody.Memory, AppMetadata = data.AppMetadata.Memory, Descriptor = data.FlightDescriptor });
+
+    public ArrowRecordBatch? Decode(FlightDataView data)
     {
-        if (data.DataHeader.IsEmpty) return null;
-        var header = data.DataHeader.Memory;
+        if (data.Header.IsEmpty) return null;
+        var header = data.Header;
         var (kind, bodyLength) = ArrowIpcReader.Peek(header);
         switch (kind)
         {
@@ -25,9 +28,9 @@ public sealed class FlightDataDecoder
                 return null;
             case ArrowIpcReader.MessageKind.RecordBatch:
                 if (Schema == null) throw new InvalidDataException("a record batch came before the schema");
-                if (bodyLength > data.DataBody.Length)
-                    throw new InvalidDataException($"RecordBatch declares a {bodyLength}-byte body but {data.DataBody.Length} bytes came");
-                return ArrowIpcReader.ReadRecordBatch(Schema, header, data.DataBody.Memory);
+                if (bodyLength > data.Body.Length)
+                    throw new InvalidDataException($"RecordBatch declares a {bodyLength}-byte body but {data.Body.Length} bytes came");
+                return ArrowIpcReader.ReadRecordBatch(Schema, header, data.Body);
             default:
                 throw new InvalidDataException("unsupported IPC message type in FlightData (dictionary batches are not supported)");
         }

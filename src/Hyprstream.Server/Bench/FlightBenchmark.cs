@@ -17,7 +17,7 @@ internal static class FlightBenchmark
 {
     public sealed record Row(string Client, string Metric, double Value, string Unit, string? Target);
 
-    public static async Task<List<Row>> RunAsync(int layers, double density, string workDir, string? nodeScript, Action<string> progress)
+    public static async Task<List<Row>> RunAsync(int layers, double density, int batchRows, string workDir, string? nodeScript, Action<string> progress)
     {
         var rows = new List<Row>();
         Directory.CreateDirectory(workDir);
@@ -30,14 +30,15 @@ internal static class FlightBenchmark
         {
             DataDirectory = workDir,
             Listen = new IPEndPoint(IPAddress.Loopback, 0),
+            BatchRows = batchRows,
             Log = Environment.GetEnvironmentVariable("HYPRSTREAM_BENCH_LOG") == "1" ? progress : null,
         });
         var entry = host.Store.Find("bench")!;
-        progress($"serving {n:N0} weights at {host.Address}");
+        progress($"serving {n:N0} weights at {host.Address}, DoGet batches of up to {batchRows:N0} rows");
 
         // Baseline: enumerate every weight in process, no transport.
-        double tb = Median(3, () => Time(() => { long c = 0; foreach (var _ in entry.Adapter.EnumerateActive()) c++; return c; }));
-        rows.Add(new Row("in process", "enumerate active weights (baseline)", n / tb, "weights/s", null));
+        double tb = Median(3, () => Time(() => ReadAllInProcess(entry.Adapter)));
+        rows.Add(new Row("in process", "read every weight with a cursor (baseline)", n / tb, "weights/s", null));
 
         using var client = new FlightClient(host.Address);
         var ticket = (await client.GetFlightInfoAsync(new FlightDescriptor { Type = FlightDescriptor.Types.DescriptorType.Path, Path = { "adapters", "bench" } })).Endpoint[0].Ticket;
@@ -85,8 +86,8 @@ internal static class FlightBenchmark
         var decoder = new FlightDataDecoder();
         await foreach (var raw in client.DoGetRawAsync(ticket))
         {
-            var fd = FlightData.Parser.ParseFrom(raw);
-            bytes += fd.DataHeader.Length + fd.DataBody.Length;
+            var fd = FlightDataView.Parse(raw);
+            bytes += fd.Header.Length + fd.Body.Length;
             if (decoder.Decode(fd) is { } b)
             {
                 count += b.Length;
@@ -124,6 +125,21 @@ internal static class FlightBenchmark
                 ]));
             }
         return list;
+    }
+
+    private static long ReadAllInProcess(SparseAdapter a)
+    {
+        var r = new int[65536];
+        var c = new int[65536];
+        var v = new float[65536];
+        long total = 0;
+        foreach (var m in a.Modules)
+        {
+            using var cursor = m.OpenCursor();
+            int n;
+            while ((n = cursor.Read(r, c, v)) > 0) total += n;
+        }
+        return total;
     }
 
     private static double Time(Func<long> f)

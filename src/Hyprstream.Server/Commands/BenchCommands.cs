@@ -60,7 +60,8 @@ internal static class BenchCommands
         var density = new Option<double>("--density") { Description = "fraction of weights kept (tile-structured)", DefaultValueFactory = _ => 0.01 };
         var node = new Option<bool>("--node") { Description = "also measure DoGet with the Node apache-arrow client (needs npm ci in tests/interop)", DefaultValueFactory = _ => true };
         var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
-        var cmd = new Command("flight", "DoGet/DoPut throughput on loopback for a Qwen3-1.7B-shaped 1% adapter") { layers, density, node, json };
+        var batchRows = new Option<int>("--batch-rows") { Description = "most rows per DoGet record batch (the server's setting)", DefaultValueFactory = _ => 16384 };
+        var cmd = new Command("flight", "DoGet/DoPut throughput on loopback for a Qwen3-1.7B-shaped 1% adapter") { layers, density, node, json, batchRows };
         cmd.SetAction(async (r, ct) =>
         {
             var work = Path.Combine(Path.GetTempPath(), $"hyprstream-bench-flight-{Environment.ProcessId}");
@@ -74,7 +75,7 @@ internal static class BenchCommands
             }
             try
             {
-                var rows = await FlightBenchmark.RunAsync(r.GetValue(layers), r.GetValue(density), work, script,
+                var rows = await FlightBenchmark.RunAsync(r.GetValue(layers), r.GetValue(density), r.GetValue(batchRows), work, script,
                     msg => { if (!asJson) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"); });
                 if (asJson)
                 {

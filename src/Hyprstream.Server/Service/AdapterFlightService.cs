@@ -20,7 +20,7 @@ public sealed class AdapterFlightService
     private readonly PutHandler _put;
     private readonly ActionHandler _actions;
 
-    public AdapterFlightService(IAdapterStore store, ServiceStats stats, int batchRows = 65536)
+    public AdapterFlightService(IAdapterStore store, ServiceStats stats, int batchRows = 16384)
     {
         _store = store;
         BatchRows = batchRows;
@@ -28,7 +28,7 @@ public sealed class AdapterFlightService
         _actions = new ActionHandler(store, stats);
     }
 
-    /// <summary>Most rows in one DoGet batch (bounded so a batch stays a few MB).</summary>
+    /// <summary>Most rows in one DoGet batch: ~1 MB messages, under every client's default 4 MiB limit, and measured fastest here.</summary>
     public int BatchRows { get; }
 
     public void MapTo(GrpcRouter router, TokenAuth auth)

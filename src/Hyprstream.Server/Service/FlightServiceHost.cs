@@ -12,7 +12,7 @@ public sealed record FlightServiceOptions
     public string? CertificatePath { get; init; }
     public string? CertificatePassword { get; init; }
     public int MaxMessageSize { get; init; } = 64 << 20;
-    public int BatchRows { get; init; } = 65536;
+    public int BatchRows { get; init; } = 16384;
     public Action<string>? Log { get; init; }
 }
 
