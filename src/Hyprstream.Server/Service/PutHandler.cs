@@ -23,9 +23,9 @@ public sealed class PutHandler(IAdapterStore store, ServiceStats stats)
 
     public async Task DoPutAsync(GrpcServerCall call)
     {
-        var first = await call.ReadAsync(FlightData.Parser) ?? throw ErrorMapping.Invalid("DoPut needs a first message with a descriptor and a schema");
-        if (first.FlightDescriptor == null) throw ErrorMapping.Invalid("the first DoPut message carries no flight descriptor");
-        var cmd = ParseDescriptor(first.FlightDescriptor);
+        var first = Parse(await call.ReadMessageAsync() ?? throw ErrorMapping.Invalid("DoPut needs a first message with a descriptor and a schema"));
+        if (first.Descriptor == null) throw ErrorMapping.Invalid("the first DoPut message carries no flight descriptor");
+        var cmd = ParseDescriptor(first.Descriptor);
         var decoder = new FlightDataDecoder();
         try { decoder.Decode(first); }
         catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw ErrorMapping.Invalid($"bad schema message: {e.Message}"); }
@@ -51,13 +51,14 @@ public sealed class PutHandler(IAdapterStore store, ServiceStats stats)
             // A newly created adapter exists durably even before its first batch.
             if (entry.Version == 0) await store.PersistAsync(entry, CancellationToken.None);
             int index = 0;
-            while (await call.ReadAsync(FlightData.Parser) is { } data)
+            while (await call.ReadMessageAsync() is { } raw)
             {
+                var data = Parse(raw);
                 ArrowRecordBatch? batch;
                 try { batch = decoder.Decode(data); }
                 catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw ErrorMapping.Invalid($"batch {index}: {e.Message}"); }
                 if (batch == null) continue;
-                var mode = data.AppMetadata.IsEmpty ? cmd.Mode : ParseMode(data.AppMetadata.ToStringUtf8());
+                var mode = data.AppMetadata.IsEmpty ? cmd.Mode : ParseMode(Encoding.UTF8.GetString(data.AppMetadata.Span));
                 long version = await ApplyAsync(entry, batch, mode, index, call.CancellationToken);
                 stats.Written(batch.Length);
                 var ack = JsonSerializer.SerializeToUtf8Bytes(new { batch = index, rows = batch.Length, mode, adapter = entry.Name, version });
@@ -72,6 +73,13 @@ public sealed class PutHandler(IAdapterStore store, ServiceStats stats)
             // Earlier batches are applied and are being saved: their acknowledgements still go out before any error.
             try { await ackWriter; } catch when (call.CancellationToken.IsCancellationRequested) { }
         }
+    }
+
+    /// <summary>The FlightData fields as slices of the received message (no copy of the body).</summary>
+    private static FlightDataView Parse(byte[] raw)
+    {
+        try { return FlightDataView.Parse(raw); }
+        catch (Exception e) when (e is InvalidDataException or InvalidProtocolBufferException) { throw ErrorMapping.Invalid($"malformed FlightData message: {e.Message}"); }
     }
 
     private static PutCommand ParseDescriptor(FlightDescriptor d)
