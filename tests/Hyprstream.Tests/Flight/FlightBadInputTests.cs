@@ -92,6 +92,14 @@ public sealed class FlightBadInputTests
         e = await PutRaw(s, Framed(o => FlightDataEncoder.Write(o, header, new IpcBody([full]), default, Path("adapters", "a"))));
         Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
 
+        // FlightData that is not protobuf at all (a length past the end).
+        var garbage = new byte[5 + 4];
+        Hyprstream.Flight.Grpc.GrpcFraming.WritePrefix(garbage, 4);
+        new byte[] { 0x12, 0x7F, 1, 2 }.CopyTo(garbage, 5);
+        e = await PutRaw(s, schemaMsg, garbage);
+        Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+        Assert.That(e.Detail, Does.Contain("malformed"));
+
         // No descriptor on the first message.
         e = await PutRaw(s, Framed(o => FlightDataEncoder.WriteSchema(o, WeightSchema.Schema)));
         Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));

@@ -208,3 +208,38 @@ public sealed class GrpcLayerTests
     [TestCase("5x")]
     public void GrpcTimeout_RefusesMalformed(string header) => Assert.That(GrpcTimeout.TryParse(header, out _), Is.False);
 }
+
+/// <summary>With a certificate the same router is served over TLS (HTTP/2 negotiated by ALPN).</summary>
+[TestFixture]
+public sealed class GrpcTlsTests
+{
+    [Test]
+    public async Task WithCertificate_CallsGoOverTls()
+    {
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        var req = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=localhost", key,
+            System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        using var cert = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+        using var pfx = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(cert.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pfx), null);
+        var router = new GrpcRouter();
+        router.Map("test.Svc", "Echo", async call =>
+        {
+            var m = (await call.ReadMessageAsync())!;
+            var w = await call.StartAsync();
+            var span = w.GetSpan(5 + m.Length);
+            GrpcFraming.WritePrefix(span, m.Length);
+            m.CopyTo(span[5..]);
+            w.Advance(5 + m.Length);
+            await call.FlushAsync();
+        });
+        await using var server = await GrpcServer.StartAsync(router, new IPEndPoint(IPAddress.Loopback, 0), pfx);
+        Assert.That(server.Address.Scheme, Is.EqualTo("https"));
+        string? seenThumbprint = null;
+        using var channel = new GrpcChannel(server.Address, handler: new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, c, _, _) => { seenThumbprint = c?.GetCertHashString(); return true; } },
+        });
+        Assert.That(await channel.UnaryAsync("/test.Svc/Echo", [4, 2]), Is.EqualTo(new byte[] { 4, 2 }));
+        Assert.That(seenThumbprint, Is.EqualTo(pfx.GetCertHashString()));
+    }
+}
