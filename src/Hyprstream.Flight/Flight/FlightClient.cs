@@ -55,12 +55,27 @@ public sealed class FlightClient : IDisposable
     public async Task<ArrowSchema> GetSchemaAsync(FlightDescriptor d, CancellationToken ct = default) =>
         ArrowIpcReader.ReadEncapsulatedSchema(SchemaResult.Parser.ParseFrom(await _channel.UnaryAsync(FlightPaths.GetSchema, d.ToByteArray(), Options(ct: ct))).Schema.Memory);
 
-    /// <summary>DoGet: the stream's record batches as they arrive (the schema is on each batch).</summary>
-    public async IAsyncEnumerable<ArrowRecordBatch> DoGetAsync(Ticket ticket, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    /// <summary>
+    /// DoGet: the stream's record batches as they arrive (the schema is on each batch). A batch's buffers are slices
+    /// of a pooled receive buffer: it is valid until the next batch is requested (copy what must outlive that).
+    /// </summary>
+    public async IAsyncEnumerable<ArrowRecordBatch> DoGetAsync(Ticket ticket, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default,
+        Action<long>? arrowBytes = null)
     {
         var decoder = new FlightDataDecoder();
-        await foreach (var m in _channel.ServerStreamingAsync(FlightPaths.DoGet, ticket.ToByteArray(), Options(ct: ct)))
-            if (decoder.Decode(FlightDataView.Parse(m)) is { } batch) yield return batch;
+        await using var call = _channel.Start(FlightPaths.DoGet, Options(ct: ct));
+        await call.WriteAsync(ticket.ToByteArray());
+        await call.CompleteRequestAsync();
+        while (await call.ReadPooledAsync() is var (buffer, length))
+        {
+            try
+            {
+                var data = FlightDataView.Parse(buffer.AsMemory(0, length));
+                arrowBytes?.Invoke(data.Header.Length + data.Body.Length);
+                if (decoder.Decode(data) is { } batch) yield return batch;
+            }
+            finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
+        }
     }
 
     /// <summary>DoGet returning raw FlightData messages (for byte counting and bad-input tests).</summary>

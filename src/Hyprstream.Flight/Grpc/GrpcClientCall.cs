@@ -55,6 +55,18 @@ public sealed class GrpcClientCall : IAsyncDisposable
 
     public async ValueTask<byte[]?> ReadAsync()
     {
+        var m = await ReadCoreAsync(pooled: false).ConfigureAwait(false);
+        return m?.Buffer;
+    }
+
+    /// <summary>
+    /// The next message in a buffer rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/> (return it when
+    /// done); saves a large allocation per message on bulk streams. Null at the end of a successful call.
+    /// </summary>
+    public ValueTask<(byte[] Buffer, int Length)?> ReadPooledAsync() => ReadCoreAsync(pooled: true);
+
+    private async ValueTask<(byte[] Buffer, int Length)?> ReadCoreAsync(bool pooled)
+    {
         if (_finished) return null;
         try
         {
@@ -76,9 +88,9 @@ public sealed class GrpcClientCall : IAsyncDisposable
             if (prefix[0] != 0) throw Fail(GrpcStatusCode.Internal, "compressed response message");
             uint len = BinaryPrimitives.ReadUInt32BigEndian(prefix.AsSpan(1));
             if (len > (uint)_maxReceive) throw Fail(GrpcStatusCode.ResourceExhausted, $"response message of {len} bytes exceeds {_maxReceive}");
-            var msg = new byte[len];
-            await _stream.ReadExactlyAsync(msg, _cts.Token).ConfigureAwait(false);
-            return msg;
+            var msg = pooled ? System.Buffers.ArrayPool<byte>.Shared.Rent((int)len) : new byte[len];
+            await _stream.ReadExactlyAsync(msg.AsMemory(0, (int)len), _cts.Token).ConfigureAwait(false);
+            return (msg, (int)len);
         }
         catch (OperationCanceledException) when (!_finished)
         {
