@@ -109,7 +109,11 @@ public sealed class FlightClient : IDisposable
             }
             await call.CompleteRequestAsync();
         }
-        catch (Exception) when (reader.IsCompleted) { }
+        catch (Exception) when (!ct.IsCancellationRequested)
+        {
+            // The server ended the call early (an error status): the reader reports it.
+            await call.CompleteRequestAsync();
+        }
         await reader;
         return results;
     }

@@ -44,7 +44,10 @@ public sealed class GrpcClientCall : IAsyncDisposable
     public async ValueTask WriteFramedAsync(ReadOnlyMemory<byte> framed)
     {
         try { await _content.WriteAsync(framed, _cts.Token).ConfigureAwait(false); }
-        catch (System.Threading.Channels.ChannelClosedException) { throw new InvalidOperationException("the request stream is already complete"); }
+        catch (System.Threading.Channels.ChannelClosedException e)
+        {
+            throw new InvalidOperationException(e.InnerException == null ? "the request stream is already complete" : "the call has ended; read its status", e);
+        }
     }
 
     public ValueTask CompleteRequestAsync()
@@ -111,6 +114,7 @@ public sealed class GrpcClientCall : IAsyncDisposable
     private void Finish()
     {
         _finished = true;
+        _content.Abort();
         if (!TryStatus(out var status, out var detail))
             throw Fail(GrpcStatusCode.Internal, "the server sent no grpc-status");
         Status = status;
@@ -137,6 +141,7 @@ public sealed class GrpcClientCall : IAsyncDisposable
     private GrpcException Fail(GrpcStatusCode status, string detail)
     {
         _finished = true;
+        _content.Abort();
         Status = status;
         StatusDetail = detail;
         return new GrpcException(status, detail);

@@ -16,12 +16,24 @@ internal sealed class GrpcPushContent : HttpContent
 
     public void Complete() => _messages.Writer.TryComplete();
 
+    /// <summary>The call has ended: writers blocked on a full channel fail instead of waiting for a reader that is gone.</summary>
+    public void Abort() => _messages.Writer.TryComplete(new InvalidOperationException("the call has ended"));
+
     protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken ct)
     {
-        await foreach (var m in _messages.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+        try
         {
-            await stream.WriteAsync(m, ct).ConfigureAwait(false);
-            await stream.FlushAsync(ct).ConfigureAwait(false);
+            await foreach (var m in _messages.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                await stream.WriteAsync(m, ct).ConfigureAwait(false);
+                await stream.FlushAsync(ct).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e)
+        {
+            // The server ended the call (or it was cancelled): fail pending and later writes instead of blocking them.
+            _messages.Writer.TryComplete(e);
+            throw;
         }
     }
 

@@ -18,13 +18,12 @@ internal static class ServeCommand
         cmd.SetAction(async (r, ct) =>
         {
             var dir = r.GetValue(data) ?? DirectoryAdapterStore.DefaultDirectory();
-            var tokens = TokenAuth.FromEnvironment(r.GetValue(token));
+            var tokens = TokenAuth.TokensFromEnvironment(r.GetValue(token));
             var options = new FlightServiceOptions
             {
                 DataDirectory = dir,
                 Listen = ParseEndpoint(r.GetValue(listen)!),
-                Tokens = (Environment.GetEnvironmentVariable("HYPRSTREAM_TOKENS") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                    .Concat(r.GetValue(token) ?? []).ToList(),
+                Tokens = tokens,
                 CertificatePath = r.GetValue(cert),
                 CertificatePassword = r.GetValue(certPassword) ?? Environment.GetEnvironmentVariable("HYPRSTREAM_CERT_PASSWORD"),
                 Log = msg => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {msg}"),
@@ -32,7 +31,7 @@ internal static class ServeCommand
             await using var host = await FlightServiceHost.StartAsync(options);
             var scheme = options.CertificatePath == null ? "grpc+tcp" : "grpc+tls";
             Console.WriteLine($"hyprstream serving {host.Store.Loaded.Count} adapters from {host.Store.DataDirectory} at {scheme}://{host.Address.Authority}" +
-                (tokens.Enabled ? " (bearer token required)" : ""));
+                (tokens.Count > 0 ? " (bearer token required)" : ""));
             Console.Out.Flush();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };

@@ -20,10 +20,10 @@ public sealed class TokenAuth(IReadOnlyCollection<string> tokens)
     public bool Enabled => _tokens.Length > 0;
 
     /// <summary>Tokens from HYPRSTREAM_TOKENS (comma-separated) plus those given on the command line.</summary>
-    public static TokenAuth FromEnvironment(IEnumerable<string>? extra = null)
+    public static IReadOnlyList<string> TokensFromEnvironment(IEnumerable<string>? extra = null)
     {
         var env = Environment.GetEnvironmentVariable("HYPRSTREAM_TOKENS") ?? "";
-        return new TokenAuth(env.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Concat(extra ?? []).ToList());
+        return env.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Concat(extra ?? []).ToList();
     }
 
     public bool IsValid(ReadOnlySpan<byte> candidate)

@@ -81,6 +81,20 @@ public sealed class FlightPutTests
     }
 
     [Test]
+    public async Task DoPut_BadBatchEarlyInALongStream_EndsTheCall_KeepsBatchesBeforeIt()
+    {
+        await using var s = await FlightServer.StartAsync();
+        await s.Client.DoPutAsync(Cmd(CreateCmd("a")), WeightSchema.Schema, []);
+        var batches = Enumerable.Range(0, 200).Select(i => (Batch((Q, i % 64, i % 128, i == 2 ? float.NaN : 1f)), (byte[]?)null)).ToList();
+        var put = s.Client.DoPutAsync(Path("adapters", "a"), WeightSchema.Schema, batches);
+        Assert.That(await Task.WhenAny(put, Task.Delay(30_000)), Is.SameAs(put), "the client hung after the server ended the call");
+        var e = Assert.ThrowsAsync<GrpcException>(() => put);
+        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+        var got = await ReadAll(s.Client, (await s.Client.GetFlightInfoAsync(Path("adapters", "a"))).Endpoint[0].Ticket);
+        Assert.That(got.Keys, Is.EquivalentTo(new[] { (Q, 0, 0), (Q, 1, 1) }));
+    }
+
+    [Test]
     public async Task DoPut_SchemaMismatch_IsInvalidArgument()
     {
         await using var s = await FlightServer.StartAsync();
