@@ -78,10 +78,6 @@ public sealed class FlightClient : IDisposable
         }
     }
 
-    /// <summary>DoGet returning raw FlightData messages (for byte counting and bad-input tests).</summary>
-    public IAsyncEnumerable<byte[]> DoGetRawAsync(Ticket ticket, CancellationToken ct = default) =>
-        _channel.ServerStreamingAsync(FlightPaths.DoGet, ticket.ToByteArray(), Options(ct: ct));
-
     /// <summary>
     /// DoPut: the schema with the descriptor, then each batch (with its app metadata); returns the PutResults. Batches
     /// are written without waiting for acknowledgements; results are read concurrently.

@@ -29,10 +29,6 @@ public sealed class GrpcServerCall
     public CancellationToken CancellationToken { get; }
     public IHeaderDictionary RequestHeaders => _http.Request.Headers;
     public IHeaderDictionary ResponseHeaders => _http.Response.Headers;
-    public bool IsLoopback => _http.Connection.RemoteIpAddress is { } ip && System.Net.IPAddress.IsLoopback(ip);
-
-    /// <summary>Set by an auth check so handlers can see who called.</summary>
-    public string? Peer { get; set; }
 
     /// <summary>The next request message, or null once the client has finished sending.</summary>
     public ValueTask<byte[]?> ReadMessageAsync() =>

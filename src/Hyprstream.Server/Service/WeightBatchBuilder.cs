@@ -21,17 +21,6 @@ internal sealed class WeightBatchBuilder(int capacity)
     public int Count { get; private set; }
     public bool Full => Count == capacity;
 
-    public void Add(byte[] module, int row, int col, float value)
-    {
-        if (_nameBytes + module.Length > _names.Length) Array.Resize(ref _names, Math.Max(_names.Length * 2, _nameBytes + module.Length));
-        module.CopyTo(_names, _nameBytes);
-        _nameBytes += module.Length;
-        _rows[Count] = row;
-        _cols[Count] = col;
-        _values[Count] = value;
-        _offsets[++Count] = _nameBytes;
-    }
-
     /// <summary>Reads the next weights of a module straight into the batch arrays; returns how many (0: module done).</summary>
     public int Fill(ActiveWeightCursor cursor, byte[] module)
     {
