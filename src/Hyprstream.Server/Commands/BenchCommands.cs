@@ -58,7 +58,7 @@ internal static class BenchCommands
     {
         var layers = new Option<int>("--layers") { Description = "Qwen3-1.7B layers in the adapter", DefaultValueFactory = _ => 28 };
         var density = new Option<double>("--density") { Description = "fraction of weights kept (tile-structured)", DefaultValueFactory = _ => 0.01 };
-        var node = new Option<bool>("--node") { Description = "also measure DoGet with the Node apache-arrow client (needs npm ci in tests/interop)", DefaultValueFactory = _ => true };
+        var node = new Option<bool>("--node") { Description = "also measure DoGet and DoPut with the Node apache-arrow client (needs npm ci in tests/interop)", DefaultValueFactory = _ => true };
         var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
         var batchRows = new Option<int>("--batch-rows") { Description = "most rows per DoGet record batch (the server's setting)", DefaultValueFactory = _ => 16384 };
         var cmd = new Command("flight", "DoGet/DoPut throughput on loopback for a Qwen3-1.7B-shaped 1% adapter") { layers, density, node, json, batchRows };
@@ -69,7 +69,7 @@ internal static class BenchCommands
             string? script = null;
             if (r.GetValue(node))
             {
-                var candidate = FindUp("tests/interop/bench_get.mjs");
+                var candidate = FindUp("tests/interop/bench_node.mjs");
                 if (candidate != null && Directory.Exists(Path.Combine(Path.GetDirectoryName(candidate)!, "node_modules", "apache-arrow"))) script = candidate;
                 else if (!asJson) AnsiConsole.MarkupLine("[yellow]tests/interop is not installed (npm ci): skipping the Node client[/]");
             }
