@@ -39,6 +39,8 @@ deps() {
     if [ "$MODE" = test ]; then
       # Independent OpenVDB readers used by the interop tests.
       apt_install python3-openvdb libopenvdb-tools python3-numpy
+      # The independent Arrow Flight client (tests/interop) runs on Node.js.
+      command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
     fi
   fi
   if ! command -v dotnet >/dev/null 2>&1; then
@@ -66,6 +68,15 @@ native() {
   cp -u "$NATIVE_BUILD/libhyprstream_native.so" "$NATIVE_OUT/"
 }
 
+# npm packages of the Node Flight interop client, exactly as locked in tests/interop/package-lock.json.
+interop() {
+  local dir="$ROOT/tests/interop"
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    say "npm ci (tests/interop)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 managed() {
   say "building .NET solution ($CONFIG)"
   dotnet build "$ROOT/Hyprstream.sln" -c "$CONFIG" -nologo -clp:ErrorsOnly -v:q
@@ -76,6 +87,7 @@ case "$MODE" in
   native) deps; native ;;
   test)
     deps; native; managed
+    interop
     say "running tests"
     dotnet test "$ROOT/Hyprstream.sln" -c "$CONFIG" --no-build -nologo -v:q --logger "console;verbosity=normal" ${TEST_FILTER:+--filter "$TEST_FILTER"}
     ;;

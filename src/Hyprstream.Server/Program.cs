@@ -26,6 +26,7 @@ public static class Program
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(SynthCommand.Create());
         root.Subcommands.Add(IndexCommands.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(BenchCommands.Create());
         root.Subcommands.Add(VersionCommand.Create());
         try
