@@ -11,7 +11,7 @@ namespace Hyprstream.Server.Service;
 /// DoAction and ListActions: adapter operations with JSON bodies and one JSON Result each (documented in the
 /// README, "Flight actions"). Every action that changes an adapter returns after the change is saved.
 /// </summary>
-public sealed class ActionHandler(IAdapterStore store, ServiceStats stats)
+public sealed class ActionHandler(IAdapterStore store, ServiceStats stats, IndexService? index = null)
 {
     private static readonly (string Type, string Description)[] Actions =
     [
@@ -25,6 +25,9 @@ public sealed class ActionHandler(IAdapterStore store, ServiceStats stats)
         ("load", "{\"adapter\"}: load (or reload) name.vdb from the data directory"),
         ("unload", "{\"adapter\"}: drop from memory, keep the file"),
         ("rescan", "{}: serve .vdb files added to the data directory since start"),
+        ("index-upsert", "{\"adapter\", \"vector\": [..], \"tags\"=[], \"metric\"=\"cosine\"|\"l2\"|\"poincare\" (fixed by the first upsert)}: add or replace an adapter's embedding"),
+        ("index-remove", "{\"adapter\"}: remove an adapter's embedding"),
+        ("search", "{\"vector\": [..], \"k\"=10, \"metric\"?, \"ef\"?, \"filter\"={\"tags\": [..], \"any\": [..], \"tenant\"}}: nearest adapters and distances"),
     ];
 
     public async Task ListActionsAsync(GrpcServerCall call)
@@ -55,10 +58,15 @@ public sealed class ActionHandler(IAdapterStore store, ServiceStats stats)
             "load" => Loaded(store.Load(Name(body))),
             "unload" => new { unloaded = store.Unload(Name(body)) },
             "rescan" => Rescan(),
+            "index-upsert" => Indexes().Upsert(body),
+            "index-remove" => Indexes().Remove(body),
+            "search" => Indexes().Search(body),
             _ => throw new GrpcException(GrpcStatusCode.InvalidArgument, $"unknown action '{action.Type}' (ListActions lists them)"),
         };
         await call.WriteAsync(new Result { Body = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(result)) });
     }
+
+    private IndexService Indexes() => index ?? throw new GrpcException(GrpcStatusCode.Unimplemented, "this server has no adapter index");
 
     private AdapterEntry Entry(string name) => store.Find(AdapterNames.ValidateAdapter(name)) ?? throw ErrorMapping.NotFound($"no adapter '{name}'");
 

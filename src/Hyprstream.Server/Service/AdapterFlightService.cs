@@ -5,6 +5,7 @@ using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
+using Hyprstream.Runtime.Index;
 
 namespace Hyprstream.Server.Service;
 
@@ -19,13 +20,15 @@ public sealed class AdapterFlightService
     private readonly IAdapterStore _store;
     private readonly PutHandler _put;
     private readonly ActionHandler _actions;
+    private readonly IndexService? _index;
 
-    public AdapterFlightService(IAdapterStore store, ServiceStats stats, int batchRows = 16384)
+    public AdapterFlightService(IAdapterStore store, ServiceStats stats, int batchRows = 16384, IndexService? index = null)
     {
         _store = store;
         BatchRows = batchRows;
+        _index = index;
         _put = new PutHandler(store, stats);
-        _actions = new ActionHandler(store, stats);
+        _actions = new ActionHandler(store, stats, index);
     }
 
     /// <summary>Most rows in one DoGet batch: ~1 MB messages, under every client's default 4 MiB limit, and measured fastest here.</summary>
@@ -49,6 +52,7 @@ public sealed class AdapterFlightService
     {
         var criteria = await call.ReadSingleAsync(Criteria.Parser);
         var prefix = criteria.Expression.ToStringUtf8();
+        if (_index?.Index is { } idx && prefix.Length == 0) await call.WriteAsync(DescribeIndex(idx));
         foreach (var e in _store.Loaded)
         {
             if (prefix.Length > 0 && !e.Name.StartsWith(prefix, StringComparison.Ordinal)) continue;
@@ -67,14 +71,69 @@ public sealed class AdapterFlightService
 
     private async Task GetFlightInfoAsync(GrpcServerCall call)
     {
-        var (entry, module) = Resolve(await call.ReadSingleAsync(FlightDescriptor.Parser));
+        var d = await call.ReadSingleAsync(FlightDescriptor.Parser);
+        if (IsIndex(d)) { await call.WriteAsync(DescribeIndex(RequireIndex())); return; }
+        var (entry, module) = Resolve(d);
         await call.WriteAsync(Describe(entry, module));
     }
 
     private async Task GetSchemaAsync(GrpcServerCall call)
     {
-        var (entry, module) = Resolve(await call.ReadSingleAsync(FlightDescriptor.Parser));
-        await call.WriteAsync(new SchemaResult { Schema = ByteString.CopyFrom(ArrowIpcWriter.EncapsulatedSchema(SchemaFor(entry, module))) });
+        var d = await call.ReadSingleAsync(FlightDescriptor.Parser);
+        ArrowSchema schema;
+        if (IsIndex(d)) schema = _index!.Schema(RequireIndex());
+        else
+        {
+            var (entry, module) = Resolve(d);
+            schema = SchemaFor(entry, module);
+        }
+        await call.WriteAsync(new SchemaResult { Schema = ByteString.CopyFrom(ArrowIpcWriter.EncapsulatedSchema(schema)) });
+    }
+
+    // ---- the index flight: PATH ["index"], ticket {"index": true} ----
+
+    private static bool IsIndex(FlightDescriptor d) =>
+        d.Type == FlightDescriptor.Types.DescriptorType.Path && d.Path.Count == 1 && d.Path[0] == IndexService.Flight;
+
+    private AdapterIndex RequireIndex() =>
+        _index?.Index ?? throw ErrorMapping.NotFound("there is no adapter index yet: add embeddings with the index-upsert action");
+
+    private FlightInfo DescribeIndex(AdapterIndex index)
+    {
+        var info = new FlightInfo
+        {
+            Schema = ByteString.CopyFrom(ArrowIpcWriter.EncapsulatedSchema(_index!.Schema(index))),
+            FlightDescriptor = new FlightDescriptor { Type = FlightDescriptor.Types.DescriptorType.Path, Path = { IndexService.Flight } },
+            TotalRecords = index.Count,
+            TotalBytes = (long)index.Count * index.Dimensions * 4,
+            AppMetadata = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(new { metric = index.Metric.ToString().ToLowerInvariant(), dimensions = index.Dimensions })),
+        };
+        info.Endpoint.Add(new FlightEndpoint { Ticket = new Ticket { Ticket_ = ByteString.CopyFromUtf8("{\"index\":true}") } });
+        return info;
+    }
+
+    private static bool IsIndexTicket(ReadOnlySpan<byte> ticket)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(ticket.ToArray());
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(IndexService.Flight, out _);
+        }
+        catch (JsonException) { return false; }
+    }
+
+    private async Task StreamIndexAsync(GrpcServerCall call)
+    {
+        var index = RequireIndex();
+        var writer = await call.StartAsync();
+        FlightDataEncoder.WriteSchema(writer, _index!.Schema(index));
+        await call.FlushAsync();
+        foreach (var batch in _index.Batches(index, BatchRows))
+        {
+            call.CancellationToken.ThrowIfCancellationRequested();
+            FlightDataEncoder.WriteBatch(await call.StartAsync(), batch);
+            await call.FlushAsync();
+        }
     }
 
     /// <summary>PATH ["adapters", name] or ["adapters", name, module].</summary>
@@ -146,6 +205,7 @@ public sealed class AdapterFlightService
     private async Task DoGetAsync(GrpcServerCall call)
     {
         var ticket = await call.ReadSingleAsync(Ticket.Parser);
+        if (IsIndexTicket(ticket.Ticket_.Span)) { await StreamIndexAsync(call); return; }
         var t = WeightSchema.Ticket.Parse(ticket.Ticket_.Span);
         var (entry, module) = Lookup(t.Adapter, t.Module);
         var modules = module == null ? entry.Adapter.Modules.ToList() : [module];

@@ -21,12 +21,16 @@ public sealed class FlightServiceHost : IAsyncDisposable
 {
     private readonly GrpcServer _server;
 
-    private FlightServiceHost(GrpcServer server, IAdapterStore store, TokenAuth auth)
+    private FlightServiceHost(GrpcServer server, IAdapterStore store, TokenAuth auth, IndexService index)
     {
         _server = server;
         Store = store;
         Auth = auth;
+        Index = index;
     }
+
+    /// <summary>The adapter-routing index of the data directory (actions index-upsert, index-remove, search).</summary>
+    public IndexService Index { get; }
 
     public Uri Address => _server.Address;
     public IAdapterStore Store { get; }
@@ -38,19 +42,22 @@ public sealed class FlightServiceHost : IAsyncDisposable
         if (!IPAddress.IsLoopback(options.Listen.Address) && !auth.Enabled)
             throw new ArgumentException($"listening on {options.Listen} (not loopback) needs at least one token: set HYPRSTREAM_TOKENS or pass --token");
         var store = new DirectoryAdapterStore(options.DataDirectory, options.Log);
+        IndexService? index = null;
         try
         {
             var (loaded, failed) = store.Rescan();
             options.Log?.Invoke($"data directory {store.DataDirectory}: {loaded.Count} adapters loaded, {failed.Count} files not served");
             var router = new GrpcRouter(options.MaxMessageSize) { OnError = (path, e) => options.Log?.Invoke($"{path}: {e}") };
-            new AdapterFlightService(store, new ServiceStats(), options.BatchRows).MapTo(router, auth);
+            index = new IndexService(store.DataDirectory);
+            new AdapterFlightService(store, new ServiceStats(), options.BatchRows, index).MapTo(router, auth);
             X509Certificate2? cert = options.CertificatePath == null ? null
                 : X509CertificateLoader.LoadPkcs12FromFile(options.CertificatePath, options.CertificatePassword);
             var server = await GrpcServer.StartAsync(router, options.Listen, cert);
-            return new FlightServiceHost(server, store, auth);
+            return new FlightServiceHost(server, store, auth, index);
         }
         catch
         {
+            index?.Dispose();
             store.Dispose();
             throw;
         }
@@ -61,6 +68,7 @@ public sealed class FlightServiceHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _server.DisposeAsync();
+        Index.Dispose();
         Store.Dispose();
     }
 }
