@@ -13,7 +13,7 @@ internal static class NativeLibraryLoader
     public const string LibraryName = "hyprstream_native";
     public const string FileName = "libhyprstream_native.so";
     public const uint AbiMajor = 1;
-    public const uint AbiMinor = 0;
+    public const uint AbiMinor = 1;
 
 #pragma warning disable CA2255 // a library registering its own native resolver is the intended use
     [ModuleInitializer]
