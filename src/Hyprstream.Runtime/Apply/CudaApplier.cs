@@ -1,0 +1,278 @@
+using System.Runtime.CompilerServices;
+using Hyprstream.Interop.Cuda;
+
+namespace Hyprstream.Runtime;
+
+/// <summary>
+/// The CUDA backend: runs the PTX kernels (native/kernels/apply.cu) on device 0's primary context, over snapshots
+/// uploaded once (the NanoVDB buffer as is, plus the slot-ordered leaf index list) and kept while the snapshot lives.
+/// The span methods copy their inputs to the device and results back (for tests and simple callers); the bench
+/// uses the device-resident methods. Calls are serialized on one stream.
+/// </summary>
+public sealed unsafe class CudaApplier : IAdapterApplier
+{
+    private const int GemmThreads = 256, ScatterThreads = 512, LookupThreads = 256;
+    private readonly object _gate = new();
+    private readonly CudaContextHandle _context;
+    private readonly CudaModuleHandle _module;
+    private readonly CudaStreamHandle _stream;
+    private readonly Dictionary<string, nint> _functions = new(StringComparer.Ordinal);
+    private readonly ConditionalWeakTable<AdapterSnapshot, DeviceSnapshot> _resident = new();
+    private bool _disposed;
+
+    internal sealed class DeviceSnapshot(CudaMemoryHandle grid, CudaMemoryHandle? leaves)
+    {
+        public CudaMemoryHandle Grid { get; } = grid;
+        public CudaMemoryHandle? Leaves { get; } = leaves;
+        public ulong LeafList(SnapshotModule m) => Leaves == null ? 0 : Leaves.Pointer + (ulong)m.LeafStart * 4;
+    }
+
+    public CudaApplier(string ptxPath)
+    {
+        CudaStatus.Check(Cu.cuInit(0), "cuInit");
+        CudaStatus.Check(Cu.cuDeviceGet(out int dev, 0), "cuDeviceGet");
+        Device = CudaProbe.DescribeDevice(0);
+        _context = CudaContextHandle.Retain(dev);
+        MakeCurrent();
+        var ptx = File.ReadAllBytes(ptxPath);
+        Array.Resize(ref ptx, ptx.Length + 1);  // cuModuleLoadData wants NUL-terminated PTX text
+        _module = new CudaModuleHandle(_context);
+        fixed (byte* p = ptx)
+        {
+            CudaStatus.Check(Cu.cuModuleLoadData(out var mod, p), $"cuModuleLoadData({ptxPath})");
+            _module.Set(mod);
+        }
+        foreach (var name in new[] { "hs_sgemm_f32", "hs_sgemm_q16", "hs_lookup_f32", "hs_lookup_q16", "hs_dense_gemm_f32",
+                                     "hs_scatter_f32_f32", "hs_scatter_f16_f32", "hs_scatter_bf16_f32",
+                                     "hs_scatter_f32_q16", "hs_scatter_f16_q16", "hs_scatter_bf16_q16" })
+        {
+            CudaStatus.Check(Cu.cuModuleGetFunction(out var fn, _module.DangerousGetHandle(), name), $"cuModuleGetFunction({name})");
+            _functions[name] = fn;
+        }
+        _stream = new CudaStreamHandle(_context);
+        CudaStatus.Check(Cu.cuStreamCreate(out var stream, Cu.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+        _stream.Set(stream);
+    }
+
+    public ApplyBackend Kind => ApplyBackend.Cuda;
+    public string Device { get; }
+
+    // ---- span API (host memory in and out) ----
+
+    public void Gemm(AdapterSnapshot snapshot, string module, ReadOnlySpan<float> x, Span<float> y, int batch, float scale = 1f)
+    {
+        var m = ApplyChecks.Gemm(snapshot, module, x.Length, y.Length, batch, scale);
+        GemmHost([snapshot], [m], [0, batch], x, y, scale);
+    }
+
+    public void GemmMixed(IReadOnlyList<AdapterSnapshot> snapshots, ReadOnlySpan<int> segmentOffsets, string module,
+                          ReadOnlySpan<float> x, Span<float> y, float scale = 1f)
+    {
+        var mods = ApplyChecks.Mixed(snapshots, segmentOffsets, module, x.Length, y.Length, scale);
+        if (snapshots.Any(s => s.Precision != snapshots[0].Precision))
+            throw new ArgumentException("one mixed-batch launch needs snapshots of one precision (float32 or fp16)");
+        GemmHost(snapshots, mods, segmentOffsets.ToArray(), x, y, scale);
+    }
+
+    private void GemmHost(IReadOnlyList<AdapterSnapshot> snaps, SnapshotModule[] mods, int[] offsets, ReadOnlySpan<float> x, Span<float> y, float scale)
+    {
+        lock (_gate)
+        {
+            MakeCurrent();
+            using var dx = Upload(x);
+            using var dy = Upload<float>(y);
+            GemmDevice(snaps, mods, offsets, dx.Pointer, dy.Pointer, scale);
+            Download(dy, y);
+        }
+    }
+
+    public void Scatter(AdapterSnapshot snapshot, string module, Span<float> weights, float scale = 1f) =>
+        ScatterHost(snapshot, module, weights, "f32", scale);
+
+    public void Scatter(AdapterSnapshot snapshot, string module, Span<Half> weights, float scale = 1f) =>
+        ScatterHost(snapshot, module, weights, "f16", scale);
+
+    public void ScatterBf16(AdapterSnapshot snapshot, string module, Span<ushort> weights, float scale = 1f) =>
+        ScatterHost(snapshot, module, weights, "bf16", scale);
+
+    private void ScatterHost<T>(AdapterSnapshot snapshot, string module, Span<T> weights, string type, float scale) where T : unmanaged
+    {
+        var m = ApplyChecks.Scatter(snapshot, module, weights.Length, scale);
+        lock (_gate)
+        {
+            MakeCurrent();
+            using var dw = Upload<T>(weights);
+            ScatterDevice(snapshot, m, dw.Pointer, type, scale);
+            Download(dw, weights);
+        }
+    }
+
+    public void Lookup(AdapterSnapshot snapshot, string module, ReadOnlySpan<int> rows, ReadOnlySpan<int> cols, Span<float> values)
+    {
+        var m = ApplyChecks.Lookup(snapshot, module, rows, cols, values.Length);
+        if (rows.Length == 0) return;
+        lock (_gate)
+        {
+            MakeCurrent();
+            using var use = snapshot.Use();
+            var ds = Resident(snapshot);
+            using var dr = Upload(rows);
+            using var dc = Upload(cols);
+            using var dv = Alloc((long)values.Length * 4);
+            ulong* a = stackalloc ulong[7] { ds.Grid.Pointer, (ulong)m.SlotBase, (uint)m.Cols, dr.Pointer, dc.Pointer, dv.Pointer, (uint)rows.Length };
+            Launch(Suffixed("hs_lookup", snapshot), (uint)((rows.Length + LookupThreads - 1) / LookupThreads), 1, LookupThreads, a, 7);
+            Download(dv, values);
+        }
+    }
+
+    // ---- device-resident API (pointers are device memory; callers hold the gate through these being internal) ----
+
+    internal void GemmDevice(IReadOnlyList<AdapterSnapshot> snaps, SnapshotModule[] mods, int[] offsets, ulong x, ulong y, float scale)
+    {
+        int n = snaps.Count;
+        var grids = new ulong[n]; var lists = new ulong[n]; var counts = new int[n]; var bases = new long[n]; var scales = new float[n];
+        var leases = new AdapterSnapshot.BufferLease[n];
+        int taken = 0, maxCount = 0;
+        try
+        {
+            for (; taken < n; taken++) leases[taken] = snaps[taken].Use();
+            for (int i = 0; i < n; i++)
+            {
+                var ds = Resident(snaps[i]);
+                grids[i] = ds.Grid.Pointer; lists[i] = ds.LeafList(mods[i]); counts[i] = mods[i].LeafCount;
+                bases[i] = mods[i].SlotBase; scales[i] = scale * mods[i].Scale;
+                maxCount = Math.Max(maxCount, counts[i]);
+            }
+            if (maxCount == 0) return;
+            using var dg = Upload<ulong>(grids); using var dl = Upload<ulong>(lists); using var dc = Upload<int>(counts);
+            using var db = Upload<long>(bases); using var ds2 = Upload<float>(scales); using var dofs = Upload<int>(offsets);
+            ulong* a = stackalloc ulong[10] { dg.Pointer, dl.Pointer, dc.Pointer, db.Pointer, ds2.Pointer, dofs.Pointer,
+                                              (uint)mods[0].Rows, (uint)mods[0].Cols, x, y };
+            Launch(Suffixed("hs_sgemm", snaps[0]), (uint)Math.Min(maxCount, 65535), (uint)n, GemmThreads, a, 10);
+            Sync();
+        }
+        finally
+        {
+            for (int i = 0; i < taken; i++) leases[i].Dispose();
+        }
+    }
+
+    internal void ScatterDevice(AdapterSnapshot snapshot, SnapshotModule m, ulong w, string type, float scale)
+    {
+        if (m.LeafCount == 0) return;
+        using var use = snapshot.Use();
+        var ds = Resident(snapshot);
+        ulong* a = stackalloc ulong[8] { ds.Grid.Pointer, ds.LeafList(m), (uint)m.LeafCount, (ulong)m.SlotBase, (uint)m.Rows, (uint)m.Cols,
+                                         BitConverter.SingleToUInt32Bits(scale * m.Scale), w };
+        Launch($"hs_scatter_{type}_{(snapshot.Precision == SnapshotPrecision.Fp16 ? "q16" : "f32")}", (uint)Math.Min(m.LeafCount, 1 << 20), 1, ScatterThreads, a, 8);
+        Sync();
+    }
+
+    /// <summary>Dense baseline kernel: y[b × rows] = x[b × cols] · Wᵀ (device pointers).</summary>
+    internal void DenseGemmDevice(ulong w, int rows, int cols, ulong x, int batch, ulong y)
+    {
+        long warps = (long)rows * batch;
+        ulong* a = stackalloc ulong[6] { w, (uint)rows, (uint)cols, x, (uint)batch, y };
+        Launch("hs_dense_gemm_f32", (uint)((warps * 32 + GemmThreads - 1) / GemmThreads), 1, GemmThreads, a, 6);
+        Sync();
+    }
+
+    /// <summary>The snapshot's device copy, uploaded on first use (≈ the adapter switch-in transfer).</summary>
+    internal DeviceSnapshot Resident(AdapterSnapshot snapshot)
+    {
+        if (_resident.TryGetValue(snapshot, out var ds)) return ds;
+        using var use = snapshot.Use();
+        var grid = Alloc(snapshot.ByteSize);
+        CudaStatus.Check(Cu.cuMemcpyHtoD_v2(grid.Pointer, snapshot.Data, (nuint)snapshot.ByteSize), "cuMemcpyHtoD_v2");
+        var leaves = snapshot.LeafCount == 0 ? null : Upload(snapshot.LeafIndices);
+        ds = new DeviceSnapshot(grid, leaves);
+        _resident.AddOrUpdate(snapshot, ds);
+        return ds;
+    }
+
+    /// <summary>Frees a snapshot's device copy now (it is freed anyway when the snapshot is collected).</summary>
+    public void Evict(AdapterSnapshot snapshot)
+    {
+        lock (_gate)
+            if (_resident.TryGetValue(snapshot, out var ds))
+            {
+                _resident.Remove(snapshot);
+                ds.Grid.Dispose();
+                ds.Leaves?.Dispose();
+            }
+    }
+
+    /// <summary>Runs <paramref name="work"/> between two events on the stream and returns the GPU milliseconds.</summary>
+    internal float Time(Action work)
+    {
+        using var start = NewEvent();
+        using var end = NewEvent();
+        CudaStatus.Check(Cu.cuEventRecord(start.DangerousGetHandle(), _stream.DangerousGetHandle()), "cuEventRecord");
+        work();
+        CudaStatus.Check(Cu.cuEventRecord(end.DangerousGetHandle(), _stream.DangerousGetHandle()), "cuEventRecord");
+        CudaStatus.Check(Cu.cuEventSynchronize(end.DangerousGetHandle()), "cuEventSynchronize");
+        CudaStatus.Check(Cu.cuEventElapsedTime(out float ms, start.DangerousGetHandle(), end.DangerousGetHandle()), "cuEventElapsedTime");
+        return ms;
+    }
+
+    internal object Gate => _gate;
+
+    internal void MakeCurrent()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CudaStatus.Check(Cu.cuCtxSetCurrent(_context.DangerousGetHandle()), "cuCtxSetCurrent");
+    }
+
+    internal CudaMemoryHandle Alloc(long bytes)
+    {
+        var h = new CudaMemoryHandle(_context, bytes);
+        CudaStatus.Check(Cu.cuMemAlloc_v2(out var p, (nuint)Math.Max(bytes, 4)), $"cuMemAlloc_v2({bytes} bytes)");
+        h.Set((nint)p);
+        return h;
+    }
+
+    internal CudaMemoryHandle Upload<T>(ReadOnlySpan<T> data) where T : unmanaged
+    {
+        var h = Alloc((long)data.Length * sizeof(T));
+        if (data.Length > 0)
+            fixed (T* p = data) CudaStatus.Check(Cu.cuMemcpyHtoD_v2(h.Pointer, p, (nuint)((long)data.Length * sizeof(T))), "cuMemcpyHtoD_v2");
+        return h;
+    }
+
+    internal CudaMemoryHandle Upload<T>(Span<T> data) where T : unmanaged => Upload((ReadOnlySpan<T>)data);
+
+    internal void Download<T>(CudaMemoryHandle src, Span<T> dst) where T : unmanaged
+    {
+        if (dst.Length == 0) return;
+        fixed (T* p = dst) CudaStatus.Check(Cu.cuMemcpyDtoH_v2(p, src.Pointer, (nuint)((long)dst.Length * sizeof(T))), "cuMemcpyDtoH_v2");
+    }
+
+    private CudaEventHandle NewEvent()
+    {
+        var h = new CudaEventHandle(_context);
+        CudaStatus.Check(Cu.cuEventCreate(out var ev, Cu.CU_EVENT_DEFAULT), "cuEventCreate");
+        h.Set(ev);
+        return h;
+    }
+
+    private static string Suffixed(string kernel, AdapterSnapshot s) => kernel + (s.Precision == SnapshotPrecision.Fp16 ? "_q16" : "_f32");
+
+    // Every kernel argument sits in its own 8-byte slot (ints and floats in the low bytes, little endian).
+    private void Launch(string name, uint gridX, uint gridY, uint block, ulong* args, int count)
+    {
+        void** p = stackalloc void*[count];
+        for (int i = 0; i < count; i++) p[i] = args + i;
+        CudaStatus.Check(Cu.cuLaunchKernel(_functions[name], gridX, gridY, 1, block, 1, 1, 0, _stream.DangerousGetHandle(), p, null), $"cuLaunchKernel({name})");
+    }
+
+    private void Sync() => CudaStatus.Check(Cu.cuStreamSynchronize(_stream.DangerousGetHandle()), "cuStreamSynchronize");
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _stream.Dispose();
+        _module.Dispose();
+        _context.Dispose();
+    }
+}
