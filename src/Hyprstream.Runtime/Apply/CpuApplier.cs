@@ -48,33 +48,36 @@ public sealed unsafe class CpuApplier : IAdapterApplier
     // equal tile rows is contiguous and owns output rows row0..row0+7 of its segment alone.
     private static void GemmSegments(IReadOnlyList<AdapterSnapshot> snaps, SnapshotModule[] mods, int[] offsets, float* x, float* y, float scale)
     {
-        var items = new List<(int Seg, int Start, int End)>();
         long work = 0;
+        int items = 0;
         for (int s = 0; s < mods.Length; s++)
         {
-            int rowsInSeg = offsets[s + 1] - offsets[s];
-            if (rowsInSeg == 0) continue;
-            var m = mods[s];
-            int end = m.LeafStart + m.LeafCount;
-            for (int i = m.LeafStart; i < end;)
-            {
-                int tr = snaps[s].TileCorner(m, i).Row0;
-                int j = i + 1;
-                while (j < end && snaps[s].TileCorner(m, j).Row0 == tr) j++;
-                items.Add((s, i, j));
-                work += (long)(j - i) * TileMapping.TileSize * rowsInSeg;
-                i = j;
-            }
+            work += (long)mods[s].LeafCount * TileMapping.TileSize * (offsets[s + 1] - offsets[s]);
+            items += mods[s].RunCount;
+        }
+        if (work < ParallelThreshold || items < 2)
+        {
+            for (int s = 0; s < mods.Length; s++)
+                if (offsets[s + 1] > offsets[s])
+                    GemmRun(snaps[s], mods[s], mods[s].LeafStart, mods[s].LeafStart + mods[s].LeafCount, x + (long)offsets[s] * mods[s].Cols,
+                            y + (long)offsets[s] * mods[s].Rows, offsets[s + 1] - offsets[s], scale * mods[s].Scale);
+            return;
+        }
+        var list = new (int Seg, int Start, int End)[items];
+        int k = 0;
+        for (int s = 0; s < mods.Length; s++)
+        {
+            var runs = snaps[s].Runs(mods[s]);
+            for (int r = 0; r + 1 < runs.Length; r++) list[k++] = (s, runs[r], runs[r + 1]);
         }
         nint xp = (nint)x, yp = (nint)y;
-        void Run(int k)
+        Parallel.For(0, items, i =>
         {
-            var (s, start, end) = items[k];
+            var (s, start, end) = list[i];
+            if (offsets[s + 1] == offsets[s]) return;
             GemmRun(snaps[s], mods[s], start, end, (float*)xp + (long)offsets[s] * mods[s].Cols, (float*)yp + (long)offsets[s] * mods[s].Rows,
                     offsets[s + 1] - offsets[s], scale * mods[s].Scale);
-        }
-        if (work < ParallelThreshold || items.Count < 2) for (int k = 0; k < items.Count; k++) Run(k);
-        else Parallel.For(0, items.Count, Run);
+        });
     }
 
     private static void GemmRun(AdapterSnapshot snap, SnapshotModule m, int start, int end, float* x, float* y, int batch, float scale)

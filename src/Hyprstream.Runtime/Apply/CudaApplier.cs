@@ -190,6 +190,10 @@ public sealed unsafe class CudaApplier : IAdapterApplier
         return ds;
     }
 
+    // Device buffers for callers above the Runtime (benchmarks), without exposing Interop handle types.
+    internal DeviceBuffer AllocBuffer(long bytes) => new(Alloc(bytes));
+    internal DeviceBuffer UploadBuffer<T>(ReadOnlySpan<T> data) where T : unmanaged => new(Upload(data));
+
     /// <summary>Frees a snapshot's device copy now (it is freed anyway when the snapshot is collected).</summary>
     public void Evict(AdapterSnapshot snapshot)
     {

@@ -21,6 +21,10 @@ public sealed unsafe class AdapterSnapshot : IDisposable
     // Slot-ordered leaves: tile slot and NanoVDB leaf index; a module's leaves are one contiguous range.
     private readonly long[] _slots;
     private readonly int[] _leafIndex;
+    // Per slot-ordered position: the tile's top-left (row, col) in its module, so kernels never divide.
+    private int[] _row0 = [], _col0 = [];
+    // Starts of runs of equal tile rows (a module's run range is RunStart .. RunStart+RunCount; one sentinel each).
+    private int[] _runs = [];
 
     private AdapterSnapshot(NanoHandle nano, string name, string? baseModel, List<SnapshotModule> modules, string source)
     {
@@ -37,6 +41,7 @@ public sealed unsafe class AdapterSnapshot : IDisposable
             if (_modules[i].SlotBase < _modules[i - 1].SlotBase + _modules[i - 1].TileCount)
                 throw new InvalidDataException($"{source}: modules '{_modules[i - 1].Name}' and '{_modules[i].Name}' overlap");
         (_slots, _leafIndex) = IndexLeaves(source);
+        IndexTiles();
         Modules = modules.Select(m => _byName[m.Name]).ToArray();
     }
 
@@ -179,11 +184,32 @@ public sealed unsafe class AdapterSnapshot : IDisposable
     }
 
     /// <summary>Top-left (row, col) of the tile stored at slot-ordered position <paramref name="position"/> of module m.</summary>
-    internal (int Row0, int Col0) TileCorner(SnapshotModule m, int position)
+    internal (int Row0, int Col0) TileCorner(SnapshotModule m, int position) => (_row0[position], _col0[position]);
+
+    /// <summary>Positions where m's runs of equal tile rows start, followed by the end of its last run.</summary>
+    internal ReadOnlySpan<int> Runs(SnapshotModule m) => _runs.AsSpan(m.RunStart, m.RunCount + 1);
+
+    private void IndexTiles()
     {
-        long tile = _slots[position] - m.SlotBase;
-        long tpr = m.TilesPerRow;
-        return ((int)(tile / tpr) * TileMapping.TileRows, (int)(tile % tpr) * TileMapping.TileCols);
+        _row0 = new int[_slots.Length];
+        _col0 = new int[_slots.Length];
+        var runs = new List<int>();
+        foreach (var m in _modules)
+        {
+            m.RunStart = runs.Count;
+            long tpr = m.TilesPerRow;
+            int end = m.LeafStart + m.LeafCount;
+            for (int i = m.LeafStart; i < end; i++)
+            {
+                long tile = _slots[i] - m.SlotBase;
+                _row0[i] = (int)(tile / tpr) * TileMapping.TileRows;
+                _col0[i] = (int)(tile % tpr) * TileMapping.TileCols;
+                if (i == m.LeafStart || _row0[i] != _row0[i - 1]) runs.Add(i);
+            }
+            m.RunCount = runs.Count - m.RunStart;
+            runs.Add(end);
+        }
+        _runs = runs.ToArray();
     }
 
     /// <summary>Slot-ordered position of the tile holding (row, col) of m, or −1 when that tile is not stored.</summary>

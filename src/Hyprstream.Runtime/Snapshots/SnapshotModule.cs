@@ -28,4 +28,7 @@ public sealed class SnapshotModule
     public int LeafStart { get; internal set; }
     /// <summary>Stored 8×64 tiles of this module.</summary>
     public int LeafCount { get; internal set; }
+    // This module's runs of tiles sharing a tile row, in the snapshot's run table.
+    internal int RunStart { get; set; }
+    internal int RunCount { get; set; }
 }
