@@ -12,6 +12,7 @@ public static class Program
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(BenchCommands.Create());
         root.Subcommands.Add(VersionCommand.Create());
+        root.Subcommands.Add(SelfTestCommand.Create());
         try
         {
             return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

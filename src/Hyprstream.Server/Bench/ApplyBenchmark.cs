@@ -20,6 +20,8 @@ internal static class ApplyBenchmark
 
     public static List<Row> Run(ApplyBackend device, int layers, double density, int[] batches, Action<string> progress)
     {
+        using var applier = ApplyBackends.Create(device);  // first: an unavailable device fails before any work
+        progress($"backend: {applier.Device}");
         progress($"generating a {density:P1} tile-structured adapter with Qwen3-1.7B shapes ({layers} layers)");
         var data = SyntheticAdapter.Generate(ModelShapes.Qwen3_1_7B(layers), density, SparsityStructure.Tile, seed: 4321);
         using var adapter = data.Build("bench-apply");
@@ -35,8 +37,6 @@ internal static class ApplyBenchmark
         rows.Add(new("host", "snapshot size (float32)", "whole adapter", 0, (double)snap.ByteSize / weights, "B/weight", null, null, null));
         rows.Add(new("host", "snapshot size (fp16)", "whole adapter", 0, (double)snap16.ByteSize / weights, "B/weight", null, null, null));
 
-        using var applier = ApplyBackends.Create(device);
-        progress($"backend: {applier.Device}");
         if (applier is CudaApplier gpu) RunCuda(gpu, snap, batches, rows, progress);
         else RunCpu((CpuApplier)applier, snap, batches, rows, progress);
         return rows;

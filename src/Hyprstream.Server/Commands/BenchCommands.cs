@@ -26,13 +26,7 @@ internal static class BenchCommands
         var cmd = new Command("apply", "Sparse GEMM vs dense GEMM of the same shape, and full-adapter switch in/out (CPU or CUDA)") { device, layers, density, batches, json };
         cmd.SetAction(r =>
         {
-            var kind = r.GetValue(device)!.ToLowerInvariant() switch
-            {
-                "cpu" => Runtime.ApplyBackend.Cpu,
-                "cuda" or "gpu" => Runtime.ApplyBackend.Cuda,
-                "auto" => Runtime.ApplyBackend.Auto,
-                var d => throw new ArgumentException($"--device {d}: expected cpu, cuda or auto"),
-            };
+            var kind = SelfTestCommand.ParseDevice(r.GetValue(device)!);
             var sizes = r.GetValue(batches)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
             if (sizes.Any(b => b is < 1 or > 4096)) throw new ArgumentException("--batches: each batch must be 1..4096");
             bool asJson = r.GetValue(json);
