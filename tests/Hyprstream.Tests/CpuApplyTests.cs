@@ -114,12 +114,29 @@ public class CpuApplyTests
         var half = w0.Select(v => (Half)v).ToArray();
         var bf = w0.Select(Bf16.FromSingle).ToArray();
         var halfRef = half.Select((h, i) => delta[i] == 0 ? h : (Half)((float)h + 0.5f * delta[i])).ToArray();
-        var bfRef = bf.Select((h, i) => delta[i] == 0 ? h : Bf16.FromSingle(Bf16.ToSingle(h) + 0.5f * delta[i])).ToArray();
+        var stored = m.ToDense(applyScale: false);
+        var bfRef = bf.Select((h, i) => Bf16.FromSingle(MathF.FusedMultiplyAdd(stored[i], 0.5f * m.Scale, Bf16.ToSingle(h)))).ToArray();
         _cpu.Scatter(s, m.Name, half.AsSpan(), 0.5f);
         _cpu.ScatterBf16(s, m.Name, bf.AsSpan(), 0.5f);
         Assert.That(half, Is.EqualTo(halfRef));
         Assert.That(bf, Is.EqualTo(bfRef));
         Assert.That(half.Zip(w0).Count(p => (float)p.First != (float)(Half)p.Second), Is.GreaterThan(0), "something was switched in");
+    }
+
+    [Test]
+    public void Bf16_VectorPath_EqualsScalarRounding_IncludingTiesNaNAndInfinity()
+    {
+        var rng = new Random(44);
+        var src = Enumerable.Range(0, 203).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var dst = Enumerable.Range(0, 203).Select(i => Bf16.FromSingle((float)(rng.NextDouble() * 4 - 2))).ToArray();
+        dst[3] = Bf16.FromSingle(float.NaN); dst[4] = Bf16.FromSingle(float.PositiveInfinity); dst[5] = 0x3F80; src[5] = 1f / 64; // 1 + 2^-8: a tie, rounds to even (1.0)
+        var expected = dst.Select((d, i) => Bf16.FromSingle(MathF.FusedMultiplyAdd(src[i], 0.25f, Bf16.ToSingle(d)))).ToArray();
+        unsafe
+        {
+            fixed (float* s = src) fixed (ushort* d = dst) Bf16.AddScaled(s, 0.25f, d, dst.Length);
+        }
+        Assert.That(dst, Is.EqualTo(expected));
+        Assert.That(float.IsNaN(Bf16.ToSingle(dst[3])) && float.IsPositiveInfinity(Bf16.ToSingle(dst[4])), Is.True);
     }
 
     [Test]

@@ -176,9 +176,7 @@ public sealed unsafe class CpuApplier : IAdapterApplier
                 float s = scale * m.Scale;
                 for (int r = 0; r < nr; r++)
                 {
-                    ushort* dst = (ushort*)wp + (long)(row0 + r) * m.Cols + col0;
-                    float* src = w + r * 64;
-                    for (int c = 0; c < nc; c++) dst[c] = Bf16.FromSingle(Bf16.ToSingle(dst[c]) + s * src[c]);
+                    Bf16.AddScaled(w + r * 64, s, (ushort*)wp + (long)(row0 + r) * m.Cols + col0, nc);
                 }
             });
         }

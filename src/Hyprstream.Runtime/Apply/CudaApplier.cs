@@ -49,8 +49,10 @@ public sealed unsafe class CudaApplier : IAdapterApplier
             CudaStatus.Check(Cu.cuModuleGetFunction(out var fn, _module.DangerousGetHandle(), name), $"cuModuleGetFunction({name})");
             _functions[name] = fn;
         }
+        // A blocking stream on purpose: it waits for the synchronous cuMemcpy*_v2 calls on the legacy default
+        // stream (a pageable host-to-device copy may return before its DMA has landed).
         _stream = new CudaStreamHandle(_context);
-        CudaStatus.Check(Cu.cuStreamCreate(out var stream, Cu.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+        CudaStatus.Check(Cu.cuStreamCreate(out var stream, Cu.CU_STREAM_DEFAULT), "cuStreamCreate");
         _stream.Set(stream);
     }
 
@@ -81,7 +83,9 @@ public sealed unsafe class CudaApplier : IAdapterApplier
             MakeCurrent();
             using var dx = Upload(x);
             using var dy = Upload<float>(y);
-            GemmDevice(snaps, mods, offsets, dx.Pointer, dy.Pointer, scale);
+            using var plan = PlanGemm(snaps, mods, offsets, scale);
+            GemmDevice(plan, dx.Pointer, dy.Pointer);
+            Sync();
             Download(dy, y);
         }
     }
@@ -103,6 +107,7 @@ public sealed unsafe class CudaApplier : IAdapterApplier
             MakeCurrent();
             using var dw = Upload<T>(weights);
             ScatterDevice(snapshot, m, dw.Pointer, type, scale);
+            Sync();
             Download(dw, weights);
         }
     }
@@ -121,42 +126,64 @@ public sealed unsafe class CudaApplier : IAdapterApplier
             using var dv = Alloc((long)values.Length * 4);
             ulong* a = stackalloc ulong[7] { ds.Grid.Pointer, (ulong)m.SlotBase, (uint)m.Cols, dr.Pointer, dc.Pointer, dv.Pointer, (uint)rows.Length };
             Launch(Suffixed("hs_lookup", snapshot), (uint)((rows.Length + LookupThreads - 1) / LookupThreads), 1, LookupThreads, a, 7);
+            Sync();
             Download(dv, values);
         }
     }
 
     // ---- device-resident API (pointers are device memory; callers hold the gate through these being internal) ----
 
-    internal void GemmDevice(IReadOnlyList<AdapterSnapshot> snaps, SnapshotModule[] mods, int[] offsets, ulong x, ulong y, float scale)
+    /// <summary>
+    /// The device-side argument arrays of one sparse GEMM launch (per segment: grid, leaf list, tile count, first slot,
+    /// scale; and the segment offsets). Made once and launched many times; keeps the snapshots' buffers alive.
+    /// </summary>
+    internal sealed class GemmPlan : IDisposable
+    {
+        private readonly List<IDisposable> _owned = new();
+        public required string Kernel { get; init; }
+        public required uint Segments { get; init; }
+        public required int MaxTiles { get; init; }
+        public required int Rows { get; init; }
+        public required int Cols { get; init; }
+        public ulong Grids, Lists, Counts, Bases, Scales, Offsets;
+        public T Own<T>(T d) where T : IDisposable { _owned.Add(d); return d; }
+        public void Dispose() { foreach (var d in _owned) d.Dispose(); _owned.Clear(); }
+    }
+
+    internal GemmPlan PlanGemm(IReadOnlyList<AdapterSnapshot> snaps, SnapshotModule[] mods, int[] offsets, float scale)
     {
         int n = snaps.Count;
         var grids = new ulong[n]; var lists = new ulong[n]; var counts = new int[n]; var bases = new long[n]; var scales = new float[n];
-        var leases = new AdapterSnapshot.BufferLease[n];
-        int taken = 0, maxCount = 0;
+        var plan = new GemmPlan { Kernel = Suffixed("hs_sgemm", snaps[0]), Segments = (uint)n, MaxTiles = mods.Max(m => m.LeafCount), Rows = mods[0].Rows, Cols = mods[0].Cols };
         try
         {
-            for (; taken < n; taken++) leases[taken] = snaps[taken].Use();
             for (int i = 0; i < n; i++)
             {
+                plan.Own(snaps[i].Use());
                 var ds = Resident(snaps[i]);
                 grids[i] = ds.Grid.Pointer; lists[i] = ds.LeafList(mods[i]); counts[i] = mods[i].LeafCount;
                 bases[i] = mods[i].SlotBase; scales[i] = scale * mods[i].Scale;
-                maxCount = Math.Max(maxCount, counts[i]);
             }
-            if (maxCount == 0) return;
-            using var dg = Upload<ulong>(grids); using var dl = Upload<ulong>(lists); using var dc = Upload<int>(counts);
-            using var db = Upload<long>(bases); using var ds2 = Upload<float>(scales); using var dofs = Upload<int>(offsets);
-            ulong* a = stackalloc ulong[10] { dg.Pointer, dl.Pointer, dc.Pointer, db.Pointer, ds2.Pointer, dofs.Pointer,
-                                              (uint)mods[0].Rows, (uint)mods[0].Cols, x, y };
-            Launch(Suffixed("hs_sgemm", snaps[0]), (uint)Math.Min(maxCount, 65535), (uint)n, GemmThreads, a, 10);
-            Sync();
+            plan.Grids = plan.Own(Upload<ulong>(grids)).Pointer;
+            plan.Lists = plan.Own(Upload<ulong>(lists)).Pointer;
+            plan.Counts = plan.Own(Upload<int>(counts)).Pointer;
+            plan.Bases = plan.Own(Upload<long>(bases)).Pointer;
+            plan.Scales = plan.Own(Upload<float>(scales)).Pointer;
+            plan.Offsets = plan.Own(Upload<int>(offsets)).Pointer;
+            return plan;
         }
-        finally
-        {
-            for (int i = 0; i < taken; i++) leases[i].Dispose();
-        }
+        catch { plan.Dispose(); throw; }
     }
 
+    /// <summary>Launches a planned sparse GEMM on the stream (no synchronization).</summary>
+    internal void GemmDevice(GemmPlan plan, ulong x, ulong y)
+    {
+        if (plan.MaxTiles == 0) return;
+        ulong* a = stackalloc ulong[10] { plan.Grids, plan.Lists, plan.Counts, plan.Bases, plan.Scales, plan.Offsets, (uint)plan.Rows, (uint)plan.Cols, x, y };
+        Launch(plan.Kernel, (uint)Math.Min(plan.MaxTiles, 65535), plan.Segments, GemmThreads, a, 10);
+    }
+
+    /// <summary>Launches a scatter on the stream (no synchronization: a whole adapter is many launches, one wait).</summary>
     internal void ScatterDevice(AdapterSnapshot snapshot, SnapshotModule m, ulong w, string type, float scale)
     {
         if (m.LeafCount == 0) return;
@@ -165,16 +192,14 @@ public sealed unsafe class CudaApplier : IAdapterApplier
         ulong* a = stackalloc ulong[8] { ds.Grid.Pointer, ds.LeafList(m), (uint)m.LeafCount, (ulong)m.SlotBase, (uint)m.Rows, (uint)m.Cols,
                                          BitConverter.SingleToUInt32Bits(scale * m.Scale), w };
         Launch($"hs_scatter_{type}_{(snapshot.Precision == SnapshotPrecision.Fp16 ? "q16" : "f32")}", (uint)Math.Min(m.LeafCount, 1 << 20), 1, ScatterThreads, a, 8);
-        Sync();
     }
 
-    /// <summary>Dense baseline kernel: y[b × rows] = x[b × cols] · Wᵀ (device pointers).</summary>
+    /// <summary>Dense baseline kernel: y[b × rows] = x[b × cols] · Wᵀ (device pointers; no synchronization).</summary>
     internal void DenseGemmDevice(ulong w, int rows, int cols, ulong x, int batch, ulong y)
     {
         long warps = (long)rows * batch;
         ulong* a = stackalloc ulong[6] { w, (uint)rows, (uint)cols, x, (uint)batch, y };
         Launch("hs_dense_gemm_f32", (uint)((warps * 32 + GemmThreads - 1) / GemmThreads), 1, GemmThreads, a, 6);
-        Sync();
     }
 
     /// <summary>The snapshot's device copy, uploaded on first use (≈ the adapter switch-in transfer).</summary>
@@ -269,7 +294,7 @@ public sealed unsafe class CudaApplier : IAdapterApplier
         CudaStatus.Check(Cu.cuLaunchKernel(_functions[name], gridX, gridY, 1, block, 1, 1, 0, _stream.DangerousGetHandle(), p, null), $"cuLaunchKernel({name})");
     }
 
-    private void Sync() => CudaStatus.Check(Cu.cuStreamSynchronize(_stream.DangerousGetHandle()), "cuStreamSynchronize");
+    internal void Sync() => CudaStatus.Check(Cu.cuStreamSynchronize(_stream.DangerousGetHandle()), "cuStreamSynchronize");
 
     public void Dispose()
     {

@@ -58,6 +58,16 @@ internal static class ApplyBenchmark
                 rows.Add(new("cpu", "sparse GEMM vs dense", label, b, sparse, "ms", baseline, baseline / sparse, b == 1 ? ">= 30x" : null));
             }
         }
+        // Switching one layer (its 7 modules) in, vs merging a rank-16 LoRA of the same shapes (DESIGN.md: >= 50x).
+        {
+            progress("cpu: layer 0 switch-in vs rank-16 LoRA merge");
+            var layer = snap.Modules.Where(m => m.Name.StartsWith("model.layers.0.", StringComparison.Ordinal)).ToArray();
+            var w = layer.ToDictionary(m => m.Name, m => new float[(long)m.Rows * m.Cols]);
+            var lora = layer.ToDictionary(m => m.Name, m => (B: Random(m.Rows * 16, 1), A: Random(16 * m.Cols, 2)));
+            double sparse = MedianMs(() => { foreach (var m in layer) cpu.Scatter(snap, m.Name, w[m.Name].AsSpan()); });
+            double merge = MedianMs(() => { foreach (var m in layer) LoraMerge.Run(w[m.Name], m.Rows, m.Cols, lora[m.Name].B, lora[m.Name].A, 16); });
+            rows.Add(new("cpu", "switch in vs LoRA merge W += B.A (rank 16)", "layer 0, 7 modules", 0, sparse, "ms", merge, merge / sparse, ">= 50x"));
+        }
         // Switch a whole adapter: every module scattered into base weights (one dense buffer per shape, reused across
         // layers so the run fits in memory; each scatter touches only its ~1% of tiles either way).
         foreach (var (type, bytes) in new[] { ("float32", 4), ("bf16", 2) })
@@ -99,8 +109,9 @@ internal static class ApplyBenchmark
                     progress($"cuda: {label}, batch {b}");
                     using var dx = gpu.UploadBuffer<float>(Random(b * m.Cols, b));
                     using var dy = gpu.AllocBuffer((long)b * m.Rows * 4);
-                    double sparse = MedianMs(() => gpu.GemmDevice([snap], [m], [0, b], dx.Pointer, dy.Pointer, 1f), () => gpu.Time(() => gpu.GemmDevice([snap], [m], [0, b], dx.Pointer, dy.Pointer, 1f)));
-                    double baseline = MedianMs(() => gpu.DenseGemmDevice(dw.Pointer, m.Rows, m.Cols, dx.Pointer, b, dy.Pointer),
+                    using var plan = gpu.PlanGemm([snap], [m], [0, b], 1f);
+                    double sparse = MedianMs(() => { gpu.GemmDevice(plan, dx.Pointer, dy.Pointer); gpu.Sync(); }, () => gpu.Time(() => gpu.GemmDevice(plan, dx.Pointer, dy.Pointer)));
+                    double baseline = MedianMs(() => { gpu.DenseGemmDevice(dw.Pointer, m.Rows, m.Cols, dx.Pointer, b, dy.Pointer); gpu.Sync(); },
                                                () => gpu.Time(() => gpu.DenseGemmDevice(dw.Pointer, m.Rows, m.Cols, dx.Pointer, b, dy.Pointer)));
                     rows.Add(new("cuda", "sparse GEMM vs own dense kernel", label, b, sparse, "ms", baseline, baseline / sparse, null));
                 }
@@ -112,8 +123,8 @@ internal static class ApplyBenchmark
                 foreach (var m in snap.Modules)
                     if (!buffers.ContainsKey((m.Rows, m.Cols))) buffers[(m.Rows, m.Cols)] = gpu.AllocBuffer((long)m.Rows * m.Cols * 2);
                 void Switch(float sign) { foreach (var m in snap.Modules) gpu.ScatterDevice(snap, m, buffers[(m.Rows, m.Cols)].Pointer, "bf16", sign); }
-                double inMs = MedianMs(() => Switch(1f), () => gpu.Time(() => Switch(1f)));
-                double outMs = MedianMs(() => Switch(-1f), () => gpu.Time(() => Switch(-1f)));
+                double inMs = MedianMs(() => { Switch(1f); gpu.Sync(); }, () => gpu.Time(() => Switch(1f)));
+                double outMs = MedianMs(() => { Switch(-1f); gpu.Sync(); }, () => gpu.Time(() => Switch(-1f)));
                 rows.Add(new("cuda", $"switch in, {snap.Modules.Count} modules (bf16, resident snapshot)", "whole adapter", 0, inMs, "ms", null, null, "<= 2 ms"));
                 rows.Add(new("cuda", $"switch out, {snap.Modules.Count} modules (bf16, resident snapshot)", "whole adapter", 0, outMs, "ms", null, null, "<= 2 ms"));
             }

@@ -38,7 +38,7 @@ internal static class BenchCommands
                 return 0;
             }
             if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 180;
-            var table = new Table().AddColumns("device", "metric", "shape", "batch", "value", "unit", "dense (ms)", "dense / sparse", "target");
+            var table = new Table().AddColumns("device", "metric", "shape", "batch", "value", "unit", "baseline (ms)", "baseline / sparse", "target");
             foreach (var row in rows)
                 table.AddRow(row.Device, Markup.Escape(row.Metric), row.Shape, row.Batch == 0 ? "" : row.Batch.ToString(), Format(row.Value, row.Unit), row.Unit,
                     row.Baseline is { } b ? Format(b, "ms") : "", row.Ratio is { } q ? $"{q:F1}x" : "", Markup.Escape(row.Target ?? ""));
