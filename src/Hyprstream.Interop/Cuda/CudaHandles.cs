@@ -30,16 +30,18 @@ internal sealed class CudaContextHandle : SafeHandle
 /// <summary>Base for objects that live in a context: release makes that context current first.</summary>
 internal abstract class CudaObjectHandle : SafeHandle
 {
-    protected CudaObjectHandle(CudaContextHandle context) : base(0, ownsHandle: true)
-    {
-        Context = context;
-        bool added = false;
-        context.DangerousAddRef(ref added);  // the context outlives everything created in it
-    }
+    protected CudaObjectHandle(CudaContextHandle context) : base(0, ownsHandle: true) => Context = context;
 
     protected CudaContextHandle Context { get; }
     public override bool IsInvalid => handle == 0;
-    internal void Set(nint value) => SetHandle(value);
+
+    /// <summary>Takes ownership of a created object; from here on the context outlives it.</summary>
+    internal void Set(nint value)
+    {
+        bool added = false;
+        Context.DangerousAddRef(ref added);
+        SetHandle(value);
+    }
 
     protected sealed override bool ReleaseHandle()
     {
