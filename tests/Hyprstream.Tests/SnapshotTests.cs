@@ -138,6 +138,24 @@ public class SnapshotTests
         BitConverter.GetBytes(2u).CopyTo(wrongType, 636); // GridType::Double (Float is 1)
         e = Assert.Throws<InvalidDataException>(() => AdapterSnapshot.FromNanoVdb(wrongType, "x", modules));
         Assert.That(e!.Message, Does.Contain("neither float nor fp16"));
+        // a root tile table larger than the buffer (NanoVDB's partial checksum would read past the end)
+        var hugeRoot = (byte[])good.Clone();
+        long rootAt = 672 + BitConverter.ToInt64(good, 672 + 24);      // TreeData.mNodeOffset[3], relative to the tree
+        int tableSizeAt = (int)rootAt + 24;                              // RootData: mBBox (24 B), then mTableSize
+        Assert.That(BitConverter.ToUInt32(good, tableSizeAt), Is.GreaterThan(0u), "found the root's tile count");
+        BitConverter.GetBytes(0x7FFFFFFFu).CopyTo(hugeRoot, tableSizeAt);
+        e = Assert.Throws<InvalidDataException>(() => AdapterSnapshot.FromNanoVdb(hugeRoot, "x", modules));
+        Assert.That(e!.Message, Does.Contain("tile table"));
+        var wildRoot = (byte[])good.Clone();
+        BitConverter.GetBytes(long.MaxValue).CopyTo(wildRoot, 672 + 24);
+        e = Assert.Throws<InvalidDataException>(() => AdapterSnapshot.FromNanoVdb(wildRoot, "x", modules));
+        Assert.That(e!.Message, Does.Contain("root"));
+        // child references that leave the buffer (a tree walk, e.g. the GPU lookup, would follow them)
+        var wildChild = (byte[])good.Clone();
+        long lowerAt = 672 + BitConverter.ToInt64(good, 672 + 8);       // TreeData.mNodeOffset[1]: the first lower node
+        for (int t = 0; t < 4096; t++) BitConverter.GetBytes(1L << 40).CopyTo(wildChild, (int)lowerAt + 1088 + t * 8); // its mTable
+        e = Assert.Throws<InvalidDataException>(() => AdapterSnapshot.FromNanoVdb(wildChild, "x", modules));
+        Assert.That(e!.Message, Does.Contain("child reference of a lower node"));
         // a module table that does not cover the stored tiles
         e = Assert.Throws<InvalidDataException>(() => AdapterSnapshot.FromNanoVdb(good, "x", modules.Take(1)));
         Assert.That(e!.Message, Does.Contain("lies in no module"));

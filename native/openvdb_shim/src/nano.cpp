@@ -56,6 +56,35 @@ openvdb::FloatGrid::Ptr zeroedCopy(const openvdb::FloatGrid& src) {
     return copy;
 }
 
+// Every child reference (root tile -> upper, upper -> lower, lower -> leaf) must land exactly on a node of the
+// next level's section, so a tree walk (the GPU lookup kernel) never leaves the buffer. Sections are checked first.
+template <typename BuildT, typename Bad>
+void checkChildren(const uint8_t* p, uint64_t size, Bad&& bad) {
+    const auto* grid = reinterpret_cast<const nanovdb::NanoGrid<BuildT>*>(p);
+    const auto& tree = grid->tree();
+    auto inSection = [&](const void* child, const void* first, uint32_t count, size_t nodeSize, const char* what) {
+        const auto c = reinterpret_cast<uintptr_t>(child), f = reinterpret_cast<uintptr_t>(first);
+        if (!first || c < f || (c - f) % nodeSize != 0 || (c - f) / nodeSize >= count)
+            bad(std::string("a child reference of a ") + what + " points outside its node section");
+    };
+    const auto* uppers = tree.template getFirstNode<2>();
+    const auto* lowers = tree.template getFirstNode<1>();
+    const auto* leaves = tree.template getFirstNode<0>();
+    const uint32_t nUpper = tree.nodeCount(2), nLower = tree.nodeCount(1), nLeaf = tree.nodeCount(0);
+    const auto& root = tree.root();
+    const auto* rootData = root.data();
+    for (uint32_t i = 0; i < rootData->mTableSize; ++i) {
+        const auto* tile = rootData->tile(i);
+        if (tile->isChild()) inSection(rootData->getChild(tile), uppers, nUpper, sizeof(*uppers), "root tile");
+    }
+    for (uint32_t i = 0; i < nUpper; ++i)
+        for (auto it = uppers[i].data()->mChildMask.beginOn(); it; ++it)
+            inSection(uppers[i].data()->getChild(*it), lowers, nLower, sizeof(*lowers), "upper node");
+    for (uint32_t i = 0; i < nLower; ++i)
+        for (auto it = lowers[i].data()->mChildMask.beginOn(); it; ++it)
+            inSection(lowers[i].data()->getChild(*it), leaves, nLeaf, sizeof(*leaves), "lower node");
+}
+
 // Structural checks of bytes that claim to be one NanoVDB float or Fp16 grid; every offset the kernels follow
 // is checked against the size before NanoVDB's own validator walks the tree.
 void validateBuffer(const uint8_t* p, uint64_t size, const std::string& what) {
@@ -86,7 +115,19 @@ void validateBuffer(const uint8_t* p, uint64_t size, const std::string& what) {
         if (t->mNodeOffset[level] > size || count > size / nodeSizes[level] || at + count * nodeSizes[level] > size)
             bad("level-" + std::to_string(level) + " nodes lie outside the buffer");
     }
-    if (treeAt + t->mNodeOffset[3] + sizeof(nanovdb::NanoRoot<float>) > size) bad("the root lies outside the buffer");
+    // The root and its tile table (NanoVDB's own checks read them before checking they fit).
+    using Root = nanovdb::NanoRoot<float>;  // the Fp16 root has the same layout (its value type is float)
+    static_assert(sizeof(Root) == sizeof(nanovdb::NanoRoot<nanovdb::Fp16>), "root layouts differ");
+    if (t->mNodeOffset[3] > size || treeAt + t->mNodeOffset[3] + sizeof(Root) > size) bad("the root lies outside the buffer");
+    const uint64_t rootAt = treeAt + t->mNodeOffset[3];
+    if (rootAt % NANOVDB_DATA_ALIGNMENT != 0) bad("the root is not 32-byte aligned");
+    const uint64_t tiles = reinterpret_cast<const Root::DataType*>(p + rootAt)->mTableSize;
+    if (tiles > (size - rootAt - sizeof(Root)) / sizeof(Root::DataType::Tile)) bad("the root's tile table lies outside the buffer");
+    for (int level = 0; level < 3; ++level)
+        if (t->mNodeCount[level] != 0 && (treeAt + t->mNodeOffset[level]) % NANOVDB_DATA_ALIGNMENT != 0)
+            bad("level-" + std::to_string(level) + " nodes are not 32-byte aligned");
+    if (g->mGridType == nanovdb::GridType::Float) checkChildren<float>(p, size, bad);
+    else checkChildren<nanovdb::Fp16>(p, size, bad);
     std::string err = g->mGridType == nanovdb::GridType::Float
         ? nanovdb::GridValidator<float>::check(*reinterpret_cast<const nanovdb::NanoGrid<float>*>(p), false)
         : nanovdb::GridValidator<nanovdb::Fp16>::check(*reinterpret_cast<const nanovdb::NanoGrid<nanovdb::Fp16>*>(p), false);
