@@ -26,6 +26,7 @@ internal static class NativeLibraryLoader
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
         if (name == Cuda.Cu.Lib) return NativeLibrary.TryLoad(CudaDriverFile, out var cuda) ? cuda : 0;
+        if (name == Cuda.Cublas.Lib) return Cuda.Cublas.TryLoad(out var cublas) ? cublas : 0;
         if (name != LibraryName) return 0;
         return Load(CandidateDirectories());
     }

@@ -202,6 +202,39 @@ public sealed unsafe class CudaApplier : IAdapterApplier
         Launch("hs_dense_gemm_f32", (uint)((warps * 32 + GemmThreads - 1) / GemmThreads), 1, GemmThreads, a, 6);
     }
 
+    private CublasHandle? _cublas;
+    private bool _cublasProbed;
+
+    /// <summary>cuBLAS where libcublas can be loaded (the benchmark's dense baseline), else null.</summary>
+    internal string? CublasDescription { get; private set; }
+
+    internal bool HasCublas
+    {
+        get
+        {
+            if (_cublasProbed) return _cublas != null;
+            _cublasProbed = true;
+            if (!Cublas.TryLoad(out _)) return false;
+            var h = new CublasHandle(_context);
+            if (Cublas.cublasCreate_v2(out var handle) != 0) return false;
+            h.Set(handle);
+            if (Cublas.cublasSetStream_v2(handle, _stream.DangerousGetHandle()) != 0) { h.Dispose(); return false; }
+            _cublas = h;
+            CublasDescription = "cuBLAS sgemm";
+            return true;
+        }
+    }
+
+    /// <summary>Dense baseline through cuBLAS: y[b × rows] = x[b × cols] · Wᵀ, i.e. column-major Yᵀ = op_T(Wᵀ) · Xᵀ.</summary>
+    internal void DenseGemmCublas(ulong w, int rows, int cols, ulong x, int batch, ulong y)
+    {
+        if (!HasCublas) throw new InvalidOperationException("cuBLAS is not available");
+        float alpha = 1f, beta = 0f;
+        int rc = Cublas.cublasSgemm_v2(_cublas!.DangerousGetHandle(), Cublas.CUBLAS_OP_T, Cublas.CUBLAS_OP_N, rows, batch, cols,
+                                       &alpha, w, cols, x, cols, &beta, y, rows);
+        if (rc != 0) throw new CudaException(rc, $"cublasSgemm_v2 failed with cublasStatus {rc}");
+    }
+
     /// <summary>The snapshot's device copy, uploaded on first use (≈ the adapter switch-in transfer).</summary>
     internal DeviceSnapshot Resident(AdapterSnapshot snapshot)
     {
@@ -300,6 +333,7 @@ public sealed unsafe class CudaApplier : IAdapterApplier
     {
         if (_disposed) return;
         _disposed = true;
+        _cublas?.Dispose();
         _stream.Dispose();
         _module.Dispose();
         _context.Dispose();
