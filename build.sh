@@ -64,6 +64,7 @@ native() {
   # The CUDA kernels as PTX (clang-14 or nvcc); loaded at run time by the CUDA backend.
   test -f "$NATIVE_BUILD/hyprstream_kernels.ptx" || { echo "PTX build failed (is clang-14 installed?)" >&2; exit 1; }
   cp -u "$NATIVE_BUILD/hyprstream_kernels.ptx" "$NATIVE_OUT/"
+  cp -u "$NATIVE_BUILD/hs_kernel_emulation_test" "$NATIVE_OUT/"   # the kernels on CPU threads, run by the tests
 }
 
 managed() {

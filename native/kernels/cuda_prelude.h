@@ -1,10 +1,12 @@
-// cuda_prelude.h — lets the kernels build two ways: with nvcc (CUDA headers present), or with
+// cuda_prelude.h — lets the kernels build three ways (the third, HS_HOST_EMULATION, runs them on CPU threads in a test): with nvcc (CUDA headers present), or with
 // clang++-14 -x cuda --cuda-device-only -nocudainc -nocudalib (no CUDA toolkit at all; HS_NOCUDAINC is set by CMake).
 // Without the CUDA headers we define the execution-space attributes, the builtin index variables and the two
 // intrinsics the kernels use (float atomic add, warp shuffle) on top of clang's NVVM builtins.
 #pragma once
 
-#if defined(HS_NOCUDAINC)
+#if defined(HS_HOST_EMULATION)
+#  include "host_emulation.h"  // the kernels as plain C++ on CPU threads, for the kernel logic test
+#elif defined(HS_NOCUDAINC)
 #  define __host__ __attribute__((host))
 #  define __device__ __attribute__((device))
 #  define __global__ __attribute__((global))
