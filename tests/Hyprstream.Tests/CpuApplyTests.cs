@@ -184,4 +184,39 @@ public class CpuApplyTests
         Assert.Throws<ArgumentException>(() => _cpu.GemmMixed([s, so], [0, 1, 2], a.Modules[1].Name, new float[0], new float[0]));
         Assert.That(y, Is.All.EqualTo(0f));
     }
+
+    [Test]
+    public void ConcurrentCallers_OnOneSnapshot_GetIdenticalResults_AndDisposeWaitsForNoOne()
+    {
+        using var a = ApplyFixtures.Random(80, tileDensity: 0.6, shapes: [("model.layers.0.mlp.up_proj", 256, 512)]);
+        var s = AdapterSnapshot.Create(a);
+        var name = a.Modules[0].Name;
+        var x = ApplyFixtures.RandomMatrix(81, 8 * 512);
+        var expected = new float[8 * 256];
+        _cpu.Gemm(s, name, x, expected, 8);
+        var results = new float[8][];
+        Parallel.For(0, 8, t =>
+        {
+            var y = new float[8 * 256];
+            for (int k = 0; k < 20; k++) { Array.Clear(y); _cpu.Gemm(s, name, x, y, 8); }
+            results[t] = y;
+        });
+        foreach (var r in results) Assert.That(r, Is.EqualTo(expected));
+        // Disposing while calls are in flight: each call completes on the live buffer or is refused; every worker
+        // keeps calling until it is refused, so each one sees the dispose.
+        int completed = 0, refused = 0;
+        var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+        {
+            var y = new float[8 * 256];
+            for (int k = 0; k < 10_000_000; k++)
+            {
+                try { _cpu.Gemm(s, name, x, y, 8); Interlocked.Increment(ref completed); }
+                catch (ObjectDisposedException) { Interlocked.Increment(ref refused); return; }
+            }
+        })).ToArray();
+        while (Volatile.Read(ref completed) < 20) Thread.Yield();
+        s.Dispose();
+        Assert.That(Task.WaitAll(workers, 60_000), Is.True);
+        Assert.That(refused, Is.EqualTo(4));
+    }
 }
