@@ -6,6 +6,7 @@
 // Entry points are extern "C" so the host finds them by name with cuModuleGetFunction:
 //   hs_sgemm_{f32,q16}        y[b x rows] += scale * x[b x cols] * dW^T, mixed batch (segments, one adapter each)
 //   hs_scatter_{f32,f16,bf16}_{f32,q16}   w[rows x cols] += scale * dW in float32 / fp16 bits / bf16 bits
+//   hs_scatter_many_{...}     the same for many modules (a whole adapter) in one launch
 //   hs_lookup_{f32,q16}       values[i] = stored weight at (rows[i], cols[i]) via the NanoVDB tree
 // (_f32 / _q16 suffix last: the snapshot's value type, float32 or NanoVDB Fp16.)
 #include "cuda_prelude.h"
@@ -169,6 +170,28 @@ HS_SCATTER(hs_scatter_bf16_f32, float, uint16_t, StoreBf16)
 HS_SCATTER(hs_scatter_f32_q16, nanovdb::Fp16, float, StoreF32)
 HS_SCATTER(hs_scatter_f16_q16, nanovdb::Fp16, uint16_t, StoreF16)
 HS_SCATTER(hs_scatter_bf16_q16, nanovdb::Fp16, uint16_t, StoreBf16)
+
+// A whole adapter switched in one launch: blockIdx.y = module (its own leaf list, shape, scale and base-weight array).
+template <typename BuildT, typename Store, typename T>
+__device__ void scatterMany(const void* grid, const uint64_t* leafLists, const int32_t* counts, const int64_t* slotBases,
+                            const int32_t* rows, const int32_t* cols, const float* scales, const uint64_t* weights) {
+    const int m = blockIdx.y;
+    scatter<BuildT>(grid, reinterpret_cast<const int32_t*>(leafLists[m]), counts[m], slotBases[m], rows[m], cols[m], scales[m],
+                    Store{reinterpret_cast<T*>(weights[m])});
+}
+
+#define HS_SCATTER_MANY(NAME, BUILD, T, STORE)                                                                         \
+    extern "C" __global__ void NAME(const void* grid, const uint64_t* leafLists, const int32_t* counts,                \
+                                    const int64_t* slotBases, const int32_t* rows, const int32_t* cols,                \
+                                    const float* scales, const uint64_t* weights) {                                    \
+        scatterMany<BUILD, STORE, T>(grid, leafLists, counts, slotBases, rows, cols, scales, weights);                 \
+    }
+HS_SCATTER_MANY(hs_scatter_many_f32_f32, float, float, StoreF32)
+HS_SCATTER_MANY(hs_scatter_many_f16_f32, float, uint16_t, StoreF16)
+HS_SCATTER_MANY(hs_scatter_many_bf16_f32, float, uint16_t, StoreBf16)
+HS_SCATTER_MANY(hs_scatter_many_f32_q16, nanovdb::Fp16, float, StoreF32)
+HS_SCATTER_MANY(hs_scatter_many_f16_q16, nanovdb::Fp16, uint16_t, StoreF16)
+HS_SCATTER_MANY(hs_scatter_many_bf16_q16, nanovdb::Fp16, uint16_t, StoreBf16)
 
 #define HS_LOOKUP(NAME, BUILD)                                                                                         \
     extern "C" __global__ void NAME(const void* grid, int64_t slotBase, int32_t cols, const int32_t* rows,             \

@@ -21,6 +21,8 @@ public class KernelPtxTests
         [
             "hs_sgemm_f32", "hs_sgemm_q16", "hs_lookup_f32", "hs_lookup_q16", "hs_dense_gemm_f32",
             "hs_scatter_f32_f32", "hs_scatter_f16_f32", "hs_scatter_bf16_f32", "hs_scatter_f32_q16", "hs_scatter_f16_q16", "hs_scatter_bf16_q16",
+            "hs_scatter_many_f32_f32", "hs_scatter_many_f16_f32", "hs_scatter_many_bf16_f32",
+            "hs_scatter_many_f32_q16", "hs_scatter_many_f16_q16", "hs_scatter_many_bf16_q16",
         ];
         Assert.That(entries, Is.SupersetOf(expected));
     }

@@ -44,7 +44,9 @@ public sealed unsafe class CudaApplier : IAdapterApplier
         }
         foreach (var name in new[] { "hs_sgemm_f32", "hs_sgemm_q16", "hs_lookup_f32", "hs_lookup_q16", "hs_dense_gemm_f32",
                                      "hs_scatter_f32_f32", "hs_scatter_f16_f32", "hs_scatter_bf16_f32",
-                                     "hs_scatter_f32_q16", "hs_scatter_f16_q16", "hs_scatter_bf16_q16" })
+                                     "hs_scatter_f32_q16", "hs_scatter_f16_q16", "hs_scatter_bf16_q16",
+                                     "hs_scatter_many_f32_f32", "hs_scatter_many_f16_f32", "hs_scatter_many_bf16_f32",
+                                     "hs_scatter_many_f32_q16", "hs_scatter_many_f16_q16", "hs_scatter_many_bf16_q16" })
         {
             CudaStatus.Check(Cu.cuModuleGetFunction(out var fn, _module.DangerousGetHandle(), name), $"cuModuleGetFunction({name})");
             _functions[name] = fn;
@@ -192,6 +194,53 @@ public sealed unsafe class CudaApplier : IAdapterApplier
         ulong* a = stackalloc ulong[8] { ds.Grid.Pointer, ds.LeafList(m), (uint)m.LeafCount, (ulong)m.SlotBase, (uint)m.Rows, (uint)m.Cols,
                                          BitConverter.SingleToUInt32Bits(scale * m.Scale), w };
         Launch($"hs_scatter_{type}_{(snapshot.Precision == SnapshotPrecision.Fp16 ? "q16" : "f32")}", (uint)Math.Min(m.LeafCount, 1 << 20), 1, ScatterThreads, a, 8);
+    }
+
+    /// <summary>Device arguments of a whole-adapter switch: per module its leaf list, tile count, first slot, shape,
+    /// scale and base-weight array (device pointers, distinct per module). One launch applies them all.</summary>
+    internal sealed class SwitchPlan : IDisposable
+    {
+        private readonly List<IDisposable> _owned = new();
+        public required string Kernel { get; init; }
+        public required uint Modules { get; init; }
+        public required int MaxTiles { get; init; }
+        public required ulong Grid { get; init; }
+        public ulong Lists, Counts, Bases, Rows, Cols, Scales, Weights;
+        public T Own<T>(T d) where T : IDisposable { _owned.Add(d); return d; }
+        public void Dispose() { foreach (var d in _owned) d.Dispose(); _owned.Clear(); }
+    }
+
+    internal SwitchPlan PlanSwitch(AdapterSnapshot snapshot, IReadOnlyList<SnapshotModule> modules, IReadOnlyList<ulong> weights, string type, float scale)
+    {
+        if (modules.Count != weights.Count || modules.Count == 0 || modules.Count > 65535) throw new ArgumentException("one weight array per module (1..65535)");
+        var lease = snapshot.Use();
+        var ds = Resident(snapshot);
+        var plan = new SwitchPlan
+        {
+            Kernel = $"hs_scatter_many_{type}_{(snapshot.Precision == SnapshotPrecision.Fp16 ? "q16" : "f32")}",
+            Modules = (uint)modules.Count, MaxTiles = modules.Max(m => m.LeafCount), Grid = ds.Grid.Pointer,
+        };
+        plan.Own(lease);
+        try
+        {
+            plan.Lists = plan.Own(Upload<ulong>(modules.Select(ds.LeafList).ToArray())).Pointer;
+            plan.Counts = plan.Own(Upload<int>(modules.Select(m => m.LeafCount).ToArray())).Pointer;
+            plan.Bases = plan.Own(Upload<long>(modules.Select(m => m.SlotBase).ToArray())).Pointer;
+            plan.Rows = plan.Own(Upload<int>(modules.Select(m => m.Rows).ToArray())).Pointer;
+            plan.Cols = plan.Own(Upload<int>(modules.Select(m => m.Cols).ToArray())).Pointer;
+            plan.Scales = plan.Own(Upload<float>(modules.Select(m => scale * m.Scale).ToArray())).Pointer;
+            plan.Weights = plan.Own(Upload<ulong>(weights.ToArray())).Pointer;
+            return plan;
+        }
+        catch { plan.Dispose(); throw; }
+    }
+
+    /// <summary>Launches a planned whole-adapter switch on the stream (no synchronization).</summary>
+    internal void ScatterManyDevice(SwitchPlan plan)
+    {
+        if (plan.MaxTiles == 0) return;
+        ulong* a = stackalloc ulong[8] { plan.Grid, plan.Lists, plan.Counts, plan.Bases, plan.Rows, plan.Cols, plan.Scales, plan.Weights };
+        Launch(plan.Kernel, (uint)Math.Min(plan.MaxTiles, 1 << 16), plan.Modules, ScatterThreads, a, 8);
     }
 
     /// <summary>Dense baseline kernel: y[b × rows] = x[b × cols] · Wᵀ (device pointers; no synchronization).</summary>
