@@ -44,6 +44,15 @@ internal static class ApplyBenchmark
 
     private static void RunCpu(CpuApplier cpu, AdapterSnapshot snap, int[] batches, List<Row> rows, Action<string> progress)
     {
+        // Warm-up of both paths (tiered JIT, thread pool) so the first measured shape is not a cold start.
+        {
+            var m = snap["model.layers.0." + GemmModules[0].Suffix];
+            var dense = snap.ToDense(m.Name, applyScale: true);
+            var x = Random(4 * m.Cols, 0);
+            var y = new float[4 * m.Rows];
+            var sw = Stopwatch.StartNew();
+            while (sw.Elapsed.TotalMilliseconds < 400) { DenseGemm.Run(dense, m.Rows, m.Cols, x, 4, y); cpu.Gemm(snap, m.Name, x, y, 4); }
+        }
         foreach (var (suffix, label) in GemmModules)
         {
             var m = snap["model.layers.0." + suffix];
@@ -156,6 +165,10 @@ internal static class ApplyBenchmark
     /// <summary>Median wall time of repeated runs (after one warm-up), at least 5 and until ~0.5 s have passed.</summary>
     private static double MedianMs(Action work, Func<float>? timed = null)
     {
+        // A blocking collection first: the large arrays allocated just before would otherwise start a background GC
+        // that competes for the two cores during the first samples.
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true);
+        GC.WaitForPendingFinalizers();
         work();
         var samples = new List<double>();
         var total = Stopwatch.StartNew();
