@@ -116,6 +116,12 @@ public class SnapshotTests
         File.WriteAllText(tmp.File("text.nvdb"), new string('x', 5000));
         Assert.Throws<InvalidDataException>(() => AdapterSnapshot.Load(tmp.File("text.nvdb")));
         Assert.Throws<FileNotFoundException>(() => AdapterSnapshot.Load(tmp.File("missing.nvdb")));
+        Assert.Throws<IOException>(() => AdapterSnapshot.Load(tmp.Path), "a directory");
+        using var adapter = ApplyFixtures.Random(9);
+        using var s = AdapterSnapshot.Create(adapter);
+        var e2 = Assert.Throws<IOException>(() => s.Save(tmp.File("no-such-dir/s.nvdb")));
+        Assert.That(e2!.Message, Does.Contain("no-such-dir"));
+        Assert.That(Directory.GetFiles(tmp.Path, ".*tmp*"), Is.Empty, "no temporary file is left behind");
     }
 
     [Test]

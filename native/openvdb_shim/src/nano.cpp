@@ -243,7 +243,7 @@ HS_API hs_status hs_nano_write(const hs_nano* nano, const char* path, const char
         const std::string temp = dirOf(target) + "/." + (slash == std::string::npos ? target : target.substr(slash + 1)) +
                                  ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(tempCounter++);
         const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0) fail(errno == ENOENT ? HS_ERR_NOT_FOUND : HS_ERR_IO, "cannot create '" + temp + "': " + std::strerror(errno));
+        if (fd < 0) fail(HS_ERR_IO, "cannot create '" + temp + "': " + std::strerror(errno));
         try {
             writeAll(fd, &h, sizeof h, target);
             writeAll(fd, padded.data(), padded.size(), target);
