@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command: system dependencies, the native shim (CMake), the .NET solution; `./build.sh test` also runs every test.
+# One command: system dependencies, the native shim + PTX kernels (CMake), the .NET solution; `./build.sh test` also runs every test.
 #   ./build.sh          build everything (fast when nothing changed)
 #   ./build.sh test     build, then run all tests (dotnet test)
 #   ./build.sh native   build only the native library
@@ -35,7 +35,7 @@ deps() {
   fi
   if command -v dpkg >/dev/null 2>&1; then
     apt_install cmake g++ make libopenvdb-dev libnanovdb-dev libtbb-dev libblosc-dev libboost-iostreams-dev \
-      libimath-dev libzstd-dev
+      libimath-dev libzstd-dev clang-14
     if [ "$MODE" = test ]; then
       # Independent OpenVDB readers used by the interop tests.
       apt_install python3-openvdb libopenvdb-tools python3-numpy
@@ -66,6 +66,10 @@ native() {
   fi
   mkdir -p "$NATIVE_OUT"
   cp -u "$NATIVE_BUILD/libhyprstream_native.so" "$NATIVE_OUT/"
+  # The CUDA kernels as PTX (clang-14 or nvcc); loaded at run time by the CUDA backend.
+  test -f "$NATIVE_BUILD/hyprstream_kernels.ptx" || { echo "PTX build failed (is clang-14 installed?)" >&2; exit 1; }
+  cp -u "$NATIVE_BUILD/hyprstream_kernels.ptx" "$NATIVE_OUT/"
+  cp -u "$NATIVE_BUILD/hs_kernel_emulation_test" "$NATIVE_OUT/"   # the kernels on CPU threads, run by the tests
 }
 
 # npm packages of the Node Flight interop client, exactly as locked in tests/interop/package-lock.json.

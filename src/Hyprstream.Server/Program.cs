@@ -29,6 +29,8 @@ public static class Program
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(BenchCommands.Create());
         root.Subcommands.Add(VersionCommand.Create());
+        root.Subcommands.Add(SelfTestCommand.Create());
+        root.Subcommands.Add(SnapshotCommands.Create());
         try
         {
             var parsed = root.Parse(args);

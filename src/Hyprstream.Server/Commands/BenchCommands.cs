@@ -15,7 +15,41 @@ internal static class BenchCommands
         bench.Subcommands.Add(Switch());
         bench.Subcommands.Add(IndexBenchCommand.Create());
         bench.Subcommands.Add(Flight());
+        bench.Subcommands.Add(Apply());
         return bench;
+    }
+
+    private static Command Apply()
+    {
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto (HYPRSTREAM_DEVICE, else CUDA when present)", DefaultValueFactory = _ => "auto" };
+        var layers = new Option<int>("--layers") { Description = "Qwen3-1.7B layers in the adapter", DefaultValueFactory = _ => 28 };
+        var density = new Option<double>("--density") { Description = "fraction of 8x64 tiles kept", DefaultValueFactory = _ => 0.01 };
+        var batches = new Option<string>("--batches") { Description = "token batch sizes, comma-separated", DefaultValueFactory = _ => "1,4,16,64" };
+        var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
+        var cmd = new Command("apply", "Sparse GEMM vs dense GEMM of the same shape, and full-adapter switch in/out (CPU or CUDA)") { device, layers, density, batches, json };
+        cmd.SetAction(r =>
+        {
+            var kind = SelfTestCommand.ParseDevice(r.GetValue(device)!);
+            var sizes = r.GetValue(batches)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
+            if (sizes.Any(b => b is < 1 or > 4096)) throw new ArgumentException("--batches: each batch must be 1..4096");
+            bool asJson = r.GetValue(json);
+            var rows = ApplyBenchmark.Run(kind, r.GetValue(layers), r.GetValue(density), sizes,
+                msg => { if (!asJson) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"); });
+            if (asJson)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
+                return 0;
+            }
+            if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 180;
+            var table = new Table().AddColumns("device", "metric", "shape", "batch", "value", "unit", "baseline (ms)", "baseline / sparse", "target");
+            foreach (var row in rows)
+                table.AddRow(row.Device, Markup.Escape(row.Metric), row.Shape, row.Batch == 0 ? "" : row.Batch.ToString(), Format(row.Value, row.Unit), row.Unit,
+                    row.Baseline is { } b ? Format(b, "ms") : "", row.Ratio is { } q ? $"{q:F1}x" : "", Markup.Escape(row.Target ?? ""));
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(Environment.ProcessorCount + " cores, " + System.Runtime.InteropServices.RuntimeInformation.OSDescription)}[/]");
+            return 0;
+        });
+        return cmd;
     }
 
     private static Command Storage()
@@ -145,6 +179,7 @@ internal static class BenchCommands
     internal static string Format(double v, string unit) => unit switch
     {
         "weights/s" => $"{v / 1e6:F1} M",
+        "ms" => v.ToString(v >= 100 ? "F0" : v >= 1 ? "F2" : "F4"),
         _ => v.ToString(v >= 100 ? "F0" : "F2"),
     };
 }
