@@ -34,7 +34,10 @@ internal static class ServeCommand
                 (tokens.Count > 0 ? " (bearer token required)" : ""));
             Console.Out.Flush();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            // Ctrl+C and SIGTERM (what service managers send) both stop the server cleanly.
             Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+            using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+                System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
             try { await Task.Delay(Timeout.Infinite, stop.Token); } catch (OperationCanceledException) { }
             Console.Error.WriteLine("hyprstream: stopping");
             return 0;

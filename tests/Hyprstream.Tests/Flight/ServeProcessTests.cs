@@ -58,4 +58,29 @@ public sealed class ServeProcessTests
         using var fromNode = SparseAdapter.Load(dir.File("from-node.vdb"));
         Assert.That(fromNode.ActiveCount, Is.EqualTo(3));
     }
+
+    [Test]
+    public async Task HyprstreamServe_StopsCleanlyOnSigterm()
+    {
+        using var dir = new TempDir();
+        var dll = System.IO.Path.Combine(TestContext.CurrentContext.TestDirectory, "hyprstream.dll");
+        var psi = new ProcessStartInfo("dotnet", [dll, "serve", "--data", dir.Path, "--listen", "127.0.0.1:0"])
+        { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var server = Process.Start(psi)!;
+        try
+        {
+            var lineTask = server.StandardOutput.ReadLineAsync();
+            Assert.That(await Task.WhenAny(lineTask, Task.Delay(60_000)), Is.SameAs(lineTask), "serve printed nothing within 60 s");
+            Assert.That(await lineTask, Does.Contain("serving 0 adapters"));
+            var stderr = server.StandardError.ReadToEndAsync();
+            using (var kill = Process.Start("kill", ["-TERM", server.Id.ToString()])!) kill.WaitForExit();
+            Assert.That(server.WaitForExit(15_000), Is.True, "serve ignored SIGTERM");
+            Assert.That(server.ExitCode, Is.Zero);
+            Assert.That(await stderr, Does.Contain("stopping"));
+        }
+        finally
+        {
+            if (!server.HasExited) server.Kill(entireProcessTree: true);
+        }
+    }
 }
