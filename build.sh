@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command: system dependencies, the native shim (CMake), the .NET solution; `./build.sh test` also runs every test.
+# One command: system dependencies, the native shim + PTX kernels (CMake), the .NET solution; `./build.sh test` also runs every test.
 #   ./build.sh          build everything (fast when nothing changed)
 #   ./build.sh test     build, then run all tests (dotnet test)
 #   ./build.sh native   build only the native library
@@ -35,10 +35,12 @@ deps() {
   fi
   if command -v dpkg >/dev/null 2>&1; then
     apt_install cmake g++ make libopenvdb-dev libnanovdb-dev libtbb-dev libblosc-dev libboost-iostreams-dev \
-      libimath-dev libzstd-dev
+      libimath-dev libzstd-dev clang-14
     if [ "$MODE" = test ]; then
       # Independent OpenVDB readers used by the interop tests.
       apt_install python3-openvdb libopenvdb-tools python3-numpy
+      # The independent Arrow Flight client (tests/interop) runs on Node.js.
+      command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
     fi
   fi
   if ! command -v dotnet >/dev/null 2>&1; then
@@ -64,6 +66,19 @@ native() {
   fi
   mkdir -p "$NATIVE_OUT"
   cp -u "$NATIVE_BUILD/libhyprstream_native.so" "$NATIVE_OUT/"
+  # The CUDA kernels as PTX (clang-14 or nvcc); loaded at run time by the CUDA backend.
+  test -f "$NATIVE_BUILD/hyprstream_kernels.ptx" || { echo "PTX build failed (is clang-14 installed?)" >&2; exit 1; }
+  cp -u "$NATIVE_BUILD/hyprstream_kernels.ptx" "$NATIVE_OUT/"
+  cp -u "$NATIVE_BUILD/hs_kernel_emulation_test" "$NATIVE_OUT/"   # the kernels on CPU threads, run by the tests
+}
+
+# npm packages of the Node Flight interop client, exactly as locked in tests/interop/package-lock.json.
+interop() {
+  local dir="$ROOT/tests/interop"
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    say "npm ci (tests/interop)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 }
 
 managed() {
@@ -76,6 +91,7 @@ case "$MODE" in
   native) deps; native ;;
   test)
     deps; native; managed
+    interop
     say "running tests"
     dotnet test "$ROOT/Hyprstream.sln" -c "$CONFIG" --no-build -nologo -v:q --logger "console;verbosity=normal" ${TEST_FILTER:+--filter "$TEST_FILTER"}
     ;;

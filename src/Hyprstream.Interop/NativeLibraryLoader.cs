@@ -6,14 +6,17 @@ namespace Hyprstream.Interop;
 
 /// <summary>
 /// Finds libhyprstream_native.so (HYPRSTREAM_NATIVE_DIR, next to the assembly, runtimes/linux-x64/native) and checks
-/// its ABI version before any call reaches it, so a missing or stale library is one clear message.
+/// its ABI version before any call reaches it, so a missing or stale library is one clear message. The CUDA
+/// bindings' library name "cuda" resolves to libcuda.so.1 (absent on machines without the NVIDIA driver).
 /// </summary>
 internal static class NativeLibraryLoader
 {
     public const string LibraryName = "hyprstream_native";
     public const string FileName = "libhyprstream_native.so";
+    /// <summary>The CUDA driver (only the versioned name exists on machines without the CUDA toolkit).</summary>
+    public const string CudaDriverFile = "libcuda.so.1";
     public const uint AbiMajor = 1;
-    public const uint AbiMinor = 1;
+    public const uint AbiMinor = 2;
 
 #pragma warning disable CA2255 // a library registering its own native resolver is the intended use
     [ModuleInitializer]
@@ -22,6 +25,8 @@ internal static class NativeLibraryLoader
 
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
+        if (name == Cuda.Cu.Lib) return NativeLibrary.TryLoad(CudaDriverFile, out var cuda) ? cuda : 0;
+        if (name == Cuda.Cublas.Lib) return Cuda.Cublas.TryLoad(out var cublas) ? cublas : 0;
         if (name != LibraryName) return 0;
         return Load(CandidateDirectories());
     }

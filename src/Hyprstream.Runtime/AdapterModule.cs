@@ -142,6 +142,16 @@ public sealed unsafe class AdapterModule
         return Enumerate(chunk);
     }
 
+    /// <summary>A cursor over the stored weights that fills caller buffers (see <see cref="ActiveWeightCursor"/>).</summary>
+    public ActiveWeightCursor OpenCursor()
+    {
+        using (Adapter.ReadScope(this))
+        {
+            Status.Check(Hs.hs_cursor_create(Adapter.Grid, Native, out var cursor));
+            return new ActiveWeightCursor(this, cursor);
+        }
+    }
+
     private IEnumerable<ActiveWeight> Enumerate(int chunk)
     {
         var rows = new int[chunk];

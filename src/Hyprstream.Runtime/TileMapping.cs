@@ -26,6 +26,15 @@ public static class TileMapping
                 (int)((u & 31) * 128 + (l & 15) * 8));
     }
 
+    /// <summary>The tile slot whose leaf has origin (x, y, z): the inverse of <see cref="SlotOrigin"/>.</summary>
+    public static long OriginSlot(int x, int y, int z)
+    {
+        long upper = x >> 12;
+        long u = (((x >> 7) & 31L) << 10) | (((y >> 7) & 31L) << 5) | ((z >> 7) & 31L);
+        long l = (((x >> 3) & 15L) << 8) | (((y >> 3) & 15L) << 4) | ((z >> 3) & 15L);
+        return (((upper << 15) | u) << 12) | l;
+    }
+
     /// <summary>The voxel of weight (row, col) of a module whose first tile slot is <paramref name="slotBase"/>.</summary>
     public static (int X, int Y, int Z) Voxel(long slotBase, int cols, int row, int col)
     {

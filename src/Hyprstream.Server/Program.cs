@@ -26,8 +26,11 @@ public static class Program
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(SynthCommand.Create());
         root.Subcommands.Add(IndexCommands.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(BenchCommands.Create());
         root.Subcommands.Add(VersionCommand.Create());
+        root.Subcommands.Add(SelfTestCommand.Create());
+        root.Subcommands.Add(SnapshotCommands.Create());
         try
         {
             var parsed = root.Parse(args);

@@ -73,6 +73,25 @@ public class AbiTests
     }
 
     [Test]
+    public void NanoInfoStruct_HasTheCLayout()
+    {
+        Assert.That(Marshal.SizeOf<HsNanoInfo>(), Is.EqualTo(48));
+        Assert.That(Marshal.OffsetOf<HsNanoInfo>(nameof(HsNanoInfo.Bytes)).ToInt32(), Is.EqualTo(8));
+        Assert.That(Marshal.OffsetOf<HsNanoInfo>(nameof(HsNanoInfo.LeafOffset)).ToInt32(), Is.EqualTo(24));
+        Assert.That(Marshal.OffsetOf<HsNanoInfo>(nameof(HsNanoInfo.ValueOffset)).ToInt32(), Is.EqualTo(40));
+    }
+
+    [Test]
+    public void ManagedOriginSlot_InvertsSlotOrigin()
+    {
+        foreach (long slot in new long[] { 0, 1, 4095, 4096, 123_456, (1L << 27) - 1, 1L << 27, (1L << 39) - 1 })
+        {
+            var (x, y, z) = TileMapping.SlotOrigin(slot);
+            Assert.That(TileMapping.OriginSlot(x, y, z), Is.EqualTo(slot), $"slot {slot}");
+        }
+    }
+
+    [Test]
     public void ManagedTileMapping_AgreesWithNativeTileCount()
     {
         foreach (var (r, c) in new[] { (1, 1), (8, 64), (9, 65), (2048, 2048), (6144, 2048), (37, 203) })

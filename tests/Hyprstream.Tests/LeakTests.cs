@@ -76,4 +76,32 @@ public class LeakTests
             a.AddModule("m", 8, 8).Set(1, 1, 1f);
         }
     }
+
+    [Test]
+    public void Snapshots_CreatedSavedLoadedAndDisposed_LeaveNoHandles()
+    {
+        using var tmp = new TempDir();
+        using var a = ApplyFixtures.Random(70);
+        long baseline = Settle();
+        for (int i = 0; i < 200; i++)
+        {
+            using var s = AdapterSnapshot.Create(a, i % 2 == 0 ? SnapshotPrecision.Float32 : SnapshotPrecision.Fp16);
+            if (i % 50 == 0)
+            {
+                s.Save(tmp.File("s.nvdb"));
+                using var back = AdapterSnapshot.Load(tmp.File("s.nvdb"));
+                Assert.That(back.LeafCount, Is.EqualTo(s.LeafCount));
+            }
+        }
+        Assert.Throws<InvalidDataException>(() => AdapterSnapshot.FromNanoVdb(new byte[1024], "x", []));
+        Assert.That(Settle(), Is.EqualTo(baseline));
+        AbandonSnapshots(a, 100);
+        Assert.That(Settle(), Is.EqualTo(baseline), "finalizers free abandoned snapshots");
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void AbandonSnapshots(SparseAdapter a, int n)
+    {
+        for (int i = 0; i < n; i++) _ = AdapterSnapshot.Create(a);
+    }
 }

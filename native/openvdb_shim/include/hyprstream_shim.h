@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define HS_ABI_MAJOR 1
-#define HS_ABI_MINOR 1
+#define HS_ABI_MINOR 2
 
 typedef int32_t hs_status;
 enum {
@@ -62,6 +62,7 @@ typedef struct hs_grid hs_grid;      /* an openvdb::FloatGrid holding one or man
 typedef struct hs_meta hs_meta;      /* an openvdb::MetaMap (typed key/value metadata) */
 typedef struct hs_file hs_file;      /* an opened .vdb file: header, metadata and grid descriptors */
 typedef struct hs_cursor hs_cursor;  /* a chunked iterator over a module's active weights */
+typedef struct hs_nano hs_nano;      /* an immutable NanoVDB grid in one 32-byte-aligned, position-independent buffer */
 
 /* Where a module's matrix lives in a grid (see the mapping in README.md). */
 typedef struct hs_module {
@@ -137,7 +138,7 @@ HS_API hs_status hs_meta_get_int64(const hs_meta* meta, const char* key, int64_t
 HS_API hs_status hs_meta_get_double(const hs_meta* meta, const char* key, double* value);
 HS_API hs_status hs_meta_get_vec2i(const hs_meta* meta, const char* key, int32_t* x, int32_t* y);
 
-/* ---- compression (zstd) and file-system durability, for the adapter store (ABI 1.1) ---- */
+/* ---- compression (zstd) and file-system durability, for the adapter store (ABI 1.2) ---- */
 /* Upper bound of hs_zstd_compress's output for n input bytes. */
 HS_API hs_status hs_zstd_compress_bound(int64_t n, int64_t* bound);
 /* One zstd frame; dict may be (NULL, 0). level 1..19 (0 = zstd's default). */
@@ -170,6 +171,38 @@ HS_API hs_status hs_file_metadata(const hs_file* file, hs_meta** out);
 HS_API hs_status hs_file_grid_metadata(hs_file* file, int32_t index, hs_meta** out);
 /* Loads one float grid; any other grid type is HS_ERR_INVALID_DATA. */
 HS_API hs_status hs_file_read_grid(hs_file* file, int32_t index, hs_grid** out);
+
+/* ---- NanoVDB snapshots (ABI 1.1) ---- */
+/* Value types of a snapshot. */
+enum { HS_NANO_FLOAT32 = 0, HS_NANO_FP16 = 1 };
+
+/* Where the kernels find things in a snapshot buffer. Leaves are breadth-first: leaf i starts at
+ * leaf_offset + i * leaf_bytes; its origin is three int32 at +0; its 512 values (float, or uint16 codes with
+ * value = code * quantum + minimum, quantum/minimum as floats at +84/+80) start at +value_offset, z fastest. */
+typedef struct hs_nano_info {
+    int32_t value_type;    /* HS_NANO_FLOAT32 or HS_NANO_FP16 */
+    int32_t leaf_bytes;    /* 2144 (float) or 1120 (fp16) */
+    int64_t bytes;         /* size of the whole buffer */
+    int64_t leaf_count;
+    int64_t leaf_offset;   /* byte offset of leaf 0 from the start of the buffer (0 when there are no leaves) */
+    int64_t active_voxels;
+    int32_t value_offset;  /* byte offset of the values inside a leaf */
+    int32_t reserved;
+} hs_nano_info;
+
+/* Converts a grid (all of it) with nanovdb::openToNanoVDB; inactive voxels become 0. Metadata is not carried. */
+HS_API hs_status hs_nano_from_grid(const hs_grid* grid, int32_t value_type, hs_nano** out);
+HS_API void hs_nano_free(hs_nano* nano);
+/* The buffer stays valid and unchanged until hs_nano_free. */
+HS_API hs_status hs_nano_data(const hs_nano* nano, const void** data, int64_t* bytes);
+HS_API hs_status hs_nano_get_info(const hs_nano* nano, hs_nano_info* info);
+/* Copies and validates foreign bytes (magic, version, sizes, grid type, node bounds): HS_ERR_INVALID_DATA if bad. */
+HS_API hs_status hs_nano_from_buffer(const void* data, int64_t bytes, hs_nano** out);
+/* The module table read with the snapshot file ("" for a snapshot made in memory). */
+HS_API hs_status hs_nano_table(const hs_nano* nano, char* buffer, int32_t capacity, int32_t* required);
+/* Snapshot file: 32-byte header "HSNVDB01", the table (UTF-8, padded to 32 bytes), the raw NanoVDB buffer; atomic. */
+HS_API hs_status hs_nano_write(const hs_nano* nano, const char* path, const char* table);
+HS_API hs_status hs_nano_read(const char* path, hs_nano** out);
 
 #ifdef __cplusplus
 }

@@ -95,10 +95,24 @@ void validateBatch(const hs_module& m, const int32_t* rows, const int32_t* cols,
     }
 }
 
-struct Undo {
-    openvdb::Coord xyz;
-    float value;
-    bool active;
+// The leaf of each entry of a batch, looked up once per run of consecutive entries that share a tile.
+class TileRun {
+public:
+    TileRun(openvdb::FloatGrid& grid, const hs_module& m) : acc_(grid.getUnsafeAccessor()), m_(m) {}
+    Leaf& leafOf(int32_t row, int32_t col) {
+        const int64_t slot = tileSlot(m_, row, col);
+        if (slot != last_) {
+            leaf_ = acc_.touchLeaf(slotOrigin(slot));
+            last_ = slot;
+        }
+        return *leaf_;
+    }
+
+private:
+    openvdb::FloatGrid::UnsafeAccessor acc_;
+    const hs_module& m_;
+    int64_t last_ = -1;
+    Leaf* leaf_ = nullptr;
 };
 }  // namespace
 
@@ -108,18 +122,8 @@ HS_API hs_status hs_grid_set_many(hs_grid* grid, const hs_module* m, const int32
         const auto& mod = checkModule(m);
         auto& g = gridOf(grid);
         validateBatch(mod, rows, cols, values, n);
-        // Consecutive entries usually share a tile: look the leaf up once per run, then write by offset.
-        auto acc = g.getUnsafeAccessor();
-        int64_t lastSlot = -1;
-        Leaf* leaf = nullptr;
-        for (int64_t i = 0; i < n; ++i) {
-            const int64_t slot = tileSlot(mod, rows[i], cols[i]);
-            if (slot != lastSlot) {
-                leaf = acc.touchLeaf(slotOrigin(slot));
-                lastSlot = slot;
-            }
-            leaf->setValueOn(leafOffset(rows[i], cols[i]), values[i]);
-        }
+        TileRun tiles(g, mod);
+        for (int64_t i = 0; i < n; ++i) tiles.leafOf(rows[i], cols[i]).setValueOn(leafOffset(rows[i], cols[i]), values[i]);
     });
 }
 
@@ -132,31 +136,26 @@ HS_API hs_status hs_grid_add_many(hs_grid* grid, const hs_module* m, const int32
         // The prior state of every touched weight, so a sum that overflows rolls the whole batch back exactly.
         std::vector<float> oldValue(static_cast<size_t>(n));
         std::vector<bool> wasOn(static_cast<size_t>(n));
-        auto acc = g.getUnsafeAccessor();
-        int64_t lastSlot = -1;
-        Leaf* leaf = nullptr;
+        TileRun tiles(g, mod);
         for (int64_t i = 0; i < n; ++i) {
-            const int64_t slot = tileSlot(mod, rows[i], cols[i]);
-            if (slot != lastSlot) {
-                leaf = acc.touchLeaf(slotOrigin(slot));
-                lastSlot = slot;
-            }
+            Leaf& leaf = tiles.leafOf(rows[i], cols[i]);
             const openvdb::Index off = leafOffset(rows[i], cols[i]);
-            const bool on = leaf->isValueOn(off);
-            const float old = on ? leaf->getValue(off) : 0.0f;
+            const bool on = leaf.isValueOn(off);
+            const float old = on ? leaf.getValue(off) : 0.0f;
             const float sum = old + values[i];
             if (!std::isfinite(sum)) {
                 for (int64_t j = i - 1; j >= 0; --j) {
-                    const auto back = voxel(mod, rows[j], cols[j]);
-                    if (wasOn[size_t(j)]) acc.setValueOn(back, oldValue[size_t(j)]);
-                    else acc.setValueOff(back, 0.0f);
+                    Leaf& back = tiles.leafOf(rows[j], cols[j]);
+                    const openvdb::Index at = leafOffset(rows[j], cols[j]);
+                    if (wasOn[size_t(j)]) back.setValueOn(at, oldValue[size_t(j)]);
+                    else back.setValueOff(at, 0.0f);
                 }
                 fail(HS_ERR_INVALID_ARGUMENT, "adding batch index " + std::to_string(i) +
                                                   " overflows the weight to infinity; the batch was not applied");
             }
             oldValue[size_t(i)] = old;
             wasOn[size_t(i)] = on;
-            leaf->setValueOn(off, sum);
+            leaf.setValueOn(off, sum);
         }
     });
 }

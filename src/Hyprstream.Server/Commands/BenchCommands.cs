@@ -14,7 +14,42 @@ internal static class BenchCommands
         bench.Subcommands.Add(Storage());
         bench.Subcommands.Add(Switch());
         bench.Subcommands.Add(IndexBenchCommand.Create());
+        bench.Subcommands.Add(Flight());
+        bench.Subcommands.Add(Apply());
         return bench;
+    }
+
+    private static Command Apply()
+    {
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto (HYPRSTREAM_DEVICE, else CUDA when present)", DefaultValueFactory = _ => "auto" };
+        var layers = new Option<int>("--layers") { Description = "Qwen3-1.7B layers in the adapter", DefaultValueFactory = _ => 28 };
+        var density = new Option<double>("--density") { Description = "fraction of 8x64 tiles kept", DefaultValueFactory = _ => 0.01 };
+        var batches = new Option<string>("--batches") { Description = "token batch sizes, comma-separated", DefaultValueFactory = _ => "1,4,16,64" };
+        var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
+        var cmd = new Command("apply", "Sparse GEMM vs dense GEMM of the same shape, and full-adapter switch in/out (CPU or CUDA)") { device, layers, density, batches, json };
+        cmd.SetAction(r =>
+        {
+            var kind = SelfTestCommand.ParseDevice(r.GetValue(device)!);
+            var sizes = r.GetValue(batches)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
+            if (sizes.Any(b => b is < 1 or > 4096)) throw new ArgumentException("--batches: each batch must be 1..4096");
+            bool asJson = r.GetValue(json);
+            var rows = ApplyBenchmark.Run(kind, r.GetValue(layers), r.GetValue(density), sizes,
+                msg => { if (!asJson) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"); });
+            if (asJson)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
+                return 0;
+            }
+            if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 180;
+            var table = new Table().AddColumns("device", "metric", "shape", "batch", "value", "unit", "baseline (ms)", "baseline / sparse", "target");
+            foreach (var row in rows)
+                table.AddRow(row.Device, Markup.Escape(row.Metric), row.Shape, row.Batch == 0 ? "" : row.Batch.ToString(), Format(row.Value, row.Unit), row.Unit,
+                    row.Baseline is { } b ? Format(b, "ms") : "", row.Ratio is { } q ? $"{q:F1}x" : "", Markup.Escape(row.Target ?? ""));
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(Environment.ProcessorCount + " cores, " + System.Runtime.InteropServices.RuntimeInformation.OSDescription)}[/]");
+            return 0;
+        });
+        return cmd;
     }
 
     private static Command Storage()
@@ -88,9 +123,63 @@ internal static class BenchCommands
         return cmd;
     }
 
+    private static Command Flight()
+    {
+        var layers = new Option<int>("--layers") { Description = "Qwen3-1.7B layers in the adapter", DefaultValueFactory = _ => 28 };
+        var density = new Option<double>("--density") { Description = "fraction of weights kept (tile-structured)", DefaultValueFactory = _ => 0.01 };
+        var node = new Option<bool>("--node") { Description = "also measure DoGet and DoPut with the Node apache-arrow client (needs npm ci in tests/interop)", DefaultValueFactory = _ => true };
+        var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
+        var batchRows = new Option<int>("--batch-rows") { Description = "most rows per DoGet record batch (the server's setting)", DefaultValueFactory = _ => 16384 };
+        var cmd = new Command("flight", "DoGet/DoPut throughput on loopback for a Qwen3-1.7B-shaped 1% adapter") { layers, density, node, json, batchRows };
+        cmd.SetAction(async (r, ct) =>
+        {
+            var work = Path.Combine(Path.GetTempPath(), $"hyprstream-bench-flight-{Environment.ProcessId}");
+            bool asJson = r.GetValue(json);
+            string? script = null;
+            if (r.GetValue(node))
+            {
+                var candidate = FindUp("tests/interop/bench_node.mjs");
+                if (candidate != null && Directory.Exists(Path.Combine(Path.GetDirectoryName(candidate)!, "node_modules", "apache-arrow"))) script = candidate;
+                else if (!asJson) AnsiConsole.MarkupLine("[yellow]tests/interop is not installed (npm ci): skipping the Node client[/]");
+            }
+            try
+            {
+                var rows = await FlightBenchmark.RunAsync(r.GetValue(layers), r.GetValue(density), r.GetValue(batchRows), work, script,
+                    msg => { if (!asJson) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"); });
+                if (asJson)
+                {
+                    Console.WriteLine(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
+                    return 0;
+                }
+                if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
+                var table = new Table().AddColumns("client", "metric", "value", "unit", "target");
+                foreach (var row in rows)
+                    table.AddRow(Markup.Escape(row.Client), Markup.Escape(row.Metric), Format(row.Value, row.Unit), row.Unit, Markup.Escape(row.Target ?? ""));
+                AnsiConsole.Write(table);
+                AnsiConsole.MarkupLine($"[grey]{Markup.Escape(Environment.ProcessorCount + " cores, " + System.Runtime.InteropServices.RuntimeInformation.OSDescription)}[/]");
+                return 0;
+            }
+            finally
+            {
+                if (Directory.Exists(work)) Directory.Delete(work, true);
+            }
+        });
+        return cmd;
+    }
+
+    /// <summary>A repository file above the working directory or the binary, or null.</summary>
+    private static string? FindUp(string relative)
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
+                if (File.Exists(Path.Combine(d.FullName, relative))) return Path.Combine(d.FullName, relative);
+        return null;
+    }
+
     internal static string Format(double v, string unit) => unit switch
     {
         "weights/s" => $"{v / 1e6:F1} M",
+        "ms" => v.ToString(v >= 100 ? "F0" : v >= 1 ? "F2" : "F4"),
         _ => v.ToString(v >= 100 ? "F0" : "F2"),
     };
 }

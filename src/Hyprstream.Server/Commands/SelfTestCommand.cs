@@ -1,0 +1,25 @@
+using System.CommandLine;
+using Hyprstream.Runtime;
+using Hyprstream.Server.SelfTest;
+
+namespace Hyprstream.Server.Commands;
+
+/// <summary>`hyprstream selftest [--device cpu|cuda|auto]`: the apply kernels checked on this machine (exit 1 on a failure).</summary>
+internal static class SelfTestCommand
+{
+    public static Command Create()
+    {
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+        var cmd = new Command("selftest", "Check the apply kernels (sparse GEMM, mixed batch, scatter, lookup) on this machine against the reference") { device };
+        cmd.SetAction(r => ApplySelfTest.Run(ParseDevice(r.GetValue(device)!), Console.WriteLine));
+        return cmd;
+    }
+
+    internal static ApplyBackend ParseDevice(string value) => value.ToLowerInvariant() switch
+    {
+        "cpu" => ApplyBackend.Cpu,
+        "cuda" or "gpu" => ApplyBackend.Cuda,
+        "auto" => ApplyBackend.Auto,
+        var d => throw new ArgumentException($"--device {d}: expected cpu, cuda or auto"),
+    };
+}

@@ -1,0 +1,55 @@
+using System.CommandLine;
+using System.Net;
+using Hyprstream.Server.Service;
+
+namespace Hyprstream.Server.Commands;
+
+/// <summary>`hyprstream serve`: the Arrow Flight service over a data directory of adapters.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<string?>("--data") { Description = "data directory (default: $HYPRSTREAM_DATA, else $XDG_DATA_HOME/hyprstream, else ~/.local/share/hyprstream)" };
+        var listen = new Option<string>("--listen") { Description = "address:port to listen on (non-loopback needs a token)", DefaultValueFactory = _ => "127.0.0.1:50051" };
+        var token = new Option<string[]>("--token") { Description = "bearer token clients must present (repeatable; also HYPRSTREAM_TOKENS, comma-separated)", AllowMultipleArgumentsPerToken = false };
+        var cert = new Option<string?>("--cert") { Description = "PKCS#12 certificate: serve TLS instead of plain HTTP/2" };
+        var certPassword = new Option<string?>("--cert-password") { Description = "password of the --cert file (or HYPRSTREAM_CERT_PASSWORD)" };
+        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, cert, certPassword };
+        cmd.SetAction(async (r, ct) =>
+        {
+            var dir = r.GetValue(data) ?? DirectoryAdapterStore.DefaultDirectory();
+            var tokens = TokenAuth.TokensFromEnvironment(r.GetValue(token));
+            var options = new FlightServiceOptions
+            {
+                DataDirectory = dir,
+                Listen = ParseEndpoint(r.GetValue(listen)!),
+                Tokens = tokens,
+                CertificatePath = r.GetValue(cert),
+                CertificatePassword = r.GetValue(certPassword) ?? Environment.GetEnvironmentVariable("HYPRSTREAM_CERT_PASSWORD"),
+                Log = msg => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {msg}"),
+            };
+            await using var host = await FlightServiceHost.StartAsync(options);
+            var scheme = options.CertificatePath == null ? "grpc+tcp" : "grpc+tls";
+            Console.WriteLine($"hyprstream serving {host.Store.Loaded.Count} adapters from {host.Store.DataDirectory} at {scheme}://{host.Address.Authority}" +
+                (tokens.Count > 0 ? " (bearer token required)" : ""));
+            Console.Out.Flush();
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            // Ctrl+C and SIGTERM (what service managers send) both stop the server cleanly.
+            Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+            using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+                System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
+            try { await Task.Delay(Timeout.Infinite, stop.Token); } catch (OperationCanceledException) { }
+            Console.Error.WriteLine("hyprstream: stopping");
+            return 0;
+        });
+        return cmd;
+    }
+
+    internal static IPEndPoint ParseEndpoint(string s)
+    {
+        if (IPEndPoint.TryParse(s, out var ep) && s.Contains(':')) return ep;
+        var colon = s.LastIndexOf(':');
+        if (colon > 0 && int.TryParse(s[(colon + 1)..], out var port) && s[..colon] == "localhost") return new IPEndPoint(IPAddress.Loopback, port);
+        throw new ArgumentException($"--listen '{s}' is not address:port (e.g. 127.0.0.1:50051 or 0.0.0.0:50051)");
+    }
+}

@@ -1,0 +1,74 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Hyprstream.Flight.Grpc;
+
+namespace Hyprstream.Server.Service;
+
+public sealed record FlightServiceOptions
+{
+    public required string DataDirectory { get; init; }
+    public IPEndPoint Listen { get; init; } = new(IPAddress.Loopback, 50051);
+    public IReadOnlyCollection<string> Tokens { get; init; } = [];
+    public string? CertificatePath { get; init; }
+    public string? CertificatePassword { get; init; }
+    public int MaxMessageSize { get; init; } = 64 << 20;
+    public int BatchRows { get; init; } = 16384;
+    public Action<string>? Log { get; init; }
+}
+
+/// <summary>The whole service wired together: store, Flight handlers, auth, gRPC router, Kestrel.</summary>
+public sealed class FlightServiceHost : IAsyncDisposable
+{
+    private readonly GrpcServer _server;
+
+    private FlightServiceHost(GrpcServer server, IAdapterStore store, TokenAuth auth, IndexService index)
+    {
+        _server = server;
+        Store = store;
+        Auth = auth;
+        Index = index;
+    }
+
+    /// <summary>The adapter-routing index of the data directory (actions index-upsert, index-remove, search).</summary>
+    public IndexService Index { get; }
+
+    public Uri Address => _server.Address;
+    public IAdapterStore Store { get; }
+    public TokenAuth Auth { get; }
+
+    public static async Task<FlightServiceHost> StartAsync(FlightServiceOptions options)
+    {
+        var auth = new TokenAuth(options.Tokens);
+        if (!IPAddress.IsLoopback(options.Listen.Address) && !auth.Enabled)
+            throw new ArgumentException($"listening on {options.Listen} (not loopback) needs at least one token: set HYPRSTREAM_TOKENS or pass --token");
+        var store = new DirectoryAdapterStore(options.DataDirectory, options.Log);
+        IndexService? index = null;
+        try
+        {
+            var (loaded, failed) = store.Rescan();
+            options.Log?.Invoke($"data directory {store.DataDirectory}: {loaded.Count} adapters loaded, {failed.Count} files not served");
+            var router = new GrpcRouter(options.MaxMessageSize) { OnError = (path, e) => options.Log?.Invoke($"{path}: {e}") };
+            index = new IndexService(store.DataDirectory);
+            new AdapterFlightService(store, new ServiceStats(), options.BatchRows, index).MapTo(router, auth);
+            X509Certificate2? cert = options.CertificatePath == null ? null
+                : X509CertificateLoader.LoadPkcs12FromFile(options.CertificatePath, options.CertificatePassword);
+            var server = await GrpcServer.StartAsync(router, options.Listen, cert);
+            return new FlightServiceHost(server, store, auth, index);
+        }
+        catch
+        {
+            index?.Dispose();
+            store.Dispose();
+            throw;
+        }
+    }
+
+    public Task WaitForShutdownAsync(CancellationToken ct) => _server.WaitForShutdownAsync(ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        Index.Dispose();
+        Store.Dispose();
+    }
+}

@@ -1,0 +1,78 @@
+using System.Text.Json;
+using Hyprstream.Flight.Grpc;
+using Hyprstream.Flight.Ipc;
+using Hyprstream.Flight.Protocol;
+
+namespace Hyprstream.Tests.Flight;
+
+/// <summary>The routing index over Flight: index-upsert / search / index-remove actions and the ["index"] flight.</summary>
+[TestFixture]
+public sealed class FlightIndexTests
+{
+    private static async Task<JsonElement> Act(Hyprstream.Flight.Flight.FlightClient c, string type, object body)
+    {
+        var results = await c.DoActionAsync(type, JsonSerializer.SerializeToUtf8Bytes(body));
+        Assert.That(results, Has.Count.EqualTo(1));
+        return JsonDocument.Parse(results[0]).RootElement.Clone();
+    }
+
+    [Test]
+    public async Task UpsertSearchRemove_AndTheIndexFlight_SurviveARestart()
+    {
+        await using var s = await FlightServer.StartAsync();
+        var c = s.Client;
+        var none = Assert.ThrowsAsync<GrpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0 } }));
+        Assert.That(none!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
+
+        await Act(c, "index-upsert", new { adapter = "math", vector = new[] { 1.0, 0.0, 0.0 }, tags = new[] { "tenant=acme" }, metric = "l2" });
+        await Act(c, "index-upsert", new { adapter = "code", vector = new[] { 0.0, 1.0, 0.0 }, tags = new[] { "tenant=acme" } });
+        var up = await Act(c, "index-upsert", new { adapter = "poetry", vector = new[] { 0.0, 0.0, 1.0 }, tags = new[] { "tenant=other" } });
+        Assert.That(up.GetProperty("count").GetInt32(), Is.EqualTo(3));
+        Assert.That(up.GetProperty("metric").GetString(), Is.EqualTo("l2"));
+
+        var found = await Act(c, "search", new { vector = new[] { 0.9, 0.1, 0.0 }, k = 2 });
+        var results = found.GetProperty("results").EnumerateArray().ToList();
+        Assert.That(results.Select(r => r.GetProperty("adapter").GetString()), Is.EqualTo(new[] { "math", "code" }));
+        Assert.That(results[0].GetProperty("distance").GetDouble(), Is.EqualTo(0.02).Within(1e-6));
+
+        var filtered = await Act(c, "search", new { vector = new[] { 0.9, 0.1, 0.0 }, k = 3, filter = new { tenant = "other" } });
+        Assert.That(filtered.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("adapter").GetString()), Is.EqualTo(new[] { "poetry" }));
+
+        var wrongMetric = Assert.ThrowsAsync<GrpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0, 0.0 }, metric = "cosine" }));
+        Assert.That(wrongMetric!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+        var wrongDim = Assert.ThrowsAsync<GrpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0 } }));
+        Assert.That(wrongDim!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+        var badName = Assert.ThrowsAsync<GrpcException>(() => Act(c, "index-upsert", new { adapter = "../x", vector = new[] { 1.0, 0.0, 0.0 } }));
+        Assert.That(badName!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+
+        // The index as a flight: adapter utf8, embedding fixed_size_list<float32>[3].
+        var flights = await c.ListFlightsAsync();
+        var info = flights.Single(f => f.FlightDescriptor.Path.Count == 1 && f.FlightDescriptor.Path[0] == "index");
+        Assert.That(info.TotalRecords, Is.EqualTo(3));
+        var schema = await c.GetSchemaAsync(info.FlightDescriptor);
+        Assert.That(schema.Fields[1].Type, Is.EqualTo(ArrowType.FixedSizeList(3, ArrowType.Float32)));
+        var rows = new Dictionary<string, float[]>();
+        await foreach (var batch in c.DoGetAsync(info.Endpoint[0].Ticket))
+        {
+            var emb = batch.Columns[1].Child!.Values<float>();
+            for (int i = 0; i < batch.Length; i++) rows[batch.Columns[0].GetString(i)] = emb.Slice(i * 3, 3).ToArray();
+        }
+        Assert.That(rows.Keys, Is.EquivalentTo(new[] { "math", "code", "poetry" }));
+        Assert.That(rows["code"], Is.EqualTo(new[] { 0f, 1f, 0f }));
+
+        var removed = await Act(c, "index-remove", new { adapter = "math" });
+        Assert.That(removed.GetProperty("removed").GetBoolean(), Is.True);
+
+        // A new server over the same data directory finds the index again.
+        var dir = s.Dir.Path;
+        await s.Host.DisposeAsync();
+        await using var host = await Hyprstream.Server.Service.FlightServiceHost.StartAsync(new Hyprstream.Server.Service.FlightServiceOptions
+        {
+            DataDirectory = dir,
+            Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),
+        });
+        using var c2 = new Hyprstream.Flight.Flight.FlightClient(host.Address);
+        var again = await Act(c2, "search", new { vector = new[] { 0.9, 0.1, 0.0 }, k = 1 });
+        Assert.That(again.GetProperty("results")[0].GetProperty("adapter").GetString(), Is.EqualTo("code"));
+    }
+}

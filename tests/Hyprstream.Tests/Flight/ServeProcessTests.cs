@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Hyprstream.Flight.Flight;
+using Hyprstream.Runtime;
+using static Hyprstream.Tests.Flight.FlightServiceTests;
+
+namespace Hyprstream.Tests.Flight;
+
+/// <summary>`hyprstream serve` as users run it: a separate process, our client and the Node client against it.</summary>
+[TestFixture]
+public sealed class ServeProcessTests
+{
+    [Test]
+    public async Task HyprstreamServe_ServesDroppedVdb_ToOurClientAndTheNodeClient()
+    {
+        using var dir = new TempDir();
+        Dictionary<(string, int, int), float> expected;
+        using (var a = Fixtures.Small("small", count: 300))
+        {
+            a.Save(dir.File("small.vdb"));
+            expected = Fixtures.Snapshot(a);
+        }
+        var dll = System.IO.Path.Combine(TestContext.CurrentContext.TestDirectory, "hyprstream.dll");
+        var psi = new ProcessStartInfo("dotnet", [dll, "serve", "--data", dir.Path, "--listen", "127.0.0.1:0", "--token", "tok"])
+        { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var server = Process.Start(psi)!;
+        try
+        {
+            var lineTask = server.StandardOutput.ReadLineAsync();
+            Assert.That(await Task.WhenAny(lineTask, Task.Delay(60_000)), Is.SameAs(lineTask), "serve printed nothing within 60 s");
+            var line = await lineTask ?? throw new AssertionException("serve exited: " + await server.StandardError.ReadToEndAsync());
+            Assert.That(line, Does.Contain("serving 1 adapters").And.Contain("bearer token required"));
+            var authority = line[(line.IndexOf("grpc+tcp://", StringComparison.Ordinal) + "grpc+tcp://".Length)..].Split(' ')[0];
+
+            using (var client = new FlightClient(new Uri("http://" + authority)))
+            {
+                await client.HandshakeAsync("tok");
+                var info = await client.GetFlightInfoAsync(Path("adapters", "small"));
+                Assert.That(await ReadAll(client, info.Endpoint[0].Ticket), Is.EquivalentTo(expected));
+            }
+
+            var root = NodeInteropTests.RepoRoot();
+            var node = Process.Start(new ProcessStartInfo("node", [System.IO.Path.Combine(root, "tests", "interop", "flight_client.mjs"), authority, "tok",
+                System.IO.Path.Combine(root, "src", "Hyprstream.Flight", "Protos", "Flight.proto")]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            var stdout = node.StandardOutput.ReadToEndAsync();
+            Assert.That(node.WaitForExit(120_000), Is.True, "the node client did not finish");
+            using var report = JsonDocument.Parse(await stdout);
+            var r = report.RootElement;
+            Assert.That(r.TryGetProperty("error", out var err) ? err.GetString() : null, Is.Null);
+            Assert.That(r.GetProperty("rows").GetArrayLength(), Is.EqualTo(expected.Count));
+            Assert.That(r.GetProperty("put").GetArrayLength(), Is.EqualTo(1));
+        }
+        finally
+        {
+            if (!server.HasExited) server.Kill(entireProcessTree: true);
+            server.WaitForExit(10_000);
+        }
+        using var fromNode = SparseAdapter.Load(dir.File("from-node.vdb"));
+        Assert.That(fromNode.ActiveCount, Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task HyprstreamServe_StopsCleanlyOnSigterm()
+    {
+        using var dir = new TempDir();
+        var dll = System.IO.Path.Combine(TestContext.CurrentContext.TestDirectory, "hyprstream.dll");
+        var psi = new ProcessStartInfo("dotnet", [dll, "serve", "--data", dir.Path, "--listen", "127.0.0.1:0"])
+        { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var server = Process.Start(psi)!;
+        try
+        {
+            var lineTask = server.StandardOutput.ReadLineAsync();
+            Assert.That(await Task.WhenAny(lineTask, Task.Delay(60_000)), Is.SameAs(lineTask), "serve printed nothing within 60 s");
+            Assert.That(await lineTask, Does.Contain("serving 0 adapters"));
+            var stderr = server.StandardError.ReadToEndAsync();
+            using (var kill = Process.Start("kill", ["-TERM", server.Id.ToString()])!) kill.WaitForExit();
+            Assert.That(server.WaitForExit(15_000), Is.True, "serve ignored SIGTERM");
+            Assert.That(server.ExitCode, Is.Zero);
+            Assert.That(await stderr, Does.Contain("stopping"));
+        }
+        finally
+        {
+            if (!server.HasExited) server.Kill(entireProcessTree: true);
+        }
+    }
+}
