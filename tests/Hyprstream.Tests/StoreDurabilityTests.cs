@@ -145,6 +145,14 @@ public sealed class StoreDurabilityTests
     }
 
     [Test]
+    public void SecondOpen_OfAStoreInUse_IsRefused()
+    {
+        using var dir = new TempDir();
+        using var s = AdapterStore.Open(dir.Path, NoBackground);
+        Assert.That(() => AdapterStore.Open(dir.Path, NoBackground), Throws.InstanceOf<IOException>().With.Message.Contain("open in another process"));
+    }
+
+    [Test]
     public void DamagedManifest_IsAnInvalidDataError_NotSilentlyEmpty()
     {
         using var dir = new TempDir();
@@ -174,14 +182,16 @@ public sealed class StoreDurabilityTests
             s.Describe("a", ["math", "qwen"], [0.5f, -1f, 2f]);
             s.Delete("gone");
         }
-        using var r = AdapterStore.Open(dir.Path, NoBackground);
-        Assert.That(r.Names, Is.EqualTo(new[] { "a", "b" }));
-        Assert.That(r.Read("a", a => a.Modules[D.Module].Get(0, 3)), Is.EqualTo(3f * D.Value(0, 3)).Within(1e-6));
-        Assert.That(r.Read("a", a => a.Modules[D.Module].IsActive(255, 255)), Is.False, "pruned");
-        var (tags, emb) = r.Description("a");
-        Assert.That(tags, Is.EqualTo(new[] { "math", "qwen" }));
-        Assert.That(emb, Is.EqualTo(new[] { 0.5f, -1f, 2f }));
-        r.Checkpoint();
+        using (var r = AdapterStore.Open(dir.Path, NoBackground))
+        {
+            Assert.That(r.Names, Is.EqualTo(new[] { "a", "b" }));
+            Assert.That(r.Read("a", a => a.Modules[D.Module].Get(0, 3)), Is.EqualTo(3f * D.Value(0, 3)).Within(1e-6));
+            Assert.That(r.Read("a", a => a.Modules[D.Module].IsActive(255, 255)), Is.False, "pruned");
+            var (tags, emb) = r.Description("a");
+            Assert.That(tags, Is.EqualTo(new[] { "math", "qwen" }));
+            Assert.That(emb, Is.EqualTo(new[] { 0.5f, -1f, 2f }));
+            r.Checkpoint();
+        }
         using var r2 = AdapterStore.Open(dir.Path, NoBackground);
         Assert.That(r2.Description("a").Embedding, Is.EqualTo(new[] { 0.5f, -1f, 2f }));
         Assert.That(D.Present(r2, "b", 1), Is.EqualTo(16));
@@ -253,6 +263,7 @@ public sealed class StoreDurabilityTests
     private static void CopyTree(string from, string to)
     {
         foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(d.Replace(from, to));
-        foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories)) File.Copy(f, f.Replace(from, to), true);
+        foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+            if (Path.GetFileName(f) != "lock") File.Copy(f, f.Replace(from, to), true);
     }
 }

@@ -30,6 +30,7 @@ public sealed class AdapterStore : IDisposable
     private long _walSegment;
     private long _checkpoints, _bloomRejects;
     private readonly Thread? _snapshotter;
+    private readonly FileStream _lockFile;
     private volatile bool _disposed;
     private Exception? _snapshotFailure;
 
@@ -45,6 +46,9 @@ public sealed class AdapterStore : IDisposable
         _snapDir = Path.Combine(_dir, "snapshots");
         System.IO.Directory.CreateDirectory(_walDir);
         System.IO.Directory.CreateDirectory(_snapDir);
+        // One process per store: two writers appending to one WAL would interleave records.
+        try { _lockFile = new FileStream(Path.Combine(_dir, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException e) { throw new IOException($"the store in {_dir} is open in another process ({e.Message})", e); }
         _cache = new TieredCache(Path.Combine(_dir, "cache"), options.Budgets, options.PromoteAfter, LoadSnapshot, WriteBack);
         if (options.SnapshotWalBytes > 0)
             _snapshotter = new Thread(SnapshotLoop) { IsBackground = true, Name = "hyprstream-snapshotter" };
@@ -56,7 +60,7 @@ public sealed class AdapterStore : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(dir);
         var s = new AdapterStore(dir, options ?? new StoreOptions());
         try { s.Recover(); }
-        catch { s._cache.Dispose(); throw; }
+        catch { s._cache.Dispose(); s._lockFile.Dispose(); throw; }
         s._snapshotter?.Start();
         return s;
     }
@@ -490,6 +494,7 @@ public sealed class AdapterStore : IDisposable
         {
             _wal.Dispose();
             _cache.Dispose();
+            _lockFile.Dispose();
         }
     }
 }

@@ -16,7 +16,44 @@ internal static class BenchCommands
         bench.Subcommands.Add(IndexBenchCommand.Create());
         bench.Subcommands.Add(Flight());
         bench.Subcommands.Add(Apply());
+        bench.Subcommands.Add(Store());
         return bench;
+    }
+
+    private static Command Store()
+    {
+        var dir = new Option<string>("--dir") { Description = "scratch directory (its disk is what fsync measures)", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "hyprstream-bench-store") };
+        var seconds = new Option<double>("--seconds") { Description = "seconds per throughput run", DefaultValueFactory = _ => 2.0 };
+        var weights = new Option<int>("--batch-weights") { Description = "weights per acknowledged batch", DefaultValueFactory = _ => 1024 };
+        var writers = new Option<string>("--writers") { Description = "writer counts, comma-separated", DefaultValueFactory = _ => "1,4,16" };
+        var recovery = new Option<int>("--recovery-mb") { Description = "MB of WAL to write and replay", DefaultValueFactory = _ => 128 };
+        var layers = new Option<int>("--layers") { Description = "Qwen3-1.7B layers in the tier-latency adapter", DefaultValueFactory = _ => 28 };
+        var density = new Option<double>("--density") { Description = "fraction of 8x64 tiles kept", DefaultValueFactory = _ => 0.01 };
+        var samples = new Option<int>("--samples") { Description = "reads per slow tier (L2, L3, snapshot)", DefaultValueFactory = _ => 20 };
+        var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
+        var cmd = new Command("store", "Adapter store: acknowledged update throughput per fsync policy, recovery rate, cache tier latency, compression ratios")
+            { dir, seconds, weights, writers, recovery, layers, density, samples, json };
+        cmd.SetAction(r =>
+        {
+            bool asJson = r.GetValue(json);
+            var settings = new StoreBenchmark.Settings(r.GetValue(dir)!, r.GetValue(seconds), r.GetValue(weights),
+                r.GetValue(writers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray(),
+                r.GetValue(recovery), r.GetValue(layers), r.GetValue(density), r.GetValue(samples));
+            var rows = StoreBenchmark.Run(settings, msg => { if (!asJson) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"); });
+            if (asJson)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
+                return 0;
+            }
+            if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
+            var table = new Table().AddColumns("section", "metric", "value", "unit", "note");
+            foreach (var row in rows)
+                table.AddRow(row.Section, Markup.Escape(row.Metric), Format(row.Value, row.Unit), row.Unit, Markup.Escape(row.Note));
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(Environment.ProcessorCount + " cores, " + System.Runtime.InteropServices.RuntimeInformation.OSDescription)}[/]");
+            return 0;
+        });
+        return cmd;
     }
 
     private static Command Apply()

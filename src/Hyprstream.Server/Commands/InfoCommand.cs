@@ -10,11 +10,14 @@ internal static class InfoCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string>("file") { Description = "an adapter .vdb file" };
+        var file = new Argument<string>("file") { Description = "an adapter .vdb file", Arity = ArgumentArity.ZeroOrOne };
         var json = new Option<bool>("--json") { Description = "print JSON" };
-        var cmd = new Command("info", "Show an adapter file's metadata and module table (weights are not loaded)") { file, json };
+        var store = new Option<string?>("--store") { Description = "an adapter store directory: recovery, WAL, snapshots and cache tiers" };
+        var cmd = new Command("info", "Show an adapter file's metadata and module table (weights are not loaded), or a store's state") { file, json, store };
         cmd.SetAction(r =>
         {
+            if (r.GetValue(store) is { } dir) return StoreInfo.Print(dir, r.GetValue(json));
+            if (r.GetValue(file) is null) throw new ArgumentException("give an adapter file or --store DIR");
             var info = AdapterFile.ReadInfo(r.GetValue(file)!);
             if (r.GetValue(json))
             {
