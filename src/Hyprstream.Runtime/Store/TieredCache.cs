@@ -113,11 +113,9 @@ internal sealed class TieredCache : IDisposable
                     decoded = Decode(e.Name, e.Tier == CacheTier.L2 ? e.Compressed! : ReadSpill(e));
                     e.ColdHits++;
                     promote = write || ((promote || e.ColdHits >= PromoteAfter) && !e.Writing);
-                    if (!promote || !Fits(CacheTier.L1, decoded.MemoryBytes))
-                    {
-                        if (write) { e.Writing = false; decoded.Dispose(); throw new InvalidOperationException($"adapter '{e.Name}' ({decoded.MemoryBytes} B decoded) does not fit the L1 budget of {Budgets.L1Bytes} B next to the pinned and leased adapters"); }
-                        return new Lease(e, decoded, true);
-                    }
+                    // Too big for L1 (next to pinned and leased adapters): a private copy. A writer's copy goes back
+                    // to L2/L3 when its lease ends; readers never promote while a writer holds one.
+                    if (!promote || !Fits(CacheTier.L1, decoded.MemoryBytes)) return new Lease(e, decoded, true);
                     _promotions[t]++;
                 }
                 else
@@ -125,7 +123,7 @@ internal sealed class TieredCache : IDisposable
                     _misses++;
                     _coldLoads++;
                     decoded = _loadCold(e.Name);
-                    if (!write && !Fits(CacheTier.L1, decoded.MemoryBytes)) return new Lease(e, decoded, true);
+                    if (!Fits(CacheTier.L1, decoded.MemoryBytes)) return new Lease(e, decoded, true);
                 }
                 Drop(e);
                 e.ColdHits = 0;
@@ -151,7 +149,20 @@ internal sealed class TieredCache : IDisposable
         {
             var e = lease.Entry;
             if (wrote) e.Writing = false;
-            if (lease.Private) { lease.Adapter.Dispose(); return; }
+            if (lease.Private)
+            {
+                if (wrote && !e.Deleted)
+                {
+                    // The writer changed a private copy: it replaces the adapter's state below L1.
+                    var frame = Encode(lease.Adapter);
+                    Drop(e);
+                    if (frame.Length <= Budgets.L2Bytes) Place(e, CacheTier.L2, null, frame);
+                    else SpillOrWriteBack(e, frame, lease.Adapter);
+                    EnforceBudgets();
+                }
+                lease.Adapter.Dispose();
+                return;
+            }
             e.Leases--;
             if (e.Tier == CacheTier.L1 && ReferenceEquals(e.Decoded, lease.Adapter))
             {
