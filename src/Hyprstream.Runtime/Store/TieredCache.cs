@@ -144,7 +144,8 @@ internal sealed class TieredCache : IDisposable
     {
         // Measured before taking the cache lock: MemoryBytes takes the adapter's read lock, and a writer holding the
         // adapter's write lock may be waiting for the cache lock.
-        long now = lease.Private ? 0 : lease.Adapter.MemoryBytes;
+        // Only a write changes the size (and measuring walks the tree, which would dominate an L1 read).
+        long now = lease.Private || !wrote ? -1 : lease.Adapter.MemoryBytes;
         lock (_lock)
         {
             var e = lease.Entry;
@@ -164,7 +165,7 @@ internal sealed class TieredCache : IDisposable
                 return;
             }
             e.Leases--;
-            if (e.Tier == CacheTier.L1 && ReferenceEquals(e.Decoded, lease.Adapter))
+            if (now >= 0 && e.Tier == CacheTier.L1 && ReferenceEquals(e.Decoded, lease.Adapter))
             {
                 _resident[0] += now - e.Bytes;
                 e.Bytes = now;
