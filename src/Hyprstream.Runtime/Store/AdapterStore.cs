@@ -168,7 +168,7 @@ public sealed class AdapterStore : IDisposable
     public ulong Create(string name, string? baseModel = null)
     {
         AdapterNames.ValidateAdapter(name);
-        ThrowIfFailed();
+        ThrowIfDisposed();
         ulong seq;
         lock (_metaLock)
         {
@@ -194,7 +194,7 @@ public sealed class AdapterStore : IDisposable
     public ulong Apply(string name, AdapterBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        ThrowIfFailed();
+        ThrowIfDisposed();
         var e = Find(name);
         var payload = BatchCodec.Encode(batch);
         ulong seq;
@@ -241,7 +241,7 @@ public sealed class AdapterStore : IDisposable
     /// <summary>Sets an adapter's tags and embedding (durably).</summary>
     public ulong Describe(string name, IReadOnlyList<string> tags, ReadOnlySpan<float> embedding)
     {
-        ThrowIfFailed();
+        ThrowIfDisposed();
         var e = Find(name);
         var emb = embedding.IsEmpty ? null : StoreManifest.EncodeEmbedding(embedding);
         var payload = EncodeDescription(tags, emb);
@@ -265,7 +265,7 @@ public sealed class AdapterStore : IDisposable
 
     public ulong Delete(string name)
     {
-        ThrowIfFailed();
+        ThrowIfDisposed();
         var e = Find(name);
         ulong seq;
         lock (e.Gate)
@@ -440,11 +440,9 @@ public sealed class AdapterStore : IDisposable
         }
     }
 
-    private void ThrowIfFailed()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-    }
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
+    /// <summary>The last background checkpoint failure, if any (nothing is lost: the WAL still holds every change).</summary>
     public Exception? LastSnapshotFailure => _snapshotFailure;
 
     // ---- stats ----

@@ -66,8 +66,7 @@ public sealed class WriteAheadLog : IDisposable
         return f;
     }
 
-    /// <summary>Writes one record and returns its sequence number; not yet durable (see <see cref="WaitDurable"/>).
-    /// <paramref name="beforeWrite"/> runs under the append lock with the record's sequence.</summary>
+    /// <summary>Writes one record and returns its sequence number; not yet durable (see <see cref="WaitDurable"/>).</summary>
     public ulong Append(WalOp op, string adapter, byte[] payload)
     {
         lock (_appendLock)
