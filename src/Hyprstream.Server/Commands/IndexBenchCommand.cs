@@ -40,7 +40,7 @@ internal static class IndexBenchCommand
                 var queries = Fvecs.ReadFvecs(q).Select(v => v.Select(x => (double)x).ToArray()).ToArray();
                 if (data.Length == 0 || queries.Length == 0) throw new InvalidDataException("no vectors in the input files");
                 var truth = r.GetValue(gt) is { } g ? Fvecs.ReadIvecs(g) : null;
-                runs.Add((Path.GetFileName(bf), IndexCommands.ParseMetric(r.GetValue(metric)!), data, queries, truth));
+                runs.Add((Path.GetFileName(bf), DistanceMetrics.Parse(r.GetValue(metric)!), data, queries, truth));
             }
             else
             {

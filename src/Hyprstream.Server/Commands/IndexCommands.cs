@@ -22,14 +22,6 @@ internal static class IndexCommands
     private static Option<string> IndexDir() => new("--index") { Description = "index directory", Required = true };
     private static Option<bool> Json() => new("--json") { Description = "print JSON" };
 
-    internal static DistanceMetric ParseMetric(string s) => s.ToLowerInvariant() switch
-    {
-        "l2" => DistanceMetric.L2,
-        "cosine" => DistanceMetric.Cosine,
-        "poincare" or "poincaré" => DistanceMetric.Poincare,
-        _ => throw new ArgumentException($"unknown metric '{s}' (use l2, cosine or poincare)"),
-    };
-
     internal static double[] ParseVector(string s)
     {
         var parts = s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -51,7 +43,7 @@ internal static class IndexCommands
         cmd.SetAction(r =>
         {
             var v = ParseVector(r.GetValue(vector)!);
-            using var index = AdapterIndex.Open(r.GetValue(dir)!, v.Length, ParseMetric(r.GetValue(metric)!),
+            using var index = AdapterIndex.Open(r.GetValue(dir)!, v.Length, DistanceMetrics.Parse(r.GetValue(metric)!),
                 new HnswParameters { M = r.GetValue(m), EfConstruction = r.GetValue(efc) });
             index.Upsert(r.GetValue(name)!, v, r.GetValue(tags) ?? []);
             Console.WriteLine($"added {r.GetValue(name)} ({index.Count} adapters in the index)");

@@ -106,7 +106,7 @@ public sealed class AdapterFlightService
             FlightDescriptor = new FlightDescriptor { Type = FlightDescriptor.Types.DescriptorType.Path, Path = { IndexService.Flight } },
             TotalRecords = index.Count,
             TotalBytes = (long)index.Count * index.Dimensions * 4,
-            AppMetadata = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(new { metric = index.Metric.ToString().ToLowerInvariant(), dimensions = index.Dimensions })),
+            AppMetadata = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(new { metric = index.Metric.Name(), dimensions = index.Dimensions })),
         };
         info.Endpoint.Add(new FlightEndpoint { Ticket = new Ticket { Ticket_ = ByteString.CopyFromUtf8("{\"index\":true}") } });
         return info;

@@ -36,14 +36,14 @@ public sealed class IndexService : IDisposable
         {
             if (_index == null)
             {
-                var metric = body["metric"] is JsonValue m ? ParseMetric(m.GetValue<string>()) : DistanceMetric.Cosine;
+                var metric = body["metric"] is JsonValue m ? DistanceMetrics.Parse(m.GetValue<string>()) : DistanceMetric.Cosine;
                 _index = AdapterIndex.Open(_dir, vector.Length, metric);
             }
             index = _index;
         }
         CheckMetric(index, body);
         index.Upsert(name, vector, tags);
-        return new { adapter = name, count = index.Count, metric = MetricName(index.Metric), dimensions = index.Dimensions };
+        return new { adapter = name, count = index.Count, metric = index.Metric.Name(), dimensions = index.Dimensions };
     }
 
     public object Remove(JsonObject body) => new { removed = Index?.Remove(Str(body, "adapter")) ?? false };
@@ -63,14 +63,14 @@ public sealed class IndexService : IDisposable
                 Tenant = f["tenant"] is JsonValue tv ? tv.GetValue<string>() : null,
             };
         var hits = index.Search(Vector(body), k, filter, ef);
-        return new { metric = MetricName(index.Metric), results = hits.Select(h => new { adapter = h.Adapter, distance = h.Distance }) };
+        return new { metric = index.Metric.Name(), results = hits.Select(h => new { adapter = h.Adapter, distance = h.Distance }) };
     }
 
     /// <summary>`adapter utf8, embedding fixed_size_list&lt;float32&gt;[dim]` (Poincaré coordinates are rounded to float32 here).</summary>
     public ArrowSchema Schema(AdapterIndex index) => new([
         new ArrowField("adapter", ArrowType.Utf8, Nullable: false),
         new ArrowField("embedding", ArrowType.FixedSizeList(index.Dimensions, ArrowType.Float32), Nullable: false),
-    ], new Dictionary<string, string> { ["hyprstream.metric"] = MetricName(index.Metric) });
+    ], new Dictionary<string, string> { ["hyprstream.metric"] = index.Metric.Name() });
 
     /// <summary>The index's vectors as record batches of at most <paramref name="rows"/> rows.</summary>
     public IEnumerable<ArrowRecordBatch> Batches(AdapterIndex index, int rows)
@@ -88,19 +88,9 @@ public sealed class IndexService : IDisposable
 
     private static void CheckMetric(AdapterIndex index, JsonObject body)
     {
-        if (body["metric"] is JsonValue m && ParseMetric(m.GetValue<string>()) != index.Metric)
-            throw ErrorMapping.Invalid($"the index uses the {MetricName(index.Metric)} metric, not {m.GetValue<string>()}");
+        if (body["metric"] is JsonValue m && DistanceMetrics.Parse(m.GetValue<string>()) != index.Metric)
+            throw ErrorMapping.Invalid($"the index uses the {index.Metric.Name()} metric, not {m.GetValue<string>()}");
     }
-
-    private static DistanceMetric ParseMetric(string s) => s.ToLowerInvariant() switch
-    {
-        "l2" => DistanceMetric.L2,
-        "cosine" => DistanceMetric.Cosine,
-        "poincare" or "poincaré" => DistanceMetric.Poincare,
-        _ => throw ErrorMapping.Invalid($"unknown metric '{s}' (l2, cosine or poincare)"),
-    };
-
-    private static string MetricName(DistanceMetric m) => m.ToString().ToLowerInvariant();
 
     private static double[] Vector(JsonObject body) =>
         body["vector"] is JsonArray a && a.Count > 0

@@ -16,7 +16,7 @@ public sealed class FlightActionAuthTests
 {
     private const string Q = "model.layers.0.self_attn.q_proj";
 
-    private static async Task<JsonElement> Act(FlightClient c, string type, object? body = null)
+    internal static async Task<JsonElement> Act(FlightClient c, string type, object? body = null)
     {
         var results = await c.DoActionAsync(type, body == null ? null : JsonSerializer.SerializeToUtf8Bytes(body));
         Assert.That(results, Has.Count.EqualTo(1));

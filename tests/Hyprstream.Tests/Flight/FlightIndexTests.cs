@@ -3,19 +3,14 @@ using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 
+using static Hyprstream.Tests.Flight.FlightActionAuthTests;
+
 namespace Hyprstream.Tests.Flight;
 
 /// <summary>The routing index over Flight: index-upsert / search / index-remove actions and the ["index"] flight.</summary>
 [TestFixture]
 public sealed class FlightIndexTests
 {
-    private static async Task<JsonElement> Act(Hyprstream.Flight.Flight.FlightClient c, string type, object body)
-    {
-        var results = await c.DoActionAsync(type, JsonSerializer.SerializeToUtf8Bytes(body));
-        Assert.That(results, Has.Count.EqualTo(1));
-        return JsonDocument.Parse(results[0]).RootElement.Clone();
-    }
-
     [Test]
     public async Task UpsertSearchRemove_AndTheIndexFlight_SurviveARestart()
     {
