@@ -9,9 +9,16 @@ public enum BatchOpKind : byte
     Prune = 4,
     RemoveModule = 5,
     SetMetadata = 6,
+    KeepTop = 7,
 }
 
-/// <summary>One step of a batch. Set/Add carry parallel arrays; Prune's module "" means every module.</summary>
+/// <summary>What applying a batch did: weights removed by prune steps, and the retained energy of the last keep-top step.</summary>
+public readonly record struct BatchOutcome(long Removed, double? RetainedEnergy);
+
+/// <summary>
+/// One step of a batch. Set/Add carry parallel arrays; Prune's and KeepTop's module "" means every module;
+/// SetMetadata's module is "" for metadata and <see cref="AdapterBatch.ProvenanceTarget"/> for provenance.
+/// </summary>
 public sealed record BatchOp(BatchOpKind Kind, string Module, int Rows = 0, int Cols = 0, float Scalar = 0f,
     int[]? RowIndex = null, int[]? ColIndex = null, float[]? Values = null, string? Key = null, string? Text = null)
 {
@@ -53,11 +60,26 @@ public sealed class AdapterBatch
         return this;
     }
 
-    public AdapterBatch SetMetadata(string key, string value)
+    /// <summary>The SetMetadata target that writes <see cref="SparseAdapter.Provenance"/> instead of metadata.</summary>
+    public const string ProvenanceTarget = "@provenance";
+
+    public AdapterBatch SetMetadata(string key, string value) => Describe("", key, value);
+    public AdapterBatch SetProvenance(string key, string value) => Describe(ProvenanceTarget, key, value);
+
+    private AdapterBatch Describe(string target, string key, string value)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         ArgumentNullException.ThrowIfNull(value);
-        _ops.Add(new BatchOp(BatchOpKind.SetMetadata, "", Key: key, Text: value));
+        _ops.Add(new BatchOp(BatchOpKind.SetMetadata, target, Key: key, Text: value));
+        return this;
+    }
+
+    /// <summary>Keeps the largest fraction of weights (or whole 8×64 tiles) of one module, or of every module with "".</summary>
+    public AdapterBatch KeepTop(float fraction, SparsityStructure structure, string module = "")
+    {
+        if (!(fraction >= 0 && fraction <= 1)) throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "fraction must be in [0, 1]");
+        if (!Enum.IsDefined(structure)) throw new ArgumentOutOfRangeException(nameof(structure));
+        _ops.Add(new BatchOp(BatchOpKind.KeepTop, module, Rows: (int)structure, Scalar: fraction));
         return this;
     }
 
@@ -77,7 +99,10 @@ public sealed class AdapterBatch
         return this;
     }
 
-    /// <summary>Checks the batch against the adapter's modules before anything is logged, so replay can never fail.</summary>
+    /// <summary>
+    /// Checks the batch against the adapter's modules (shapes, bounds, and that no add overflows float32) before
+    /// anything is logged, so neither the live apply nor a replay can fail half-way. The caller holds the write lock.
+    /// </summary>
     internal void Validate(SparseAdapter adapter)
     {
         var shapes = adapter.Modules.ToDictionary(m => m.Name, m => (m.Rows, m.Cols), StringComparer.Ordinal);
@@ -95,20 +120,53 @@ public sealed class AdapterBatch
                         throw new KeyNotFoundException($"adapter '{adapter.Name}' has no module '{op.Module}'");
                     for (int i = 0; i < op.Values!.Length; i++)
                         if ((uint)op.RowIndex![i] >= (uint)shape.Rows || (uint)op.ColIndex![i] >= (uint)shape.Cols)
-                            throw new ArgumentOutOfRangeException(nameof(op), $"({op.RowIndex[i]}, {op.ColIndex[i]}) is outside module '{op.Module}' [{shape.Rows}x{shape.Cols}]");
+                            throw new ArgumentOutOfRangeException(nameof(op), $"({op.RowIndex![i]}, {op.ColIndex![i]}) is outside module '{op.Module}' [{shape.Rows}x{shape.Cols}]");
                     break;
-                case BatchOpKind.Prune when op.Module.Length > 0:
+                case BatchOpKind.Prune or BatchOpKind.KeepTop when op.Module.Length > 0:
                 case BatchOpKind.RemoveModule:
                     if (!shapes.ContainsKey(op.Module)) throw new KeyNotFoundException($"adapter '{adapter.Name}' has no module '{op.Module}'");
                     if (op.Kind == BatchOpKind.RemoveModule) shapes.Remove(op.Module);
                     break;
             }
         }
+        // Bounds are checked: the stored values the sums start from can be read.
+        if (_ops.Any(o => o.Kind == BatchOpKind.Add)) CheckSums(adapter);
+    }
+
+    /// <summary>
+    /// Refuses an add whose running sum (the stored value plus every earlier add to the same cell in this batch)
+    /// would overflow float32: the native layer would refuse it after the record was logged.
+    /// Sets and prunes before an add are followed; other steps in between are not expected (the service never mixes them).
+    /// </summary>
+    private void CheckSums(SparseAdapter adapter)
+    {
+        var sums = new Dictionary<(string, int, int), double>();
+        foreach (var op in _ops)
+        {
+            if (op.Kind is not (BatchOpKind.Add or BatchOpKind.Set)) continue;
+            float[]? old = null;
+            if (op.Kind == BatchOpKind.Add)
+            {
+                old = new float[op.Values!.Length]; // a module defined earlier in this batch starts at zero
+                if (adapter.Modules.TryGet(op.Module, out var m)) m.GetMany(op.RowIndex, op.ColIndex, old);
+            }
+            for (int i = 0; i < op.Values!.Length; i++)
+            {
+                var key = (op.Module, op.RowIndex![i], op.ColIndex![i]);
+                if (op.Kind == BatchOpKind.Set) { sums[key] = op.Values[i]; continue; }
+                var sum = (sums.TryGetValue(key, out var s) ? s : old![i]) + op.Values[i];
+                if (!float.IsFinite((float)sum))
+                    throw new ArgumentException($"adding {op.Values[i]} to ({key.Item2}, {key.Item3}) of module '{op.Module}' would overflow float32");
+                sums[key] = sum;
+            }
+        }
     }
 
     /// <summary>Applies every step; the caller holds the adapter's write lock so the batch is seen whole.</summary>
-    internal void ApplyTo(SparseAdapter adapter)
+    internal BatchOutcome ApplyTo(SparseAdapter adapter)
     {
+        long removed = 0;
+        double? energy = null;
         foreach (var op in _ops)
         {
             switch (op.Kind)
@@ -124,17 +182,22 @@ public sealed class AdapterBatch
                     adapter.Modules[op.Module].AddMany(op.RowIndex, op.ColIndex, op.Values);
                     break;
                 case BatchOpKind.Prune:
-                    if (op.Module.Length == 0) adapter.Prune(op.Scalar);
-                    else adapter.Modules[op.Module].Prune(op.Scalar);
+                    removed += op.Module.Length == 0 ? adapter.Prune(op.Scalar) : adapter.Modules[op.Module].Prune(op.Scalar);
+                    break;
+                case BatchOpKind.KeepTop:
+                    energy = op.Module.Length == 0
+                        ? adapter.KeepTopFraction(op.Scalar, (SparsityStructure)op.Rows)
+                        : adapter.Modules[op.Module].KeepTopFraction(op.Scalar, (SparsityStructure)op.Rows);
                     break;
                 case BatchOpKind.RemoveModule:
                     adapter.RemoveModule(op.Module);
                     break;
                 case BatchOpKind.SetMetadata:
-                    adapter.Metadata[op.Key!] = op.Text!;
+                    (op.Module == ProvenanceTarget ? adapter.Provenance : adapter.Metadata)[op.Key!] = op.Text!;
                     break;
             }
         }
+        return new BatchOutcome(removed, energy);
     }
 
     /// <summary>The whole adapter as one batch (modules, weights, metadata): the cache's compressed form.</summary>
@@ -149,7 +212,10 @@ public sealed class AdapterBatch
             if (v.Length > 0) b._ops.Add(new BatchOp(defineModules ? BatchOpKind.Set : BatchOpKind.Add, m.Name, RowIndex: r, ColIndex: c, Values: v));
         }
         if (defineModules)
+        {
             foreach (var (k, v) in adapter.Metadata) b.SetMetadata(k, v);
+            foreach (var (k, v) in adapter.Provenance) b.SetProvenance(k, v);
+        }
         return b;
     }
 }

@@ -130,6 +130,16 @@ public sealed class AdapterStore : IDisposable
                 if (e != null) DropAdapter(e);
                 CreateEntry(r.Adapter, r.Payload.Length == 0 ? null : Encoding.UTF8.GetString(r.Payload), r.Seq);
                 return true;
+            case WalOp.CreateFrom:
+            {
+                if (e != null) DropAdapter(e);
+                var (baseModel, batch) = DecodeCreateFrom(r.Payload);
+                var a = new SparseAdapter(r.Adapter, baseModel);
+                try { batch.ApplyTo(a); }
+                catch { a.Dispose(); throw; }
+                InstallEntry(r.Adapter, baseModel, r.Seq, a);
+                return true;
+            }
             case WalOp.DeleteAdapter:
                 if (e != null) DropAdapter(e);
                 return true;
@@ -167,37 +177,134 @@ public sealed class AdapterStore : IDisposable
     /// <summary>Creates an empty adapter; returns the WAL sequence of its creation once durable.</summary>
     public ulong Create(string name, string? baseModel = null)
     {
-        AdapterNames.ValidateAdapter(name);
-        ThrowIfDisposed();
-        ulong seq;
-        lock (_metaLock)
-        {
-            if (_adapters.ContainsKey(name)) throw new InvalidOperationException($"adapter '{name}' already exists");
-            seq = _wal.Append(WalOp.CreateAdapter, name, Encoding.UTF8.GetBytes(baseModel ?? ""));
-            CreateEntry(name, baseModel, seq);
-        }
+        var seq = Log(name, baseModel, null, replace: false) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
         _wal.WaitDurable(seq);
         return seq;
     }
 
-    private void CreateEntry(string name, string? baseModel, ulong seq)
+    /// <summary>
+    /// Creates an adapter whose first state is <paramref name="content"/>, as one WAL record: after a crash it exists
+    /// whole or not at all. With <paramref name="replace"/>, an adapter of that name is replaced in the same record.
+    /// Returns the record's sequence once durable.
+    /// </summary>
+    public ulong Create(string name, string? baseModel, AdapterBatch content, bool replace = false)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        var seq = Log(name, baseModel, content, replace) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
+        _wal.WaitDurable(seq);
+        return seq;
+    }
+
+    /// <summary>Creates an empty adapter unless one of that name exists; true when this call created it (durably).</summary>
+    public bool CreateIfMissing(string name, string? baseModel = null)
+    {
+        if (Log(name, baseModel, null, replace: false) is not { } seq) return false;
+        _wal.WaitDurable(seq);
+        return true;
+    }
+
+    /// <summary>Logs and installs a new adapter; null when it exists and <paramref name="replace"/> is false. Not yet durable.</summary>
+    private ulong? Log(string name, string? baseModel, AdapterBatch? content, bool replace)
+    {
+        AdapterNames.ValidateAdapter(name);
+        ThrowIfDisposed();
+        // Built and checked before anything is logged: a bad batch logs nothing.
+        var adapter = new SparseAdapter(name, baseModel);
+        try
+        {
+            if (content != null)
+                using (adapter.WriteScope()) { content.Validate(adapter); content.ApplyTo(adapter); }
+            TieredCache.Entry? old;
+            lock (_metaLock) _adapters.TryGetValue(name, out old);
+            if (old != null && !replace) { adapter.Dispose(); return null; }
+            // The replaced adapter's gate keeps its writers out; then the manifest lock (the order Delete uses).
+            lock (old?.Gate ?? new object())
+            lock (_metaLock)
+            {
+                _adapters.TryGetValue(name, out var now);
+                if (now != old)
+                {
+                    adapter.Dispose();
+                    if (!replace) return null;
+                    throw new InvalidOperationException($"adapter '{name}' changed while it was being replaced; try again");
+                }
+                ulong seq = content == null && !replace
+                    ? _wal.Append(WalOp.CreateAdapter, name, Encoding.UTF8.GetBytes(baseModel ?? ""))
+                    : _wal.Append(WalOp.CreateFrom, name, EncodeCreateFrom(baseModel, content ?? new AdapterBatch()));
+                if (old != null) DropAdapter(old);
+                InstallEntry(name, baseModel, seq, adapter);
+                return seq;
+            }
+        }
+        catch
+        {
+            adapter.Dispose();
+            throw;
+        }
+    }
+
+    private void CreateEntry(string name, string? baseModel, ulong seq) => InstallEntry(name, baseModel, seq, new SparseAdapter(name, baseModel));
+
+    private void InstallEntry(string name, string? baseModel, ulong seq, SparseAdapter adapter)
     {
         var e = _cache.GetOrAdd(name);
         e.Deleted = false; e.BaseModel = baseModel; e.SnapshotFile = null; e.SnapshotSeq = 0; e.Tags = []; e.Embedding = null;
+        e.Info = null;
         _adapters[name] = e;
         _bloom.Add(name);
         _cache.MarkDirty(e, seq);
-        _cache.Install(e, new SparseAdapter(name, baseModel));
+        _cache.Install(e, adapter);
+    }
+
+    private static byte[] EncodeCreateFrom(string? baseModel, AdapterBatch content)
+    {
+        var head = Encoding.UTF8.GetBytes(baseModel ?? "");
+        var body = BatchCodec.Encode(content);
+        var all = new byte[4 + head.Length + body.Length];
+        BitConverter.TryWriteBytes(all, head.Length);
+        head.CopyTo(all, 4);
+        body.CopyTo(all, 4 + head.Length);
+        return all;
+    }
+
+    private static (string? BaseModel, AdapterBatch Content) DecodeCreateFrom(byte[] payload)
+    {
+        int n = payload.Length >= 4 ? BitConverter.ToInt32(payload, 0) : -1;
+        if (n < 0 || 4 + n > payload.Length) throw new InvalidDataException("create record is truncated");
+        var baseModel = Encoding.UTF8.GetString(payload, 4, n);
+        return (baseModel.Length == 0 ? null : baseModel, BatchCodec.Decode(payload.AsSpan(4 + n)));
     }
 
     /// <summary>Logs and applies one batch as one record; returns its sequence once it is durable (the acknowledgement).</summary>
     public ulong Apply(string name, AdapterBatch batch)
     {
+        var staged = Stage(name, batch);
+        _wal.WaitDurable(staged.Seq);
+        return staged.Seq;
+    }
+
+    /// <summary>
+    /// Logs and applies one batch without waiting for its fsync: readers see it at once, but it counts as
+    /// acknowledged only once <see cref="WhenDurableAsync"/> (or <see cref="WaitDurable"/>) for its sequence
+    /// completes. One writer can so stream many batches that share fsyncs (the Flight DoPut path).
+    /// </summary>
+    public StagedUpdate Stage(string name, AdapterBatch batch)
+    {
         ArgumentNullException.ThrowIfNull(batch);
+        return Stage(name, _ => batch);
+    }
+
+    /// <summary>
+    /// As <see cref="Stage(string, AdapterBatch)"/>, with the batch planned against the adapter's current state under
+    /// its write lock (a merge needs the destination's module scales).
+    /// </summary>
+    public StagedUpdate Stage(string name, Func<SparseAdapter, AdapterBatch> plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
         ThrowIfDisposed();
         var e = Find(name);
-        var payload = BatchCodec.Encode(batch);
         ulong seq;
+        BatchOutcome outcome;
         lock (e.Gate)
         {
             if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
@@ -206,36 +313,61 @@ public sealed class AdapterStore : IDisposable
             {
                 using (lease.Adapter.WriteScope())
                 {
+                    var batch = plan(lease.Adapter);
                     batch.Validate(lease.Adapter);
-                    seq = _wal.Append(WalOp.Update, name, payload);
-                    batch.ApplyTo(lease.Adapter);
+                    seq = _wal.Append(WalOp.Update, name, BatchCodec.Encode(batch));
+                    outcome = batch.ApplyTo(lease.Adapter);
                 }
                 // Outside the adapter's write lock (lock order: cache lock, then adapter lock); still under the gate.
                 _cache.MarkDirty(e, seq);
             }
             finally { _cache.Release(lease, true); }
         }
-        _wal.WaitDurable(seq);
-        return seq;
+        return new StagedUpdate(seq, outcome);
     }
 
-    /// <summary><c>dst += scale · src</c>, logged with the source's weights so replay never depends on src's later state.</summary>
+    /// <summary>Blocks until record <paramref name="seq"/> is as durable as the fsync policy asks.</summary>
+    public void WaitDurable(ulong seq) => _wal.WaitDurable(seq);
+
+    /// <summary>Completes once record <paramref name="seq"/> is as durable as the fsync policy asks (no thread held meanwhile).</summary>
+    public Task WhenDurableAsync(ulong seq) => _wal.WhenDurableAsync(seq);
+
+    /// <summary>
+    /// <c>dst += scale · src</c> on effective deltas (module scales honoured, as <see cref="SparseAdapter.MergeFrom"/>),
+    /// logged with the source's weights so replay never depends on src's later state. Returns once durable.
+    /// </summary>
     public ulong Merge(string dst, string src, float scale = 1f)
     {
-        var batch = Read(src, s =>
+        var staged = StageMerge(dst, src, scale);
+        _wal.WaitDurable(staged.Seq);
+        return staged.Seq;
+    }
+
+    /// <summary>The merge, logged and applied but not yet waited for (see <see cref="Stage(string, AdapterBatch)"/>).</summary>
+    public StagedUpdate StageMerge(string dst, string src, float scale = 1f)
+    {
+        if (!float.IsFinite(scale)) throw new ArgumentException($"merge scale {scale} must be finite");
+        using var source = Get(src);
+        return Stage(dst, target =>
         {
-            var b = AdapterBatch.FromAdapter(s, scale, defineModules: false);
-            var d = new AdapterBatch();
-            foreach (var m in s.Modules) d.DefineModule(m.Name, m.Rows, m.Cols, m.Scale);
-            foreach (var op in b.Ops) d.AddOp(op);
-            return d;
+            var batch = new AdapterBatch();
+            foreach (var m in source.Modules)
+            {
+                float factor = scale;
+                if (target.Modules.TryGet(m.Name, out var d))
+                {
+                    if (d.Rows != m.Rows || d.Cols != m.Cols)
+                        throw new ArgumentException($"cannot merge '{src}' into '{dst}': module '{m.Name}' is {m.Rows}x{m.Cols} there and {d.Rows}x{d.Cols} here");
+                    if (d.Scale == 0f) throw new InvalidOperationException($"module '{m.Name}' of '{dst}' has scale 0; set a scale before merging into it");
+                    factor = scale * m.Scale / d.Scale;
+                }
+                else batch.DefineModule(m.Name, m.Rows, m.Cols, m.Scale);
+                var (r, c, v) = m.ReadActive();
+                if (factor != 1f) for (int i = 0; i < v.Length; i++) v[i] *= factor;
+                if (v.Length > 0) batch.Add(m.Name, r, c, v);
+            }
+            return batch;
         });
-        // Keep the destination's scales: DefineModule only adds modules dst lacks.
-        var keep = Read(dst, d => d.Modules.ToDictionary(m => m.Name, m => m.Scale, StringComparer.Ordinal));
-        var final = new AdapterBatch();
-        foreach (var op in batch.Ops)
-            final.AddOp(op.Kind == BatchOpKind.DefineModule && keep.TryGetValue(op.Module, out var sc) ? op with { Scalar = sc } : op);
-        return Apply(dst, final);
     }
 
     /// <summary>Sets an adapter's tags and embedding (durably).</summary>
@@ -300,6 +432,40 @@ public sealed class AdapterStore : IDisposable
 
     /// <summary>A private copy of the adapter (the caller disposes it).</summary>
     public SparseAdapter Get(string name) => Read(name, a => a.Clone());
+
+    /// <summary>
+    /// Borrows the adapter for a long read (streaming it out): it stays resident and is not evicted until the reader
+    /// is disposed, while writers go on (each cursor chunk and module read takes the adapter's lock itself).
+    /// </summary>
+    public AdapterReader OpenRead(string name) => new(_cache, _cache.Acquire(Find(name), write: false));
+
+    /// <summary>
+    /// The adapter's description (modules, shapes, scales, active counts, metadata), cached until its next change,
+    /// so listing many adapters does not decode them again.
+    /// </summary>
+    public AdapterInfo Info(string name)
+    {
+        var e = Find(name);
+        lock (e.Gate)
+        {
+            if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
+            if (e.Info is { } cached && e.InfoSeq == e.LastSeq) return cached;
+            var info = Read(name, a => a.Describe());
+            e.Info = info;
+            e.InfoSeq = e.LastSeq;
+            return info;
+        }
+    }
+
+    /// <summary>Drops the adapter from every cache tier (unsaved changes go to its snapshot first); false when pinned or in use.</summary>
+    public bool Evict(string name) => _cache.Evict(Find(name));
+
+    /// <summary>Writes the adapter's current state as a standalone .vdb file (atomic: temp + fsync + rename).</summary>
+    public void Export(string name, string path, SaveOptions? options = null)
+    {
+        using var copy = Get(name);
+        copy.Save(path, options);
+    }
 
     public void Pin(string name) => _cache.Pin(Find(name), true);
     public void Unpin(string name) => _cache.Pin(Find(name), false);

@@ -38,6 +38,9 @@ public static class BatchCodec
                 case BatchOpKind.Prune:
                     w.Write(op.Scalar);
                     break;
+                case BatchOpKind.KeepTop:
+                    w.Write(op.Scalar); w.Write(op.Rows);
+                    break;
                 case BatchOpKind.SetMetadata:
                     w.Write(op.Key!); w.Write(op.Text!);
                     break;
@@ -78,6 +81,12 @@ public static class BatchCodec
                     case BatchOpKind.Prune:
                         b.AddOp(new BatchOp(kind, module, Scalar: r.ReadSingle()));
                         break;
+                    case BatchOpKind.KeepTop:
+                    {
+                        float fraction = r.ReadSingle();
+                        b.AddOp(new BatchOp(kind, module, Rows: r.ReadInt32(), Scalar: fraction));
+                        break;
+                    }
                     case BatchOpKind.RemoveModule:
                         b.AddOp(new BatchOp(kind, module));
                         break;

@@ -25,6 +25,7 @@ internal sealed class TieredCache : IDisposable
         public int Leases;
         public bool Writing;
         public bool Pinned;
+        public bool DisposeOnRelease; // removed while leased: the last lease frees the decoded adapter
         public int ColdHits;
         public bool Dirty;
         public ulong LastSeq;
@@ -36,6 +37,8 @@ internal sealed class TieredCache : IDisposable
         public ulong SnapshotSeq;
         public string[] Tags = [];
         public byte[]? Embedding;
+        public AdapterInfo? Info;   // the store's cached description, valid while InfoSeq == LastSeq
+        public ulong InfoSeq;
     }
 
     /// <summary>A decoded adapter on loan; <see cref="Private"/> copies are disposed when the lease ends.</summary>
@@ -165,6 +168,11 @@ internal sealed class TieredCache : IDisposable
                 return;
             }
             e.Leases--;
+            if (e.DisposeOnRelease)
+            {
+                if (e.Leases == 0) lease.Adapter.Dispose();
+                return;
+            }
             if (now >= 0 && e.Tier == CacheTier.L1 && ReferenceEquals(e.Decoded, lease.Adapter))
             {
                 _resident[0] += now - e.Bytes;
@@ -328,8 +336,24 @@ internal sealed class TieredCache : IDisposable
         {
             var a = e.Tier == CacheTier.L1 ? e.Decoded : null;
             Drop(e);
-            a?.Dispose();
+            // A reader streaming it (DoGet) keeps it until its lease ends.
+            if (a != null && e.Leases > 0) e.DisposeOnRelease = true;
+            else a?.Dispose();
             _entries.Remove(e.Name);
+        }
+    }
+
+    /// <summary>
+    /// Moves the adapter out of every tier (writing unsaved changes back to its snapshot): it is read from its
+    /// snapshot on next use. False when it is pinned or in use.
+    /// </summary>
+    public bool Evict(Entry e)
+    {
+        lock (_lock)
+        {
+            if (e.Pinned || e.Leases > 0 || e.Writing) return false;
+            while (e.Tier != null) Demote(e);
+            return true;
         }
     }
 

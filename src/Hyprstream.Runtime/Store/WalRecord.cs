@@ -11,6 +11,7 @@ public enum WalOp : byte
     Update = 2,        // payload: a BatchCodec batch
     DeleteAdapter = 3, // payload: empty
     Describe = 4,      // payload: tags + embedding (see AdapterDescription)
+    CreateFrom = 5,    // payload: i32 base-model length, base model (UTF-8), a BatchCodec batch; replaces an existing adapter
 }
 
 /// <summary>
@@ -53,7 +54,7 @@ public sealed record WalRecord(ulong Seq, WalOp Op, string Adapter, byte[] Paylo
         if (s.Length < 16) throw new InvalidDataException("WAL record body too short");
         ulong seq = BinaryPrimitives.ReadUInt64LittleEndian(s);
         var op = (WalOp)s[8];
-        if (op is < WalOp.CreateAdapter or > WalOp.Describe) throw new InvalidDataException($"unknown WAL op {(byte)op}");
+        if (op is < WalOp.CreateAdapter or > WalOp.CreateFrom) throw new InvalidDataException($"unknown WAL op {(byte)op}");
         int nameLen = BinaryPrimitives.ReadUInt16LittleEndian(s[9..]);
         if (11 + nameLen + 5 > s.Length) throw new InvalidDataException("WAL record name overruns the body");
         var name = Encoding.UTF8.GetString(s.Slice(11, nameLen));

@@ -121,6 +121,47 @@ public sealed class WriteAheadLog : IDisposable
         }
     }
 
+    /// <summary>
+    /// Completes once record <paramref name="seq"/> is as durable as the policy asks, without holding a thread while
+    /// it waits (the Flight service acknowledges from here). Faults with IOException when the fsync fails.
+    /// </summary>
+    public Task WhenDurableAsync(ulong seq)
+    {
+        switch (_policy.Mode)
+        {
+            case FsyncMode.Never:
+                return Task.CompletedTask;
+            case FsyncMode.Always:
+                lock (_syncLock) if (_durable >= seq) return Task.CompletedTask;
+                return Task.Run(() => WaitDurable(seq));
+            default:
+                lock (_syncLock)
+                {
+                    if (_durable >= seq) return Task.CompletedTask;
+                    if (_syncFailure != null) return Task.FromException(new IOException("WAL fsync failed: " + _syncFailure.Message, _syncFailure));
+                    if (_stopping) return Task.FromException(new ObjectDisposedException(nameof(WriteAheadLog)));
+                    var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _waiters.Add((seq, tcs));
+                    return tcs.Task;
+                }
+        }
+    }
+
+    private readonly List<(ulong Seq, TaskCompletionSource Done)> _waiters = [];
+
+    /// <summary>Completes (or, on failure, faults) the async waiters the last fsync covered. Under the sync lock.</summary>
+    private void ReleaseWaitersLocked(Exception? failure = null)
+    {
+        if (_waiters.Count == 0) return;
+        _waiters.RemoveAll(w =>
+        {
+            if (failure != null) { w.Done.TrySetException(failure); return true; }
+            if (w.Seq > _durable) return false;
+            w.Done.TrySetResult();
+            return true;
+        });
+    }
+
     private void SyncLocked()
     {
         var target = Volatile.Read(ref _written);
@@ -129,6 +170,7 @@ public sealed class WriteAheadLog : IDisposable
         Interlocked.Increment(ref _fsyncs);
         _durable = target;
         Monitor.PulseAll(_syncLock);
+        ReleaseWaitersLocked();
     }
 
     private void FlushLoop()
@@ -144,6 +186,7 @@ public sealed class WriteAheadLog : IDisposable
                 {
                     _syncFailure = e;
                     Monitor.PulseAll(_syncLock);
+                    ReleaseWaitersLocked(new IOException("WAL fsync failed: " + e.Message, e));
                 }
             }
         }
@@ -158,6 +201,7 @@ public sealed class WriteAheadLog : IDisposable
             _file.Flush(flushToDisk: true);
             _durable = _written;
             Monitor.PulseAll(_syncLock);
+            ReleaseWaitersLocked();
             var next = Segment + 1;
             var f = OpenSegment(next);
             Zstd.SyncDirectory(_dir);
@@ -193,6 +237,7 @@ public sealed class WriteAheadLog : IDisposable
             try { if (_policy.Mode != FsyncMode.Never) SyncLocked(); } catch (IOException) { }
             _file.Dispose();
             Monitor.PulseAll(_syncLock);
+            ReleaseWaitersLocked(new ObjectDisposedException(nameof(WriteAheadLog), "the store was closed before the update became durable"));
         }
     }
 

@@ -33,11 +33,12 @@ internal static class FlightBenchmark
             BatchRows = batchRows,
             Log = Environment.GetEnvironmentVariable("HYPRSTREAM_BENCH_LOG") == "1" ? progress : null,
         });
-        var entry = host.Store.Find("bench")!;
-        progress($"serving {n:N0} weights at {host.Address}, DoGet batches of up to {batchRows:N0} rows");
+        var store = host.Store.Store;
+        progress($"serving {n:N0} weights at {host.Address}, DoGet batches of up to {batchRows:N0} rows, fsync {store.Fsync}");
 
         // Baseline: enumerate every weight in process, no transport.
-        double tb = Median(3, () => Time(() => ReadAllInProcess(entry.Adapter)));
+        double tb;
+        using (var reader = store.OpenRead("bench")) tb = Median(3, () => Time(() => ReadAllInProcess(reader.Adapter)));
         rows.Add(new Row("in process", "read every weight with a cursor (baseline)", n / tb, "weights/s", null));
 
         using var client = new FlightClient(host.Address);
@@ -58,7 +59,7 @@ internal static class FlightBenchmark
             var g = r.GetProperty("get");
             var p = r.GetProperty("put");
             if (g.GetProperty("rows").GetInt64() != n) throw new InvalidOperationException($"Node DoGet returned {g.GetProperty("rows")} weights, expected {n}");
-            if (host.Store.Find("bench-node")?.Adapter.ActiveCount != n) throw new InvalidOperationException("Node DoPut lost weights");
+            if (store.Info("bench-node").ActiveCount != n) throw new InvalidOperationException("Node DoPut lost weights");
             double gs = g.GetProperty("seconds").GetDouble(), ps = p.GetProperty("seconds").GetDouble();
             rows.Add(new Row("Node apache-arrow", "DoGet, decoded", g.GetProperty("bytes").GetInt64() / gs / 1e6, "MB/s", ">= 500"));
             rows.Add(new Row("Node apache-arrow", "DoGet, decoded", n / gs, "weights/s", null));
@@ -67,7 +68,7 @@ internal static class FlightBenchmark
             host.Store.Delete("bench-node");
         }
 
-        progress("DoPut with our client into a new adapter (set batches of 65,536, acknowledged once saved)");
+        progress($"DoPut with our client into a new adapter (set batches of 65,536, acknowledged once in the write-ahead log, fsync {store.Fsync})");
         var batches = ToBatches(data, 65536);
         long putBytes = batches.Sum(b => (long)ArrowIpcWriter.RecordBatchMessage(b).Body.Length);
         var modules = data.Modules.Select(m => new { name = m.Name, rows = m.Rows, cols = m.Cols }).ToList();
@@ -80,7 +81,7 @@ internal static class FlightBenchmark
         var acks = await client.DoPutAsync(cmd, WeightSchema.Schema, batches.Select(b => (b, (byte[]?)null)));
         double tp = sw.Elapsed.TotalSeconds;
         if (acks.Count != batches.Count) throw new InvalidOperationException($"{acks.Count} acks for {batches.Count} batches");
-        if (host.Store.Find("bench-put")!.Adapter.ActiveCount != n) throw new InvalidOperationException("DoPut lost weights");
+        if (store.Info("bench-put").ActiveCount != n) throw new InvalidOperationException("DoPut lost weights");
         rows.Add(new Row("ours (C#)", "DoPut (set), durable", putBytes / tp / 1e6, "MB/s", null));
         rows.Add(new Row("ours (C#)", "DoPut (set), durable", n / tp, "weights/s", null));
         return rows;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using Hyprstream.Runtime.Store;
 using Hyprstream.Server.Service;
 
 namespace Hyprstream.Server.Commands;
@@ -14,10 +15,12 @@ internal static class ServeCommand
         var token = new Option<string[]>("--token") { Description = "bearer token clients must present (repeatable; also HYPRSTREAM_TOKENS, comma-separated)", AllowMultipleArgumentsPerToken = false };
         var cert = new Option<string?>("--cert") { Description = "PKCS#12 certificate: serve TLS instead of plain HTTP/2" };
         var certPassword = new Option<string?>("--cert-password") { Description = "password of the --cert file (or HYPRSTREAM_CERT_PASSWORD)" };
-        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, cert, certPassword };
+        var fsync = new Option<string>("--fsync") { Description = "when an acknowledged update reaches the disk: always, batch(MS) (default batch(2): one fsync every 2 ms, acknowledgements wait for it) or never (survives a process crash, not a power loss)", DefaultValueFactory = _ => "batch" };
+        var cache = new Option<string>("--cache-mb") { Description = "cache budgets in MiB for L1 (decoded), L2 (compressed in RAM), L3 (compressed on disk)", DefaultValueFactory = _ => "2048,1024,8192" };
+        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, cert, certPassword, fsync, cache };
         cmd.SetAction(async (r, ct) =>
         {
-            var dir = r.GetValue(data) ?? DirectoryAdapterStore.DefaultDirectory();
+            var dir = r.GetValue(data) ?? ServiceStore.DefaultDirectory();
             var tokens = TokenAuth.TokensFromEnvironment(r.GetValue(token));
             var options = new FlightServiceOptions
             {
@@ -27,10 +30,11 @@ internal static class ServeCommand
                 CertificatePath = r.GetValue(cert),
                 CertificatePassword = r.GetValue(certPassword) ?? Environment.GetEnvironmentVariable("HYPRSTREAM_CERT_PASSWORD"),
                 Log = msg => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {msg}"),
+                Store = new StoreOptions { Fsync = FsyncPolicy.Parse(r.GetValue(fsync)!), Budgets = ParseBudgets(r.GetValue(cache)!) },
             };
             await using var host = await FlightServiceHost.StartAsync(options);
             var scheme = options.CertificatePath == null ? "grpc+tcp" : "grpc+tls";
-            Console.WriteLine($"hyprstream serving {host.Store.Loaded.Count} adapters from {host.Store.DataDirectory} at {scheme}://{host.Address.Authority}" +
+            Console.WriteLine($"hyprstream serving {host.Store.Store.Names.Count} adapters from {host.Store.DataDirectory} at {scheme}://{host.Address.Authority}" +
                 (tokens.Count > 0 ? " (bearer token required)" : ""));
             Console.Out.Flush();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -43,6 +47,15 @@ internal static class ServeCommand
             return 0;
         });
         return cmd;
+    }
+
+    internal static CacheBudgets ParseBudgets(string s)
+    {
+        var parts = s.Split(',');
+        var mb = new long[3];
+        if (parts.Length != 3 || !parts.Select((p, i) => long.TryParse(p.Trim(), out mb[i]) && mb[i] >= 0).All(ok => ok))
+            throw new ArgumentException($"--cache-mb '{s}' must be three sizes in MiB, L1,L2,L3 (e.g. 2048,1024,8192)");
+        return new CacheBudgets(mb[0] << 20, mb[1] << 20, mb[2] << 20);
     }
 
     internal static IPEndPoint ParseEndpoint(string s)

@@ -10,6 +10,9 @@ internal static class StoreInfo
     public static int Print(string dir, bool json)
     {
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"no store directory '{dir}'");
+        // A service data directory keeps its store in .store.
+        var inner = Path.Combine(dir, Service.ServiceStore.StoreFolder);
+        if (!File.Exists(Path.Combine(dir, StoreManifest.FileName)) && Directory.Exists(inner)) dir = inner;
         using var store = AdapterStore.Open(dir, new StoreOptions { SnapshotWalBytes = 0 });
         var st = store.Stats();
         if (json)

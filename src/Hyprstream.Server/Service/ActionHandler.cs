@@ -4,27 +4,35 @@ using Google.Protobuf;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
+using Hyprstream.Runtime.Store;
 
 namespace Hyprstream.Server.Service;
 
 /// <summary>
 /// DoAction and ListActions: adapter operations with JSON bodies and one JSON Result each (documented in the
-/// README, "Flight actions"). Every action that changes an adapter returns after the change is saved.
+/// README, "Flight actions"). Every action that changes an adapter is one record of the store's write-ahead log and
+/// returns once that record is durable.
 /// </summary>
-public sealed class ActionHandler(IAdapterStore store, ServiceStats stats, IndexService? index = null)
+public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexService? index = null)
 {
+    private AdapterStore Store => data.Store;
+
     private static readonly (string Type, string Description)[] Actions =
     [
-        ("merge", "{\"target\", \"source\", \"scale\"=1}: target += scale * source (effective deltas), saved"),
-        ("fuse", "{\"name\", \"sources\": [..], \"weights\": [..]}: a new adapter sum(w_i * a_i), saved"),
-        ("prune", "{\"adapter\", \"tolerance\"}: drop weights with |w| <= tolerance, saved; returns removed"),
-        ("keep-top", "{\"adapter\", \"fraction\", \"structure\"=\"tile\"|\"unstructured\"}: keep the largest weights per module, saved; returns retained energy"),
-        ("save", "{\"adapter\"}: make sure every change is on disk; returns path and bytes"),
-        ("delete", "{\"adapter\"}: remove from memory and delete its file"),
-        ("stats", "{} or {\"adapter\"}: adapters, active weights, bytes in memory and on disk, updates per second"),
-        ("load", "{\"adapter\"}: load (or reload) name.vdb from the data directory"),
-        ("unload", "{\"adapter\"}: drop from memory, keep the file"),
-        ("rescan", "{}: serve .vdb files added to the data directory since start"),
+        ("merge", "{\"target\", \"source\", \"scale\"=1}: target += scale * source (effective deltas), durable"),
+        ("fuse", "{\"name\", \"sources\": [..], \"weights\": [..]}: a new adapter sum(w_i * a_i), durable"),
+        ("prune", "{\"adapter\", \"tolerance\"}: drop weights with |w| <= tolerance, durable; returns removed"),
+        ("keep-top", "{\"adapter\", \"fraction\", \"structure\"=\"tile\"|\"unstructured\"}: keep the largest weights per module, durable; returns retained energy"),
+        ("save", "{\"adapter\"}: write the adapter's current state to name.vdb in the data directory; returns path and bytes"),
+        ("delete", "{\"adapter\"}: remove it from the store (durable) and delete name.vdb"),
+        ("stats", "{} or {\"adapter\"}: adapters, active weights, bytes, updates per second, cache tiers, WAL and recovery"),
+        ("load", "{\"adapter\"}: import name.vdb from the data directory (replacing the stored adapter); without the file, bring the stored adapter into memory"),
+        ("unload", "{\"adapter\"}: drop it from every cache tier (it stays in the store, read again on next use)"),
+        ("pin", "{\"adapter\"}: keep it decoded in memory (L1), never evicted"),
+        ("unpin", "{\"adapter\"}: let it be evicted again"),
+        ("prefetch", "{\"adapter\"}: load it into memory (L1) ahead of use"),
+        ("checkpoint", "{}: fold the write-ahead log into snapshots now"),
+        ("rescan", "{}: import .vdb files added to the data directory since start"),
         ("index-upsert", "{\"adapter\", \"vector\": [..], \"tags\"=[], \"metric\"=\"cosine\"|\"l2\"|\"poincare\" (fixed by the first upsert)}: add or replace an adapter's embedding"),
         ("index-remove", "{\"adapter\"}: remove an adapter's embedding"),
         ("search", "{\"vector\": [..], \"k\"=10, \"metric\"?, \"ef\"?, \"filter\"={\"tags\": [..], \"any\": [..], \"tenant\"}}: nearest adapters and distances"),
@@ -48,16 +56,20 @@ public sealed class ActionHandler(IAdapterStore store, ServiceStats stats, Index
         catch (JsonException e) { throw ErrorMapping.Invalid($"action '{action.Type}' body is not JSON: {e.Message}"); }
         object result = action.Type switch
         {
-            "merge" => await MergeAsync(body, call.CancellationToken),
-            "fuse" => await FuseAsync(body, call.CancellationToken),
-            "prune" => await MutateAsync(body, a => new { removed = a.Prune(Float(body, "tolerance")) }),
-            "keep-top" => await MutateAsync(body, a => new { energy = a.KeepTopFraction(Double(body, "fraction"), Structure(body)) }),
-            "save" => await SaveAsync(body),
-            "delete" => new { deleted = store.Delete(Name(body)) },
+            "merge" => await MergeAsync(body),
+            "fuse" => await FuseAsync(body),
+            "prune" => await ChangeAsync(Name(body), new AdapterBatch().Prune(Float(body, "tolerance")), o => new { removed = o.Removed }),
+            "keep-top" => await ChangeAsync(Name(body), new AdapterBatch().KeepTop((float)Double(body, "fraction"), Structure(body)), o => new { energy = o.RetainedEnergy }),
+            "save" => await Offload(() => Save(body)),
+            "delete" => await Offload(() => new { deleted = data.Delete(Name(body)) }),
             "stats" => Stats(body),
-            "load" => Loaded(store.Load(Name(body))),
-            "unload" => new { unloaded = store.Unload(Name(body)) },
-            "rescan" => Rescan(),
+            "load" => await Offload(() => Load(body)),
+            "unload" => await Offload(() => new { unloaded = Store.Evict(Known(body)), tier = Tier(Name(body)) }),
+            "pin" => await Offload(() => { Store.Pin(Known(body)); return new { pinned = true, tier = Tier(Name(body)) }; }),
+            "unpin" => await Offload(() => { Store.Unpin(Known(body)); return new { pinned = false, tier = Tier(Name(body)) }; }),
+            "prefetch" => await Offload(() => { Store.Prefetch(Known(body)); return new { tier = Tier(Name(body)) }; }),
+            "checkpoint" => await Offload(Checkpoint),
+            "rescan" => await Offload(Rescan),
             "index-upsert" => Indexes().Upsert(body),
             "index-remove" => Indexes().Remove(body),
             "search" => Indexes().Search(body),
@@ -66,99 +78,133 @@ public sealed class ActionHandler(IAdapterStore store, ServiceStats stats, Index
         await call.WriteAsync(new Result { Body = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(result)) });
     }
 
+    /// <summary>Runs blocking store work (file reads, fsync waits) off the request's thread.</summary>
+    private static Task<object> Offload(Func<object> work) => Task.Run(work);
+
     private IndexService Indexes() => index ?? throw new GrpcException(GrpcStatusCode.Unimplemented, "this server has no adapter index");
 
-    private AdapterEntry Entry(string name) => store.Find(AdapterNames.ValidateAdapter(name)) ?? throw ErrorMapping.NotFound($"no adapter '{name}'");
+    /// <summary>The body's adapter name, checked to exist (NotFound otherwise).</summary>
+    private string Known(JsonObject body) => Known(Name(body));
 
-    private async Task<object> MutateAsync(JsonObject body, Func<SparseAdapter, object> change)
+    private string Known(string name) =>
+        Store.Contains(AdapterNames.ValidateAdapter(name)) ? name : throw ErrorMapping.NotFound($"no adapter '{name}'");
+
+    private string Tier(string name) => Store.TierOf(name)?.ToString() ?? "disk";
+
+    /// <summary>Logs one batch against the adapter, waits until it is durable, and reports what it did.</summary>
+    private async Task<object> ChangeAsync(string name, AdapterBatch batch, Func<BatchOutcome, object> result)
     {
-        var e = Entry(Name(body));
-        object result;
-        await e.Gate.WaitAsync();
-        try
-        {
-            result = change(e.Adapter);
-            e.Changed();
-        }
-        finally { e.Gate.Release(); }
-        await store.PersistAsync(e, CancellationToken.None);
-        return result;
+        var staged = Store.Stage(Known(name), batch);
+        await Store.WhenDurableAsync(staged.Seq);
+        return result(staged.Outcome);
     }
 
-    private async Task<object> MergeAsync(JsonObject body, CancellationToken ct)
+    private async Task<object> MergeAsync(JsonObject body)
     {
-        var target = Entry(Str(body, "target"));
-        var source = Entry(Str(body, "source"));
+        var target = Known(Str(body, "target"));
+        var source = Known(Str(body, "source"));
         float scale = body.ContainsKey("scale") ? Float(body, "scale") : 1f;
-        // Only the target's gate: the source is read under its own lock inside MergeFrom.
-        await target.Gate.WaitAsync(ct);
-        try
-        {
-            target.Adapter.MergeFrom(source.Adapter, scale);
-            target.Changed();
-        }
-        finally { target.Gate.Release(); }
-        await store.PersistAsync(target, CancellationToken.None);
-        return new { target = target.Name, active = target.Adapter.ActiveCount };
+        var staged = await Task.Run(() => Store.StageMerge(target, source, scale));
+        await Store.WhenDurableAsync(staged.Seq);
+        return new { target, active = Store.Info(target).ActiveCount };
     }
 
-    private async Task<object> FuseAsync(JsonObject body, CancellationToken ct)
+    private async Task<object> FuseAsync(JsonObject body)
     {
         var name = AdapterNames.ValidateAdapter(Str(body, "name"));
         var sources = (body["sources"] as JsonArray ?? throw ErrorMapping.Invalid("\"sources\" must be an array of adapter names"))
-            .Select(n => Entry(n?.GetValue<string>() ?? "")).ToList();
+            .Select(n => Known(n?.GetValue<string>() ?? "")).ToList();
         var weights = (body["weights"] as JsonArray ?? throw ErrorMapping.Invalid("\"weights\" must be an array of numbers"))
             .Select(n => n?.GetValue<float>() ?? throw ErrorMapping.Invalid("weights must be numbers")).ToList();
-        if (store.Find(name) != null) throw new GrpcException(GrpcStatusCode.AlreadyExists, $"adapter '{name}' already exists");
-        var fused = SparseAdapter.Fuse(name, sources.Select(s => s.Adapter).ToList(), weights);
-        var entry = store.GetOrAdd(name, () => fused, out bool created);
-        if (!created)
+        if (Store.Contains(name)) throw new GrpcException(GrpcStatusCode.AlreadyExists, $"adapter '{name}' already exists");
+        return await Offload(() =>
         {
-            fused.Dispose();
-            throw new GrpcException(GrpcStatusCode.AlreadyExists, $"adapter '{name}' already exists");
-        }
-        await store.PersistAsync(entry, ct);
-        return new { name, active = fused.ActiveCount };
+            var copies = new List<SparseAdapter>();
+            try
+            {
+                foreach (var s in sources) copies.Add(Store.Get(s));
+                using var fused = SparseAdapter.Fuse(name, copies, weights);
+                try { Store.Create(name, fused.BaseModel, AdapterBatch.FromAdapter(fused)); }
+                catch (InvalidOperationException e) when (Store.Contains(name))
+                {
+                    throw new GrpcException(GrpcStatusCode.AlreadyExists, e.Message);
+                }
+                return new { name, active = fused.ActiveCount };
+            }
+            finally { foreach (var c in copies) c.Dispose(); }
+        });
     }
 
-    private async Task<object> SaveAsync(JsonObject body)
+    private object Save(JsonObject body)
     {
-        var e = Entry(Name(body));
-        await store.PersistAsync(e, CancellationToken.None);
-        return new { adapter = e.Name, path = Path.Combine(store.DataDirectory, e.Name + ".vdb"), bytes = store.DiskBytes(e.Name) };
+        var name = Known(body);
+        var (path, bytes) = data.Export(name);
+        return new { adapter = name, path, bytes };
+    }
+
+    private object Load(JsonObject body)
+    {
+        var name = AdapterNames.ValidateAdapter(Name(body));
+        AdapterInfo info;
+        string from;
+        if (File.Exists(data.FileOf(name)))
+        {
+            info = data.Import(name, replace: true);
+            from = "file";
+        }
+        else if (Store.Contains(name))
+        {
+            Store.Prefetch(name);
+            info = Store.Info(name);
+            from = "store";
+        }
+        else throw ErrorMapping.NotFound($"no adapter '{name}' in the store and no '{name}.vdb' in the data directory");
+        return new { adapter = name, modules = info.Modules.Count, active = info.ActiveCount, from, tier = Tier(name) };
+    }
+
+    private object Checkpoint()
+    {
+        Store.Checkpoint();
+        var st = Store.Stats();
+        return new { checkpoints = st.Checkpoints, wal_bytes = st.WalBytes, snapshot_bytes = st.SnapshotBytes, last_sequence = st.LastSequence };
     }
 
     private object Stats(JsonObject body)
     {
-        var entries = body.ContainsKey("adapter") ? [Entry(Name(body))] : store.Loaded;
-        var per = entries.Select(e => new
+        var names = body.ContainsKey("adapter") ? [Known(body)] : Store.Names;
+        var per = new List<(AdapterInfo Info, string Tier)>();
+        foreach (var n in names)
         {
-            adapter = e.Name,
-            modules = e.Adapter.Modules.Count,
-            active_weights = e.Adapter.ActiveCount,
-            memory_bytes = e.Adapter.MemoryBytes,
-            disk_bytes = store.DiskBytes(e.Name),
-        }).ToList();
+            try { per.Add((Store.Info(n), Tier(n))); }
+            catch (KeyNotFoundException) { } // deleted meanwhile
+        }
+        var st = Store.Stats();
         return new
         {
             adapters = per.Count,
-            active_weights = per.Sum(p => p.active_weights),
-            memory_bytes = per.Sum(p => p.memory_bytes),
-            disk_bytes = per.Sum(p => p.disk_bytes),
+            active_weights = per.Sum(p => p.Info.ActiveCount),
+            memory_bytes = per.Sum(p => p.Info.MemoryBytes),
+            disk_bytes = st.SnapshotBytes + st.WalBytes,
             weights_written = stats.WeightsWritten,
             put_batches = stats.Batches,
             updates_per_second = Math.Round(stats.UpdatesPerSecond, 1),
             uptime_seconds = Math.Round(stats.UptimeSeconds, 1),
-            per_adapter = per,
+            store = StoreJson.Describe(st),
+            per_adapter = per.Select(p => new
+            {
+                adapter = p.Info.Name,
+                modules = p.Info.Modules.Count,
+                active_weights = p.Info.ActiveCount,
+                memory_bytes = p.Info.MemoryBytes,
+                tier = p.Tier,
+            }).ToList(),
         };
     }
 
-    private static object Loaded(AdapterEntry e) => new { adapter = e.Name, modules = e.Adapter.Modules.Count, active = e.Adapter.ActiveCount };
-
     private object Rescan()
     {
-        var (loaded, failed) = store.Rescan();
-        return new { loaded, failed };
+        var (imported, failed) = data.Rescan();
+        return new { loaded = imported, failed };
     }
 
     private static string Name(JsonObject b) => Str(b, "adapter");

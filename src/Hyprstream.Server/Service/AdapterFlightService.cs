@@ -6,6 +6,7 @@ using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Index;
+using Hyprstream.Runtime.Store;
 
 namespace Hyprstream.Server.Service;
 
@@ -13,22 +14,22 @@ namespace Hyprstream.Server.Service;
 /// Adapters as Arrow Flight flights: one flight per adapter (path ["adapters", name]) and per module
 /// (["adapters", name, module]); DoGet streams stored weights in bounded batches; DoPut and DoAction are in
 /// <see cref="PutHandler"/> and <see cref="ActionHandler"/>. Holds no storage logic: everything goes through
-/// <see cref="IAdapterStore"/> and the runtime API.
+/// the durable <see cref="AdapterStore"/> and the runtime API.
 /// </summary>
 public sealed class AdapterFlightService
 {
-    private readonly IAdapterStore _store;
+    private readonly AdapterStore _store;
     private readonly PutHandler _put;
     private readonly ActionHandler _actions;
     private readonly IndexService? _index;
 
-    public AdapterFlightService(IAdapterStore store, ServiceStats stats, int batchRows = 16384, IndexService? index = null)
+    public AdapterFlightService(ServiceStore data, ServiceStats stats, int batchRows = 16384, IndexService? index = null)
     {
-        _store = store;
+        _store = data.Store;
         BatchRows = batchRows;
         _index = index;
-        _put = new PutHandler(store, stats);
-        _actions = new ActionHandler(store, stats, index);
+        _put = new PutHandler(data.Store, stats);
+        _actions = new ActionHandler(data, stats, index);
     }
 
     /// <summary>Most rows in one DoGet batch: ~1 MB messages, under every client's default 4 MiB limit, and measured fastest here.</summary>
@@ -53,19 +54,14 @@ public sealed class AdapterFlightService
         var criteria = await call.ReadSingleAsync(Criteria.Parser);
         var prefix = criteria.Expression.ToStringUtf8();
         if (_index?.Index is { } idx && prefix.Length == 0) await call.WriteAsync(DescribeIndex(idx));
-        foreach (var e in _store.Loaded)
+        foreach (var name in _store.Names)
         {
-            if (prefix.Length > 0 && !e.Name.StartsWith(prefix, StringComparison.Ordinal)) continue;
-            FlightInfo info;
-            List<FlightInfo> modules;
-            try
-            {
-                info = Describe(e, null);
-                modules = e.Adapter.Modules.Select(m => Describe(e, m)).ToList();
-            }
-            catch (ObjectDisposedException) { continue; } // unloaded while listing
-            await call.WriteAsync(info);
-            foreach (var m in modules) await call.WriteAsync(m);
+            if (prefix.Length > 0 && !name.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            AdapterInfo a;
+            try { a = _store.Info(name); }
+            catch (KeyNotFoundException) { continue; } // deleted while listing
+            await call.WriteAsync(Describe(a, null));
+            foreach (var m in a.Modules) await call.WriteAsync(Describe(a, m));
         }
     }
 
@@ -73,8 +69,8 @@ public sealed class AdapterFlightService
     {
         var d = await call.ReadSingleAsync(FlightDescriptor.Parser);
         if (IsIndex(d)) { await call.WriteAsync(DescribeIndex(RequireIndex())); return; }
-        var (entry, module) = Resolve(d);
-        await call.WriteAsync(Describe(entry, module));
+        var (adapter, module) = Resolve(d);
+        await call.WriteAsync(Describe(adapter, module));
     }
 
     private async Task GetSchemaAsync(GrpcServerCall call)
@@ -84,8 +80,8 @@ public sealed class AdapterFlightService
         if (IsIndex(d)) schema = _index!.Schema(RequireIndex());
         else
         {
-            var (entry, module) = Resolve(d);
-            schema = SchemaFor(entry, module);
+            var (adapter, module) = Resolve(d);
+            schema = SchemaFor(adapter, module);
         }
         await call.WriteAsync(new SchemaResult { Schema = ByteString.CopyFrom(ArrowIpcWriter.EncapsulatedSchema(schema)) });
     }
@@ -137,26 +133,26 @@ public sealed class AdapterFlightService
     }
 
     /// <summary>PATH ["adapters", name] or ["adapters", name, module].</summary>
-    private (AdapterEntry, AdapterModule?) Resolve(FlightDescriptor d)
+    private (AdapterInfo, ModuleInfo?) Resolve(FlightDescriptor d)
     {
         if (d.Type != FlightDescriptor.Types.DescriptorType.Path || d.Path.Count is < 2 or > 3 || d.Path[0] != "adapters")
             throw ErrorMapping.Invalid("descriptor must be a PATH [\"adapters\", name] or [\"adapters\", name, module]");
         return Lookup(d.Path[1], d.Path.Count == 3 ? d.Path[2] : null);
     }
 
-    private (AdapterEntry, AdapterModule?) Lookup(string name, string? module)
+    private (AdapterInfo, ModuleInfo?) Lookup(string name, string? module)
     {
         AdapterNames.ValidateAdapter(name);
-        var entry = _store.Find(name) ?? throw ErrorMapping.NotFound($"no adapter '{name}'");
-        if (module == null) return (entry, null);
-        if (!entry.Adapter.Modules.TryGet(module, out var m)) throw ErrorMapping.NotFound($"adapter '{name}' has no module '{module}'");
-        return (entry, m);
+        if (!_store.Contains(name)) throw ErrorMapping.NotFound($"no adapter '{name}'");
+        var info = _store.Info(name);
+        if (module == null) return (info, null);
+        return (info, info.Modules.FirstOrDefault(m => m.Name == module) ?? throw ErrorMapping.NotFound($"adapter '{name}' has no module '{module}'"));
     }
 
-    private static ArrowSchema SchemaFor(AdapterEntry e, AdapterModule? module)
+    private static ArrowSchema SchemaFor(AdapterInfo a, ModuleInfo? module)
     {
-        var meta = new Dictionary<string, string> { ["hyprstream.adapter"] = e.Name };
-        if (e.Adapter.BaseModel != null) meta["hyprstream.base_model"] = e.Adapter.BaseModel;
+        var meta = new Dictionary<string, string> { ["hyprstream.adapter"] = a.Name };
+        if (a.BaseModel != null) meta["hyprstream.base_model"] = a.BaseModel;
         if (module != null)
         {
             meta["hyprstream.module"] = module.Name;
@@ -166,23 +162,21 @@ public sealed class AdapterFlightService
         return WeightSchema.WithMetadata(meta);
     }
 
-    private static FlightInfo Describe(AdapterEntry e, AdapterModule? module)
+    private static FlightInfo Describe(AdapterInfo a, ModuleInfo? module)
     {
-        var a = e.Adapter;
-        var modules = module == null ? a.Modules.ToList() : [module];
+        var modules = module == null ? a.Modules : [module];
         long records = 0, bytes = 0;
         var moduleMeta = new List<object>();
         foreach (var m in modules)
         {
-            long n = m.ActiveCount;
-            records += n;
-            bytes += n * WeightSchema.BytesPerWeight(m.Name);
-            moduleMeta.Add(new { name = m.Name, layer = m.Layer, rows = m.Rows, cols = m.Cols, scale = m.Scale, active = n });
+            records += m.ActiveCount;
+            bytes += m.ActiveCount * WeightSchema.BytesPerWeight(m.Name);
+            moduleMeta.Add(new { name = m.Name, layer = m.Layer, rows = m.Rows, cols = m.Cols, scale = m.Scale, active = m.ActiveCount });
         }
-        var path = module == null ? new[] { "adapters", e.Name } : new[] { "adapters", e.Name, module.Name };
+        var path = module == null ? new[] { "adapters", a.Name } : new[] { "adapters", a.Name, module.Name };
         var appMeta = new
         {
-            adapter = e.Name,
+            adapter = a.Name,
             base_model = a.BaseModel,
             provenance = a.Provenance,
             metadata = a.Metadata,
@@ -190,7 +184,7 @@ public sealed class AdapterFlightService
         };
         var info = new FlightInfo
         {
-            Schema = ByteString.CopyFrom(ArrowIpcWriter.EncapsulatedSchema(SchemaFor(e, module))),
+            Schema = ByteString.CopyFrom(ArrowIpcWriter.EncapsulatedSchema(SchemaFor(a, module))),
             FlightDescriptor = new FlightDescriptor { Type = FlightDescriptor.Types.DescriptorType.Path, Path = { path } },
             TotalRecords = records,
             TotalBytes = bytes,
@@ -198,7 +192,7 @@ public sealed class AdapterFlightService
             AppMetadata = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(appMeta)),
         };
         // No location: redeem the ticket on this same server.
-        info.Endpoint.Add(new FlightEndpoint { Ticket = new Ticket { Ticket_ = ByteString.CopyFrom(new WeightSchema.Ticket(e.Name, module?.Name).ToBytes()) } });
+        info.Endpoint.Add(new FlightEndpoint { Ticket = new Ticket { Ticket_ = ByteString.CopyFrom(new WeightSchema.Ticket(a.Name, module?.Name).ToBytes()) } });
         return info;
     }
 
@@ -207,16 +201,20 @@ public sealed class AdapterFlightService
         var ticket = await call.ReadSingleAsync(Ticket.Parser);
         if (IsIndexTicket(ticket.Ticket_.Span)) { await StreamIndexAsync(call); return; }
         var t = WeightSchema.Ticket.Parse(ticket.Ticket_.Span);
-        var (entry, module) = Lookup(t.Adapter, t.Module);
-        var modules = module == null ? entry.Adapter.Modules.ToList() : [module];
+        var (info, module) = Lookup(t.Adapter, t.Module);
+        // The adapter stays resident (not evicted) while it streams; writers go on between cursor chunks.
+        using var reader = _store.OpenRead(info.Name);
+        var adapter = reader.Adapter;
+        var modules = module == null ? adapter.Modules.ToList()
+            : [adapter.Modules.TryGet(module.Name, out var m) ? m : throw ErrorMapping.NotFound($"adapter '{info.Name}' has no module '{module.Name}'")];
         var writer = await call.StartAsync();
-        FlightDataEncoder.WriteSchema(writer, SchemaFor(entry, module));
+        FlightDataEncoder.WriteSchema(writer, SchemaFor(info, module));
         await call.FlushAsync();
         var builder = new WeightBatchBuilder(BatchRows);
-        foreach (var m in modules)
+        foreach (var mod in modules)
         {
-            var name = WeightBatchBuilder.Utf8(m.Name);
-            using var cursor = m.OpenCursor();
+            var name = WeightBatchBuilder.Utf8(mod.Name);
+            using var cursor = mod.OpenCursor();
             while (builder.Fill(cursor, name) > 0)
                 if (builder.Full) await SendAsync(call, builder);
         }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Hyprstream.Flight.Grpc;
+using Hyprstream.Runtime.Store;
 
 namespace Hyprstream.Server.Service;
 
@@ -13,6 +14,8 @@ public sealed record FlightServiceOptions
     public string? CertificatePassword { get; init; }
     public int MaxMessageSize { get; init; } = 64 << 20;
     public int BatchRows { get; init; } = 16384;
+    /// <summary>The durable store's fsync policy, cache budgets and snapshot threshold.</summary>
+    public StoreOptions Store { get; init; } = new();
     public Action<string>? Log { get; init; }
 }
 
@@ -21,7 +24,7 @@ public sealed class FlightServiceHost : IAsyncDisposable
 {
     private readonly GrpcServer _server;
 
-    private FlightServiceHost(GrpcServer server, IAdapterStore store, TokenAuth auth, IndexService index)
+    private FlightServiceHost(GrpcServer server, ServiceStore store, TokenAuth auth, IndexService index)
     {
         _server = server;
         Store = store;
@@ -33,7 +36,7 @@ public sealed class FlightServiceHost : IAsyncDisposable
     public IndexService Index { get; }
 
     public Uri Address => _server.Address;
-    public IAdapterStore Store { get; }
+    public ServiceStore Store { get; }
     public TokenAuth Auth { get; }
 
     public static async Task<FlightServiceHost> StartAsync(FlightServiceOptions options)
@@ -41,12 +44,12 @@ public sealed class FlightServiceHost : IAsyncDisposable
         var auth = new TokenAuth(options.Tokens);
         if (!IPAddress.IsLoopback(options.Listen.Address) && !auth.Enabled)
             throw new ArgumentException($"listening on {options.Listen} (not loopback) needs at least one token: set HYPRSTREAM_TOKENS or pass --token");
-        var store = new DirectoryAdapterStore(options.DataDirectory, options.Log);
+        var store = new ServiceStore(options.DataDirectory, options.Store, options.Log);
         IndexService? index = null;
         try
         {
-            var (loaded, failed) = store.Rescan();
-            options.Log?.Invoke($"data directory {store.DataDirectory}: {loaded.Count} adapters loaded, {failed.Count} files not served");
+            var (imported, failed) = store.Rescan();
+            options.Log?.Invoke($"data directory {store.DataDirectory}: {store.Store.Names.Count} adapters in the store ({imported.Count} .vdb files imported, {failed.Count} not served), fsync {store.Store.Fsync}");
             var router = new GrpcRouter(options.MaxMessageSize) { OnError = (path, e) => options.Log?.Invoke($"{path}: {e}") };
             index = new IndexService(store.DataDirectory);
             new AdapterFlightService(store, new ServiceStats(), options.BatchRows, index).MapTo(router, auth);

@@ -7,16 +7,18 @@ using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
+using Hyprstream.Runtime.Store;
 
 namespace Hyprstream.Server.Service;
 
 /// <summary>
-/// DoPut: record batches of `module, row, col, value` set or added into an adapter. Each batch is checked whole
-/// (columns, nulls, module names, bounds, finite values, finite sums) before any weight changes, then applied under
-/// the adapter's gate, so a bad batch changes nothing and concurrent writers lose no update. A batch's PutResult is
-/// sent only after a save that includes it has reached the disk; saves are shared by every batch before them.
+/// DoPut: record batches of `module, row, col, value` set or added into an adapter. Each batch becomes one record of
+/// the store's write-ahead log: checked whole (columns, nulls, finite values here; modules, bounds and finite sums by
+/// the store) before it is logged, then applied, so a bad batch changes nothing and concurrent writers lose no
+/// update. A batch's PutResult is sent only once its record is durable under the store's fsync policy; while one
+/// fsync runs, later batches are logged, and the next fsync covers them all (group commit).
 /// </summary>
-public sealed class PutHandler(IAdapterStore store, ServiceStats stats)
+public sealed class PutHandler(AdapterStore store, ServiceStats stats)
 {
     private sealed record PutCommand(string Adapter, string Mode, bool Create, string? BaseModel, List<ModuleSpec> Modules);
     private sealed record ModuleSpec(string Name, int Rows, int Cols, float Scale);
@@ -32,24 +34,22 @@ public sealed class PutHandler(IAdapterStore store, ServiceStats stats)
         var schema = decoder.Schema ?? throw ErrorMapping.Invalid("the first DoPut message carries no Arrow schema");
         CheckSchema(schema);
 
-        var entry = OpenAdapter(cmd);
-        var acks = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        // Group commit: while one save runs, later batches are applied; the next save covers all of them.
+        await OpenAdapterAsync(cmd);
+        var acks = Channel.CreateUnbounded<(ulong Seq, byte[] Ack)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var ackWriter = Task.Run(async () =>
         {
-            var ready = new List<byte[]>();
+            var ready = new List<(ulong Seq, byte[] Ack)>();
             while (await acks.Reader.WaitToReadAsync())
             {
                 while (acks.Reader.TryRead(out var a)) ready.Add(a);
-                await store.PersistAsync(entry, CancellationToken.None);
-                foreach (var a in ready) await call.WriteAsync(new PutResult { AppMetadata = ByteString.CopyFrom(a) });
+                // One wait covers every batch logged so far: the WAL acknowledges in sequence order.
+                await store.WhenDurableAsync(ready.Max(a => a.Seq));
+                foreach (var (_, a) in ready) await call.WriteAsync(new PutResult { AppMetadata = ByteString.CopyFrom(a) });
                 ready.Clear();
             }
         });
         try
         {
-            // A newly created adapter exists durably even before its first batch.
-            if (entry.Version == 0) await store.PersistAsync(entry, CancellationToken.None);
             int index = 0;
             while (await call.ReadMessageAsync() is { } raw)
             {
@@ -59,10 +59,10 @@ public sealed class PutHandler(IAdapterStore store, ServiceStats stats)
                 catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw ErrorMapping.Invalid($"batch {index}: {e.Message}"); }
                 if (batch == null) continue;
                 var mode = data.AppMetadata.IsEmpty ? cmd.Mode : ParseMode(Encoding.UTF8.GetString(data.AppMetadata.Span));
-                long version = await ApplyAsync(entry, batch, mode, index, call.CancellationToken);
+                var seq = Log(cmd.Adapter, ToStoreBatch(batch, mode, index), index);
                 stats.Written(batch.Length);
-                var ack = JsonSerializer.SerializeToUtf8Bytes(new { batch = index, rows = batch.Length, mode, adapter = entry.Name, version });
-                await acks.Writer.WriteAsync(ack);
+                var ack = JsonSerializer.SerializeToUtf8Bytes(new { batch = index, rows = batch.Length, mode, adapter = cmd.Adapter, version = seq });
+                await acks.Writer.WriteAsync((seq, ack));
                 index++;
                 if (ackWriter.IsFaulted) break;
             }
@@ -70,7 +70,7 @@ public sealed class PutHandler(IAdapterStore store, ServiceStats stats)
         finally
         {
             acks.Writer.TryComplete();
-            // Earlier batches are applied and are being saved: their acknowledgements still go out before any error.
+            // Earlier batches are logged: their acknowledgements still go out (once durable) before any error.
             try { await ackWriter; } catch when (call.CancellationToken.IsCancellationRequested) { }
         }
     }
@@ -125,112 +125,73 @@ public sealed class PutHandler(IAdapterStore store, ServiceStats stats)
             throw ErrorMapping.Invalid($"DoPut schema must be ({WeightSchema.Schema}) in that order; got ({schema})");
     }
 
-    private AdapterEntry OpenAdapter(PutCommand cmd)
+    /// <summary>Creates the adapter and declares its modules as the CMD asks, each durably before any batch is read.</summary>
+    private async Task OpenAdapterAsync(PutCommand cmd)
     {
-        AdapterEntry entry;
-        if (cmd.Create)
+        if (cmd.Create) await Task.Run(() => store.CreateIfMissing(cmd.Adapter, cmd.BaseModel));
+        else if (!store.Contains(cmd.Adapter))
+            throw ErrorMapping.NotFound($"no adapter '{cmd.Adapter}' (send \"create\": true in a CMD descriptor to create it)");
+        if (cmd.Modules.Count == 0) return;
+        var info = store.Info(cmd.Adapter);
+        var known = info.Modules.ToDictionary(m => m.Name, StringComparer.Ordinal);
+        foreach (var spec in cmd.Modules)
+            if (known.TryGetValue(spec.Name, out var m) && (m.Rows != spec.Rows || m.Cols != spec.Cols))
+                throw ErrorMapping.Invalid($"module '{spec.Name}' is {m.Rows}x{m.Cols}, not {spec.Rows}x{spec.Cols}");
+        if (cmd.Modules.All(spec => known.ContainsKey(spec.Name))) return;
+        // Planned under the adapter's lock: a module another writer declared meanwhile keeps its scale.
+        var staged = store.Stage(cmd.Adapter, a =>
         {
-            entry = store.GetOrAdd(cmd.Adapter, () => new SparseAdapter(cmd.Adapter, cmd.BaseModel), out _);
-        }
-        else
-        {
-            entry = store.Find(cmd.Adapter) ?? throw ErrorMapping.NotFound($"no adapter '{cmd.Adapter}' (send \"create\": true in a CMD descriptor to create it)");
-        }
-        if (cmd.Modules.Count == 0) return entry;
-        entry.Gate.Wait();
-        try
-        {
+            var b = new AdapterBatch();
             foreach (var spec in cmd.Modules)
-            {
-                if (entry.Adapter.Modules.TryGet(spec.Name, out var existing))
-                {
-                    if (existing.Rows != spec.Rows || existing.Cols != spec.Cols)
-                        throw ErrorMapping.Invalid($"module '{spec.Name}' is {existing.Rows}x{existing.Cols}, not {spec.Rows}x{spec.Cols}");
-                    continue;
-                }
-                entry.Adapter.AddModule(spec.Name, spec.Rows, spec.Cols, spec.Scale);
-                entry.Changed();
-            }
-        }
-        finally { entry.Gate.Release(); }
-        return entry;
-    }
-
-    /// <summary>Validates the whole batch, then applies it; returns the adapter version that includes it.</summary>
-    private static async Task<long> ApplyAsync(AdapterEntry entry, ArrowRecordBatch batch, string mode, int index, CancellationToken ct)
-    {
-        var runs = Validate(batch, index);
-        await entry.Gate.WaitAsync(ct);
-        try { return ApplyLocked(entry, batch, runs, mode, index); }
-        finally { entry.Gate.Release(); }
+                if (!a.Modules.Contains(spec.Name)) b.DefineModule(spec.Name, spec.Rows, spec.Cols, spec.Scale);
+            return b;
+        });
+        await store.WhenDurableAsync(staged.Seq);
     }
 
     /// <summary>Rows [Start, Start + Length) all name one module.</summary>
     private readonly record struct Run(string Module, int Start, int Length);
 
-    private static List<Run> Validate(ArrowRecordBatch batch, int index)
+    /// <summary>Checks what the store cannot (nulls, finite values) and cuts the batch into one set/add step per module run.</summary>
+    private static AdapterBatch ToStoreBatch(ArrowRecordBatch batch, string mode, int index)
     {
         for (int c = 0; c < batch.Columns.Count; c++)
             if (batch.Columns[c].NullCount > 0) throw ErrorMapping.Invalid($"batch {index}: column '{batch.Schema.Fields[c].Name}' has nulls");
+        var rows = batch.Columns[1].Values<int>();
+        var cols = batch.Columns[2].Values<int>();
         var values = batch.Columns[3].Values<float>();
         for (int i = 0; i < values.Length; i++)
             if (!float.IsFinite(values[i])) throw ErrorMapping.Invalid($"batch {index}, row {i}: value {values[i]} is not finite");
         var module = batch.Columns[0];
-        var runs = new List<Run>();
+        var result = new AdapterBatch();
         int start = 0;
         for (int i = 1; i <= batch.Length; i++)
         {
             if (i < batch.Length && module.Bytes(i).SequenceEqual(module.Bytes(start))) continue;
-            runs.Add(new Run(Encoding.UTF8.GetString(module.Bytes(start)), start, i - start));
+            var name = Encoding.UTF8.GetString(module.Bytes(start));
+            var (r, c, v) = (rows.Slice(start, i - start).ToArray(), cols.Slice(start, i - start).ToArray(), values.Slice(start, i - start).ToArray());
+            try
+            {
+                if (mode == "add") result.Add(name, r, c, v);
+                else result.Set(name, r, c, v);
+            }
+            catch (ArgumentException e) { throw ErrorMapping.Invalid($"batch {index}, row {start}: {e.Message}"); }
             start = i;
         }
-        return runs;
+        return result;
     }
 
-    private static long ApplyLocked(AdapterEntry entry, ArrowRecordBatch batch, List<Run> runs, string mode, int index)
+    /// <summary>Logs and applies the batch (not yet durable); the store refuses it whole if any row is bad.</summary>
+    private ulong Log(string adapter, AdapterBatch batch, int index)
     {
-        if (entry.Removed) throw new GrpcException(GrpcStatusCode.FailedPrecondition, $"adapter '{entry.Name}' was deleted or unloaded");
-        var rows = batch.Columns[1].Values<int>();
-        var cols = batch.Columns[2].Values<int>();
-        var values = batch.Columns[3].Values<float>();
-        var modules = new AdapterModule[runs.Count];
-        for (int k = 0; k < runs.Count; k++)
+        try { return store.Stage(adapter, batch).Seq; }
+        catch (KeyNotFoundException e) when (e.Message.Contains("module"))
         {
-            var run = runs[k];
-            if (!entry.Adapter.Modules.TryGet(run.Module, out var m))
-                throw ErrorMapping.NotFound($"batch {index}: adapter '{entry.Name}' has no module '{run.Module}' (declare it in the CMD descriptor's \"modules\")");
-            for (int i = run.Start; i < run.Start + run.Length; i++)
-                if ((uint)rows[i] >= (uint)m.Rows || (uint)cols[i] >= (uint)m.Cols)
-                    throw ErrorMapping.Invalid($"batch {index}, row {i}: ({rows[i]}, {cols[i]}) is outside module '{run.Module}' ({m.Rows}x{m.Cols})");
-            modules[k] = m;
+            throw ErrorMapping.NotFound($"batch {index}: {e.Message} (declare it in the CMD descriptor's \"modules\")");
         }
-        if (mode == "add") CheckSums(modules, runs, rows, cols, values, index);
-        // Everything is checked: the writes below cannot fail on this batch's content.
-        for (int k = 0; k < runs.Count; k++)
+        catch (Exception e) when (ErrorMapping.Map(e) is { } mapped)
         {
-            var (s, n) = (runs[k].Start, runs[k].Length);
-            if (mode == "add") modules[k].AddMany(rows.Slice(s, n), cols.Slice(s, n), values.Slice(s, n));
-            else modules[k].SetMany(rows.Slice(s, n), cols.Slice(s, n), values.Slice(s, n));
+            throw new GrpcException(mapped.Status, $"batch {index}: {e.Message}");
         }
-        return entry.Changed();
-    }
-
-    /// <summary>Refuses an add whose sum would overflow to ±Inf before anything is applied.</summary>
-    private static void CheckSums(AdapterModule[] modules, List<Run> runs, ReadOnlySpan<int> rows, ReadOnlySpan<int> cols, ReadOnlySpan<float> values, int index)
-    {
-        var sums = new Dictionary<(AdapterModule, int, int), double>();
-        for (int k = 0; k < runs.Count; k++)
-        {
-            var (s, n) = (runs[k].Start, runs[k].Length);
-            var old = new float[n];
-            modules[k].GetMany(rows.Slice(s, n), cols.Slice(s, n), old);
-            for (int i = 0; i < n; i++)
-            {
-                var key = (modules[k], rows[s + i], cols[s + i]);
-                sums[key] = (sums.TryGetValue(key, out var sum) ? sum : old[i]) + values[s + i];
-            }
-        }
-        foreach (var ((m, row, col), sum) in sums)
-            if (!float.IsFinite((float)sum)) throw ErrorMapping.Invalid($"batch {index}: adding to ({row}, {col}) of module '{m.Name}' would overflow float32");
     }
 }

@@ -105,7 +105,7 @@ public sealed class FlightBadInputTests
         Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
 
         await AssertStillServes(s, 2);
-        using var onDisk = SparseAdapter.Load(s.Dir.File("a.vdb"));
+        using var onDisk = s.Durable("a")!;
         Assert.That(onDisk.ActiveCount, Is.EqualTo(2));
     }
 
@@ -155,7 +155,7 @@ public sealed class FlightBadInputTests
         Assert.That(ack, Is.Not.Null);
         await call.DisposeAsync(); // gone without finishing
         await AssertStillServes(s, 3);
-        using var onDisk = SparseAdapter.Load(s.Dir.File("a.vdb"));
+        using var onDisk = s.Durable("a")!;
         Assert.That(onDisk.Modules[Q].Get(10, 10), Is.EqualTo(5f));
     }
 }

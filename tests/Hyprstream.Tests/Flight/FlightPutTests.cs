@@ -46,8 +46,8 @@ public sealed class FlightPutTests
             Assert.That(ack.RootElement.GetProperty("batch").GetInt32(), Is.EqualTo(1));
             Assert.That(ack.RootElement.GetProperty("mode").GetString(), Is.EqualTo("add"));
         }
-        // Acknowledged means on disk: an independent load of the file sees both batches.
-        using var onDisk = SparseAdapter.Load(s.Dir.File("fresh.vdb"));
+        // Acknowledged means in the write-ahead log: the store's files, copied now and recovered, hold both batches.
+        using var onDisk = s.Durable("fresh")!;
         var m = onDisk.Modules[Q];
         Assert.That(m.Get(1, 2), Is.EqualTo(0.75f));
         Assert.That(m.Get(3, 4), Is.EqualTo(-1f));
@@ -113,6 +113,8 @@ public sealed class FlightPutTests
         var e = Assert.ThrowsAsync<GrpcException>(() => s.Client.DoPutAsync(Path("adapters", "ghost"), WeightSchema.Schema, [(Batch((Q, 0, 0, 1f)), null)]));
         Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
         Assert.That(File.Exists(s.Dir.File("ghost.vdb")), Is.False);
+        Assert.That(s.Host.Store.Store.Contains("ghost"), Is.False);
+        Assert.That(s.Durable("ghost"), Is.Null);
     }
 
     [TestCase("../evil")]
@@ -150,7 +152,7 @@ public sealed class FlightPutTests
         var got = await ReadAll(s.Client, (await s.Client.GetFlightInfoAsync(Path("adapters", "hot"))).Endpoint[0].Ticket);
         Assert.That(got, Has.Count.EqualTo(16));
         Assert.That(got.Values, Is.All.EqualTo(128f));
-        using var onDisk = SparseAdapter.Load(s.Dir.File("hot.vdb"));
+        using var onDisk = s.Durable("hot")!;
         Assert.That(onDisk.Modules[Q].Get(5, 15), Is.EqualTo(128f));
     }
 }

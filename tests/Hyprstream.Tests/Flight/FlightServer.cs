@@ -1,4 +1,6 @@
 using Hyprstream.Flight.Flight;
+using Hyprstream.Runtime;
+using Hyprstream.Runtime.Store;
 using Hyprstream.Server.Service;
 
 namespace Hyprstream.Tests.Flight;
@@ -24,6 +26,27 @@ internal sealed class FlightServer : IAsyncDisposable
         });
         s.Client = new FlightClient(s.Host.Address);
         return s;
+    }
+
+    /// <summary>
+    /// What a crash right now would keep of an adapter: the store's files are copied while the service runs (no
+    /// shutdown, no flush) and opened — and so recovered — on their own. Null when the adapter is not there.
+    /// </summary>
+    public SparseAdapter? Durable(string name) => DurableIn(System.IO.Path.Combine(Dir.Path, ServiceStore.StoreFolder), name);
+
+    public static SparseAdapter? DurableIn(string storeDir, string name)
+    {
+        using var copy = new TempDir();
+        foreach (var f in Directory.EnumerateFiles(storeDir, "*", SearchOption.AllDirectories))
+        {
+            var rel = System.IO.Path.GetRelativePath(storeDir, f);
+            if (rel == "lock" || rel.StartsWith("cache", StringComparison.Ordinal)) continue;
+            var dst = System.IO.Path.Combine(copy.Path, rel);
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(dst)!);
+            File.Copy(f, dst);
+        }
+        using var store = AdapterStore.Open(copy.Path, new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never });
+        return store.Contains(name) ? store.Get(name) : null;
     }
 
     public async ValueTask DisposeAsync()

@@ -64,7 +64,7 @@ public sealed class NodeInteropTests
         var put = r.GetProperty("put").EnumerateArray().ToList();
         Assert.That(put, Has.Count.EqualTo(1));
         Assert.That(put[0].GetString(), Does.Contain("\"rows\":3"));
-        using (var fromNode = SparseAdapter.Load(s.Dir.File("from-node.vdb")))
+        using (var fromNode = s.Durable("from-node")!)
         {
             var q = fromNode.Modules["model.layers.0.self_attn.q_proj"];
             Assert.That(q.Get(1, 10), Is.EqualTo(0.5f));

@@ -55,7 +55,9 @@ public sealed class ServeProcessTests
             if (!server.HasExited) server.Kill(entireProcessTree: true);
             server.WaitForExit(10_000);
         }
-        using var fromNode = SparseAdapter.Load(dir.File("from-node.vdb"));
+        // The server was killed (SIGKILL): its store recovers on open and holds the acknowledged DoPut.
+        using var store = Hyprstream.Runtime.Store.AdapterStore.Open(System.IO.Path.Combine(dir.Path, Hyprstream.Server.Service.ServiceStore.StoreFolder));
+        using var fromNode = store.Get("from-node");
         Assert.That(fromNode.ActiveCount, Is.EqualTo(3));
     }
 

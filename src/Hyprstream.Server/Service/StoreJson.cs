@@ -1,0 +1,49 @@
+using Hyprstream.Runtime.Store;
+
+namespace Hyprstream.Server.Service;
+
+/// <summary>The store's numbers as the snake_case JSON the `stats` action and `info --store --json` print.</summary>
+public static class StoreJson
+{
+    public static object Describe(StoreStats st) => new
+    {
+        adapters = st.Adapters,
+        fsync = st.Fsync,
+        wal_bytes = st.WalBytes,
+        wal_records_appended = st.WalRecordsAppended,
+        wal_bytes_appended = st.WalBytesAppended,
+        fsyncs = st.Fsyncs,
+        last_sequence = st.LastSequence,
+        checkpoints = st.Checkpoints,
+        snapshot_bytes = st.SnapshotBytes,
+        cache = new
+        {
+            tiers = st.Cache.Tiers.Select(t => new
+            {
+                tier = t.Tier.ToString(),
+                budget_bytes = t.BudgetBytes,
+                resident_bytes = t.ResidentBytes,
+                entries = t.Entries,
+                hits = t.Hits,
+                promotions = t.Promotions,
+                evictions = t.Evictions,
+            }).ToList(),
+            lookups = st.Cache.Lookups,
+            misses = st.Cache.Misses,
+            bloom_rejects = st.Cache.BloomRejects,
+            cold_loads = st.Cache.ColdLoads,
+            write_backs = st.Cache.WriteBacks,
+            pinned = st.Cache.Pinned,
+        },
+        recovery = new
+        {
+            records_replayed = st.Recovery.RecordsReplayed,
+            records_skipped = st.Recovery.RecordsSkipped,
+            wal_bytes_read = st.Recovery.WalBytesRead,
+            dropped_bytes = st.Recovery.DroppedBytes,
+            drop_reason = st.Recovery.DropReason,
+            orphans_removed = st.Recovery.OrphansRemoved,
+            milliseconds = Math.Round(st.Recovery.Elapsed.TotalMilliseconds, 1),
+        },
+    };
+}
