@@ -1,0 +1,152 @@
+using Hyprstream.Runtime;
+using Hyprstream.Runtime.Store;
+using Hyprstream.Runtime.Storage;
+
+namespace Hyprstream.Tests;
+
+/// <summary>
+/// The store operations the Flight service relies on, each checked live and after a replay of the WAL: creation with
+/// content, keep-top, provenance, merges on effective deltas, refused overflows, staged updates and their durability.
+/// </summary>
+[TestFixture]
+public sealed class StoreOperationTests
+{
+    private const string M = "model.layers.0.self_attn.q_proj";
+    private static readonly StoreOptions NoBackground = new() { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Always };
+
+    private static AdapterBatch Content() => new AdapterBatch()
+        .DefineModule(M, 16, 64, 2f)
+        .Set(M, [0, 1, 2, 3, 15], [0, 1, 2, 3, 63], [0.1f, -3f, 0.5f, 2f, -0.01f])
+        .SetMetadata("task", "math")
+        .SetProvenance("source", "test");
+
+    [Test]
+    public void CreateWithContent_KeepTop_Merge_ReplayToTheSameState()
+    {
+        using var dir = new TempDir();
+        Dictionary<(string, int, int), float> a, c;
+        double energy;
+        using (var s = AdapterStore.Open(dir.Path, NoBackground))
+        {
+            s.Create("a", "test/base", Content());
+            var staged = s.Stage("a", new AdapterBatch().KeepTop(2f / (16 * 64), SparsityStructure.Unstructured));
+            s.WaitDurable(staged.Seq);
+            energy = staged.Outcome.RetainedEnergy!.Value;
+            // -3 and 2 are the two largest: sqrt((9 + 4) / (0.01 + 9 + 0.25 + 4 + 0.0001))
+            Assert.That(energy, Is.EqualTo(Math.Sqrt(13 / 13.2601)).Within(1e-6));
+            s.Create("c", null, new AdapterBatch().DefineModule(M, 16, 64, 0.5f).Set(M, [1], [1], [1f]));
+            s.Merge("c", "a", 0.25f); // effective: 0.5·c += 0.25 · 2·a  →  c += a
+            using (var x = s.Get("a")) a = Fixtures.Snapshot(x);
+            using (var x = s.Get("c")) c = Fixtures.Snapshot(x);
+            Assert.That(c[(M, 1, 1)], Is.EqualTo(1f - 3f));
+            Assert.That(c[(M, 3, 3)], Is.EqualTo(2f));
+        }
+        using var r = AdapterStore.Open(dir.Path, NoBackground);
+        Assert.That(r.Recovery.RecordsReplayed, Is.EqualTo(4));
+        using var back = r.Get("a");
+        Assert.That(Fixtures.Snapshot(back), Is.EquivalentTo(a));
+        Assert.That(back.BaseModel, Is.EqualTo("test/base"));
+        Assert.That(back.Metadata["task"], Is.EqualTo("math"));
+        Assert.That(back.Provenance["source"], Is.EqualTo("test"));
+        Assert.That(back.Modules[M].Scale, Is.EqualTo(2f));
+        using var backC = r.Get("c");
+        Assert.That(Fixtures.Snapshot(backC), Is.EquivalentTo(c));
+    }
+
+    [Test]
+    public void AddThatWouldOverflow_IsRefusedBeforeLogging_AndTheStoreStillOpens()
+    {
+        using var dir = new TempDir();
+        using (var s = AdapterStore.Open(dir.Path, NoBackground))
+        {
+            s.Create("a", null, new AdapterBatch().DefineModule(M, 16, 64).Set(M, [0], [0], [float.MaxValue]));
+            long records = s.Stats().WalRecordsAppended;
+            var e = Assert.Throws<ArgumentException>(() => s.Apply("a", new AdapterBatch().Add(M, [0], [0], [float.MaxValue])));
+            Assert.That(e!.Message, Does.Contain("overflow"));
+            // Within one batch: each add alone is fine, their sum is not.
+            Assert.Throws<ArgumentException>(() => s.Apply("a", new AdapterBatch().Set(M, [1], [1], [0f]).Add(M, [1, 1], [1, 1], [float.MaxValue, float.MaxValue])));
+            Assert.That(s.Stats().WalRecordsAppended, Is.EqualTo(records), "nothing was logged");
+            Assert.That(s.Read("a", x => x.ActiveCount), Is.EqualTo(1));
+        }
+        using var r = AdapterStore.Open(dir.Path, NoBackground);
+        Assert.That(r.Recovery.DroppedBytes, Is.Zero);
+        Assert.That(r.Read("a", x => x.Modules[M].Get(0, 0)), Is.EqualTo(float.MaxValue));
+    }
+
+    [Test]
+    public void CreateReplace_SwapsTheWholeAdapter_AsOneRecord()
+    {
+        using var dir = new TempDir();
+        using (var s = AdapterStore.Open(dir.Path, NoBackground))
+        {
+            s.Create("a", null, Content());
+            Assert.Throws<InvalidOperationException>(() => s.Create("a", null, Content()));
+            Assert.That(s.CreateIfMissing("a"), Is.False);
+            s.Create("a", "other/base", new AdapterBatch().DefineModule("m.layers.1.x", 8, 8).Set("m.layers.1.x", [7], [7], [7f]), replace: true);
+            Assert.That(s.Info("a").Modules.Select(m => m.Name), Is.EqualTo(new[] { "m.layers.1.x" }));
+        }
+        using var r = AdapterStore.Open(dir.Path, NoBackground);
+        var info = r.Info("a");
+        Assert.That(info.BaseModel, Is.EqualTo("other/base"));
+        Assert.That(info.Modules.Single().ActiveCount, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task StagedUpdates_BecomeDurable_InSequenceOrder_UnderEveryPolicy()
+    {
+        foreach (var policy in new[] { FsyncPolicy.Always, FsyncPolicy.Batch(2), FsyncPolicy.Never })
+        {
+            using var dir = new TempDir();
+            using var s = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0, Fsync = policy });
+            s.Create("a", null, new AdapterBatch().DefineModule(M, 16, 64));
+            var seqs = Enumerable.Range(0, 50).Select(i => s.Stage("a", new AdapterBatch().Add(M, [i % 16], [i % 64], [1f])).Seq).ToList();
+            Assert.That(seqs, Is.Ordered.Ascending);
+            await Task.WhenAll(seqs.Select(q => s.WhenDurableAsync(q)));
+            if (policy.Mode != FsyncMode.Never) Assert.That(s.Stats().Fsyncs, Is.GreaterThan(0).And.LessThanOrEqualTo(51), policy.ToString());
+            Assert.That(s.Info("a").ActiveCount, Is.EqualTo(50));
+        }
+    }
+
+    [Test]
+    public void Info_IsCachedUntilTheNextChange_EvictAndOpenReadKeepTheAdapterServed()
+    {
+        using var dir = new TempDir();
+        using var s = AdapterStore.Open(dir.Path, NoBackground);
+        s.Create("a", null, Content());
+        var first = s.Info("a");
+        Assert.That(s.Info("a"), Is.SameAs(first));
+        s.Apply("a", new AdapterBatch().Set(M, [5], [5], [5f]));
+        Assert.That(s.Info("a").ActiveCount, Is.EqualTo(first.ActiveCount + 1));
+
+        Assert.That(s.Evict("a"), Is.True);
+        Assert.That(s.TierOf("a"), Is.Null);
+        using (var reader = s.OpenRead("a"))
+        {
+            Assert.That(reader.Adapter.Modules[M].Get(5, 5), Is.EqualTo(5f));
+            Assert.That(s.Evict("a"), Is.False, "a leased adapter stays");
+            s.Delete("a");
+            Assert.That(reader.Adapter.Modules[M].Get(5, 5), Is.EqualTo(5f), "a reader keeps a deleted adapter until it is done");
+        }
+        Assert.That(s.Contains("a"), Is.False);
+    }
+
+    [TestCase(0)]
+    [TestCase(3)]
+    [TestCase(4)]
+    [TestCase(37)]
+    [TestCase(4099)]
+    public void ByteShuffle_IsExactlyBytePlanes(int length)
+    {
+        var data = Enumerable.Range(0, length).Select(i => (byte)(i * 7 + i / 5)).ToArray();
+        var planes = new byte[length];
+        ByteShuffle.Shuffle(data, planes, 4);
+        int n = length / 4;
+        for (int b = 0; b < 4; b++)
+            for (int i = 0; i < n; i++)
+                Assert.That(planes[b * n + i], Is.EqualTo(data[i * 4 + b]), $"plane {b}, value {i}");
+        for (int i = n * 4; i < length; i++) Assert.That(planes[i], Is.EqualTo(data[i]), "tail");
+        var back = new byte[length];
+        ByteShuffle.Unshuffle(planes, back, 4);
+        Assert.That(back, Is.EqualTo(data));
+    }
+}
