@@ -130,6 +130,44 @@ public sealed class StoreOperationTests
         Assert.That(s.Contains("a"), Is.False);
     }
 
+    [Test]
+    public void CreateDeleteWhileColdLoadsAndWriteBacks_NeverDeadlock()
+    {
+        // A tiny L1/L2 budget: every read is a cold load from a snapshot, every write evicts (and writes back) another
+        // adapter, all under the cache's lock, while other threads create and delete adapters.
+        using var dir = new TempDir();
+        var options = new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never, Budgets = new CacheBudgets(4 << 10, 1 << 10, 0) };
+        using var s = AdapterStore.Open(dir.Path, options);
+        for (int i = 0; i < 8; i++) s.Create($"warm-{i}", null, new AdapterBatch().DefineModule(M, 16, 64).Set(M, [i], [i], [i + 1f]));
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var threads = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+        {
+            var rng = new Random(t);
+            int n = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    if (t == 0)
+                    {
+                        var name = $"churn-{n++ % 4}";
+                        if (s.Contains(name)) s.Delete(name);
+                        else s.Create(name, null, new AdapterBatch().DefineModule(M, 16, 64).Set(M, [1], [1], [1f]));
+                    }
+                    else if (t == 1) s.Apply($"warm-{rng.Next(8)}", new AdapterBatch().Add(M, [rng.Next(16)], [rng.Next(64)], [1f]));
+                    else Assert.That(s.Read($"warm-{rng.Next(8)}", a => a.ActiveCount), Is.GreaterThan(0));
+                }
+                catch (Exception e) { errors.Enqueue(e); return; }
+            }
+        })).ToList();
+        threads.ForEach(th => th.Start());
+        foreach (var th in threads) Assert.That(th.Join(TimeSpan.FromSeconds(60)), Is.True, "a thread is stuck: deadlock");
+        Assert.That(errors, Is.Empty);
+        Assert.That(s.Stats().Cache.ColdLoads, Is.GreaterThan(0));
+        Assert.That(s.Stats().Cache.WriteBacks, Is.GreaterThan(0));
+    }
+
     [TestCase(0)]
     [TestCase(3)]
     [TestCase(4)]

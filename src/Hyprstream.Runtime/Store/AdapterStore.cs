@@ -21,9 +21,12 @@ public sealed class AdapterStore : IDisposable
 {
     private readonly string _dir, _walDir, _snapDir;
     private readonly StoreOptions _options;
+    // Lock order: an adapter's Gate, then _metaLock, then the cache's lock, then _manifestLock. The cache calls back
+    // (cold loads, write-backs) under its lock, so those callbacks never take _metaLock.
     private readonly object _metaLock = new();
+    private readonly object _manifestLock = new();
     private readonly object _checkpointLock = new();
-    private readonly Dictionary<string, TieredCache.Entry> _adapters = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TieredCache.Entry> _adapters = new(StringComparer.Ordinal);
     private readonly BloomFilter _bloom = new();
     private readonly TieredCache _cache;
     private WriteAheadLog _wal = null!;
@@ -414,7 +417,7 @@ public sealed class AdapterStore : IDisposable
     private void DropAdapter(TieredCache.Entry e)
     {
         e.Deleted = true;
-        _adapters.Remove(e.Name);
+        _adapters.TryRemove(e.Name, out _);
         _cache.Remove(e);
     }
 
@@ -498,7 +501,7 @@ public sealed class AdapterStore : IDisposable
             var maxSeq = _wal.LastSequence;
             var newSegment = _wal.Rotate();
             List<TieredCache.Entry> dirty;
-            lock (_metaLock) dirty = _adapters.Values.Where(e => e.Dirty).ToList();
+            dirty = _adapters.Values.Where(e => e.Dirty).ToList();
             var done = new List<(TieredCache.Entry E, string File, ulong Seq)>();
             foreach (var e in dirty)
             {
@@ -513,7 +516,7 @@ public sealed class AdapterStore : IDisposable
                 using (copy) done.Add((e, SaveSnapshot(copy, seq), seq));
             }
             var obsolete = new List<string>();
-            lock (_metaLock)
+            lock (_manifestLock)
             {
                 foreach (var (e, file, seq) in done)
                 {
@@ -565,7 +568,7 @@ public sealed class AdapterStore : IDisposable
     private SparseAdapter LoadSnapshot(string name)
     {
         string? file;
-        lock (_metaLock) file = _adapters.TryGetValue(name, out var e) ? e.SnapshotFile : null;
+        file = _adapters.TryGetValue(name, out var e) ? Volatile.Read(ref e.SnapshotFile) : null;
         if (file == null) throw new InvalidOperationException($"adapter '{name}' has no snapshot and is not cached (store invariant broken)");
         var a = AdapterFile.Load(Path.Combine(_snapDir, file));
         a.Name = name;
@@ -577,7 +580,7 @@ public sealed class AdapterStore : IDisposable
     {
         var file = SaveSnapshot(state, e.LastSeq);
         string? old;
-        lock (_metaLock)
+        lock (_manifestLock)
         {
             old = e.SnapshotFile;
             e.SnapshotFile = file;

@@ -32,7 +32,11 @@ public sealed record WalRecord(ulong Seq, WalOp Op, string Adapter, byte[] Paylo
         bool zstd = Payload.Length >= CompressFrom;
         var stored = zstd ? Zstd.Compress(Payload, 1) : Payload;
         if (zstd && stored.Length >= Payload.Length) { zstd = false; stored = Payload; }
-        int body = 8 + 1 + 2 + name.Length + 1 + 4 + stored.Length;
+        long body64 = 8 + 1 + 2 + name.Length + 1 + 4L + stored.Length;
+        // Recovery treats a longer record as corruption and would drop it and everything after: refuse it here.
+        if (body64 > MaxBodyBytes)
+            throw new ArgumentException($"a change of {Payload.Length:N0} bytes ({stored.Length:N0} compressed) is larger than one WAL record may be ({MaxBodyBytes:N0}); split it into smaller batches");
+        int body = (int)body64;
         var buf = new byte[HeaderBytes + body];
         var s = buf.AsSpan(HeaderBytes);
         BinaryPrimitives.WriteUInt64LittleEndian(s, Seq);
@@ -46,6 +50,17 @@ public sealed record WalRecord(ulong Seq, WalOp Op, string Adapter, byte[] Paylo
         BinaryPrimitives.WriteUInt32LittleEndian(buf, (uint)body);
         BinaryPrimitives.WriteUInt32LittleEndian(buf.AsSpan(4), Crc32C.Compute(s));
         return buf;
+    }
+
+    /// <summary>
+    /// Puts a sequence number into a record encoded with another one (and fixes its CRC): the log compresses and
+    /// encodes outside its append lock, and numbers the record under it.
+    /// </summary>
+    public static void Stamp(byte[] encoded, ulong seq)
+    {
+        var body = encoded.AsSpan(HeaderBytes);
+        BinaryPrimitives.WriteUInt64LittleEndian(body, seq);
+        BinaryPrimitives.WriteUInt32LittleEndian(encoded.AsSpan(4), Crc32C.Compute(body));
     }
 
     /// <summary>Decodes a body whose CRC already matched; a structurally bad body is InvalidDataException.</summary>

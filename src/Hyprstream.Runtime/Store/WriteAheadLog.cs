@@ -69,11 +69,13 @@ public sealed class WriteAheadLog : IDisposable
     /// <summary>Writes one record and returns its sequence number; not yet durable (see <see cref="WaitDurable"/>).</summary>
     public ulong Append(WalOp op, string adapter, byte[] payload)
     {
+        // Compression and encoding run outside the lock, so concurrent writers compress in parallel.
+        var bytes = new WalRecord(0, op, adapter, payload).Encode();
         lock (_appendLock)
         {
             ObjectDisposedException.ThrowIf(_stopping, this);
             var seq = _nextSeq;
-            var bytes = new WalRecord(seq, op, adapter, payload).Encode();
+            WalRecord.Stamp(bytes, seq);
             try
             {
                 _file.Write(bytes);
