@@ -168,6 +168,26 @@ public sealed class StoreOperationTests
         Assert.That(s.Stats().Cache.WriteBacks, Is.GreaterThan(0));
     }
 
+    [Test]
+    public void BatchCodec_EveryTruncationAndRandomDamage_IsInvalidData_OrDecodes()
+    {
+        var batch = Content().Add(M, [1, 2], [3, 4], [0.5f, 0.25f]).KeepTop(0.5f, SparsityStructure.Tile, M).Prune(0.01f).RemoveModule(M);
+        var bytes = BatchCodec.Encode(batch);
+        var back = BatchCodec.Decode(bytes);
+        Assert.That(back.Ops.Select(o => (o.Kind, o.Module, o.Key, o.Text, o.Rows, o.Scalar)), Is.EqualTo(batch.Ops.Select(o => (o.Kind, o.Module, o.Key, o.Text, o.Rows, o.Scalar))));
+        Assert.That(BatchCodec.Encode(back), Is.EqualTo(bytes));
+        for (int cut = 0; cut < bytes.Length; cut++)
+            Assert.That(() => BatchCodec.Decode(bytes.AsSpan(0, cut)), Throws.InstanceOf<InvalidDataException>(), $"cut at {cut}");
+        var rng = new Random(5);
+        for (int k = 0; k < 2000; k++)
+        {
+            var damaged = (byte[])bytes.Clone();
+            damaged[rng.Next(damaged.Length)] ^= (byte)(1 << rng.Next(8));
+            try { BatchCodec.Decode(damaged); }
+            catch (InvalidDataException) { }
+        }
+    }
+
     [TestCase(0)]
     [TestCase(3)]
     [TestCase(4)]

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -10,24 +11,25 @@ namespace Hyprstream.Runtime.Storage;
 /// </summary>
 public static class ByteShuffle
 {
-    // Bytes 0,4,8,12 | 1,5,9,13 | 2,6,10,14 | 3,7,11,15: four values turned into four 4-byte plane pieces (and back).
-    private static readonly Vector128<byte> ToPlanes = Vector128.Create((byte)0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    // Bytes 0,4,8,12 | 1,5,9,13 | 2,6,10,14 | 3,7,11,15: a 4x4 byte transpose, its own inverse.
+    private static readonly Vector128<byte> Transpose = Vector128.Create((byte)0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
 
     public static void Shuffle(ReadOnlySpan<byte> src, Span<byte> dst, int width)
     {
-        int n = src.Length / width;
         if (dst.Length < src.Length) throw new ArgumentException("destination is shorter than the source");
-        int done = 0;
-        if (width == 4 && Vector128.IsHardwareAccelerated)
+        int n = src.Length / width, done = 0;
+        if (width == 4 && Vector128.IsHardwareAccelerated && n >= 4)
         {
+            ref byte s = ref MemoryMarshal.GetReference(src);
+            ref byte d = ref MemoryMarshal.GetReference(dst);
+            var t = Transpose;
             for (; done + 4 <= n; done += 4)
             {
-                var v = Vector128.Shuffle(Vector128.Create(src.Slice(done * 4, 16)), ToPlanes).AsUInt32();
-                // dst planes start at multiples of n, which need not be 4-aligned: write bytes through unaligned stores.
-                MemoryMarshal.Write(dst[(0 * n + done)..], v.GetElement(0));
-                MemoryMarshal.Write(dst[(1 * n + done)..], v.GetElement(1));
-                MemoryMarshal.Write(dst[(2 * n + done)..], v.GetElement(2));
-                MemoryMarshal.Write(dst[(3 * n + done)..], v.GetElement(3));
+                var v = Vector128.Shuffle(Vector128.LoadUnsafe(ref s, (nuint)(done * 4)), t).AsUInt32();
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref d, done), v.GetElement(0));
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref d, n + done), v.GetElement(1));
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref d, 2 * n + done), v.GetElement(2));
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref d, 3 * n + done), v.GetElement(3));
             }
         }
         for (int b = 0; b < width; b++)
@@ -40,18 +42,19 @@ public static class ByteShuffle
 
     public static void Unshuffle(ReadOnlySpan<byte> src, Span<byte> dst, int width)
     {
-        int n = src.Length / width;
         if (dst.Length < src.Length) throw new ArgumentException("destination is shorter than the source");
-        int done = 0;
-        if (width == 4 && Vector128.IsHardwareAccelerated)
+        int n = src.Length / width, done = 0;
+        if (width == 4 && Vector128.IsHardwareAccelerated && n >= 4)
         {
+            ref byte s = ref MemoryMarshal.GetReference(src);
+            ref byte d = ref MemoryMarshal.GetReference(dst);
+            var t = Transpose;
             for (; done + 4 <= n; done += 4)
             {
                 var v = Vector128.Create(
-                    MemoryMarshal.Read<uint>(src[(0 * n + done)..]), MemoryMarshal.Read<uint>(src[(1 * n + done)..]),
-                    MemoryMarshal.Read<uint>(src[(2 * n + done)..]), MemoryMarshal.Read<uint>(src[(3 * n + done)..])).AsByte();
-                // The same permutation is its own inverse (a 4x4 byte transpose).
-                Vector128.Shuffle(v, ToPlanes).CopyTo(dst.Slice(done * 4, 16));
+                    Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref s, done)), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref s, n + done)),
+                    Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref s, 2 * n + done)), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref s, 3 * n + done))).AsByte();
+                Vector128.Shuffle(v, t).StoreUnsafe(ref d, (nuint)(done * 4));
             }
         }
         for (int b = 0; b < width; b++)

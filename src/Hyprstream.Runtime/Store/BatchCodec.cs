@@ -7,8 +7,10 @@ namespace Hyprstream.Runtime.Store;
 
 /// <summary>
 /// The byte form of an <see cref="AdapterBatch"/> (WAL payloads and the cache's compressed tier):
-/// version byte, op count, then each op; index and value arrays are written as byte planes (see
-/// <see cref="ByteShuffle"/>) so zstd finds the shared high bytes. Decoding checks every length against the input.
+/// version byte, i32 op count, then each op: u8 kind, the module as a length-prefixed UTF-8 string (7-bit encoded
+/// length, as BinaryWriter writes it), then the op's fields; index and value arrays are i32 count + three byte-planed
+/// arrays (see <see cref="ByteShuffle"/>) so zstd finds the shared high bytes. Encoding and decoding work on spans
+/// (planes go straight between the arrays and the buffer); decoding checks every length against the input.
 /// </summary>
 public static class BatchCodec
 {
@@ -16,104 +18,175 @@ public static class BatchCodec
 
     public static byte[] Encode(AdapterBatch batch)
     {
-        using var ms = new MemoryStream();
-        using var w = new BinaryWriter(ms, Encoding.UTF8);
-        w.Write(Version);
-        w.Write(batch.Ops.Count);
+        long size = 1 + 4;
+        foreach (var op in batch.Ops) size += 1 + StringSize(op.Module) + FieldsSize(op);
+        if (size > Array.MaxLength) throw new ArgumentException($"the batch encodes to {size:N0} bytes, more than one buffer holds; split it");
+        var buf = new byte[size];
+        var w = new Writer(buf);
+        w.Byte(Version);
+        w.Int(batch.Ops.Count);
         foreach (var op in batch.Ops)
         {
-            w.Write((byte)op.Kind);
-            w.Write(op.Module);
+            w.Byte((byte)op.Kind);
+            w.String(op.Module);
             switch (op.Kind)
             {
                 case BatchOpKind.DefineModule:
-                    w.Write(op.Rows); w.Write(op.Cols); w.Write(op.Scalar);
+                    w.Int(op.Rows); w.Int(op.Cols); w.Float(op.Scalar);
                     break;
                 case BatchOpKind.Set or BatchOpKind.Add:
-                    w.Write(op.Values!.Length);
-                    WritePlanes(w, MemoryMarshal.AsBytes(op.RowIndex.AsSpan()));
-                    WritePlanes(w, MemoryMarshal.AsBytes(op.ColIndex.AsSpan()));
-                    WritePlanes(w, MemoryMarshal.AsBytes(op.Values.AsSpan()));
+                    w.Int(op.Values!.Length);
+                    w.Planes(MemoryMarshal.AsBytes(op.RowIndex.AsSpan()));
+                    w.Planes(MemoryMarshal.AsBytes(op.ColIndex.AsSpan()));
+                    w.Planes(MemoryMarshal.AsBytes(op.Values.AsSpan()));
                     break;
                 case BatchOpKind.Prune:
-                    w.Write(op.Scalar);
+                    w.Float(op.Scalar);
                     break;
                 case BatchOpKind.KeepTop:
-                    w.Write(op.Scalar); w.Write(op.Rows);
+                    w.Float(op.Scalar); w.Int(op.Rows);
                     break;
                 case BatchOpKind.SetMetadata:
-                    w.Write(op.Key!); w.Write(op.Text!);
+                    w.String(op.Key!); w.String(op.Text!);
                     break;
             }
         }
-        w.Flush();
-        return ms.ToArray();
+        if (w.Position != buf.Length) throw new InvalidOperationException($"batch encoding wrote {w.Position} of {buf.Length} bytes");
+        return buf;
+    }
+
+    private static long FieldsSize(BatchOp op) => op.Kind switch
+    {
+        BatchOpKind.DefineModule => 12,
+        BatchOpKind.Set or BatchOpKind.Add => 4 + 12L * op.Values!.Length,
+        BatchOpKind.Prune => 4,
+        BatchOpKind.KeepTop => 8,
+        BatchOpKind.SetMetadata => StringSize(op.Key!) + StringSize(op.Text!),
+        _ => 0,
+    };
+
+    private static int StringSize(string s)
+    {
+        int n = Encoding.UTF8.GetByteCount(s), prefix = 1;
+        for (uint v = (uint)n; v >= 0x80; v >>= 7) prefix++;
+        return prefix + n;
     }
 
     public static AdapterBatch Decode(ReadOnlySpan<byte> bytes)
     {
-        try
+        var r = new Reader(bytes);
+        if (r.Byte() != Version) throw new InvalidDataException("unknown batch encoding version");
+        int count = r.Int();
+        if (count < 0 || count > bytes.Length) throw new InvalidDataException($"batch claims {count} ops");
+        var b = new AdapterBatch();
+        for (int i = 0; i < count; i++)
         {
-            using var ms = new MemoryStream(bytes.ToArray(), writable: false);
-            using var r = new BinaryReader(ms, Encoding.UTF8);
-            if (r.ReadByte() != Version) throw new InvalidDataException("unknown batch encoding version");
-            int count = r.ReadInt32();
-            if (count < 0) throw new InvalidDataException("negative op count");
-            var b = new AdapterBatch();
-            for (int i = 0; i < count; i++)
+            var kind = (BatchOpKind)r.Byte();
+            var module = r.String();
+            switch (kind)
             {
-                var kind = (BatchOpKind)r.ReadByte();
-                var module = r.ReadString();
-                switch (kind)
+                case BatchOpKind.DefineModule:
                 {
-                    case BatchOpKind.DefineModule:
-                        b.AddOp(new BatchOp(kind, module, r.ReadInt32(), r.ReadInt32(), r.ReadSingle()));
-                        break;
-                    case BatchOpKind.Set or BatchOpKind.Add:
-                        int n = r.ReadInt32();
-                        if (n < 0 || (long)n * 12 > ms.Length - ms.Position) throw new InvalidDataException($"batch op claims {n} weights, more than the record holds");
-                        var rows = new int[n]; var cols = new int[n]; var vals = new float[n];
-                        ReadPlanes(r, MemoryMarshal.AsBytes(rows.AsSpan()));
-                        ReadPlanes(r, MemoryMarshal.AsBytes(cols.AsSpan()));
-                        ReadPlanes(r, MemoryMarshal.AsBytes(vals.AsSpan()));
-                        b.AddOp(new BatchOp(kind, module, RowIndex: rows, ColIndex: cols, Values: vals));
-                        break;
-                    case BatchOpKind.Prune:
-                        b.AddOp(new BatchOp(kind, module, Scalar: r.ReadSingle()));
-                        break;
-                    case BatchOpKind.KeepTop:
-                    {
-                        float fraction = r.ReadSingle();
-                        b.AddOp(new BatchOp(kind, module, Rows: r.ReadInt32(), Scalar: fraction));
-                        break;
-                    }
-                    case BatchOpKind.RemoveModule:
-                        b.AddOp(new BatchOp(kind, module));
-                        break;
-                    case BatchOpKind.SetMetadata:
-                        b.AddOp(new BatchOp(kind, module, Key: r.ReadString(), Text: r.ReadString()));
-                        break;
-                    default:
-                        throw new InvalidDataException($"unknown batch op {(byte)kind}");
+                    int rows = r.Int(), cols = r.Int();
+                    b.AddOp(new BatchOp(kind, module, rows, cols, r.Float()));
+                    break;
                 }
+                case BatchOpKind.Set or BatchOpKind.Add:
+                {
+                    int n = r.Int();
+                    if (n < 0 || (long)n * 12 > r.Remaining) throw new InvalidDataException($"batch op claims {n} weights, more than the record holds");
+                    var rows = GC.AllocateUninitializedArray<int>(n);
+                    var cols = GC.AllocateUninitializedArray<int>(n);
+                    var vals = GC.AllocateUninitializedArray<float>(n);
+                    r.Planes(MemoryMarshal.AsBytes(rows.AsSpan()));
+                    r.Planes(MemoryMarshal.AsBytes(cols.AsSpan()));
+                    r.Planes(MemoryMarshal.AsBytes(vals.AsSpan()));
+                    b.AddOp(new BatchOp(kind, module, RowIndex: rows, ColIndex: cols, Values: vals));
+                    break;
+                }
+                case BatchOpKind.Prune:
+                    b.AddOp(new BatchOp(kind, module, Scalar: r.Float()));
+                    break;
+                case BatchOpKind.KeepTop:
+                {
+                    float fraction = r.Float();
+                    b.AddOp(new BatchOp(kind, module, Rows: r.Int(), Scalar: fraction));
+                    break;
+                }
+                case BatchOpKind.RemoveModule:
+                    b.AddOp(new BatchOp(kind, module));
+                    break;
+                case BatchOpKind.SetMetadata:
+                {
+                    var key = r.String();
+                    b.AddOp(new BatchOp(kind, module, Key: key, Text: r.String()));
+                    break;
+                }
+                default:
+                    throw new InvalidDataException($"unknown batch op {(byte)kind}");
             }
-            if (ms.Position != ms.Length) throw new InvalidDataException("trailing bytes after the last batch op");
-            return b;
         }
-        catch (EndOfStreamException e) { throw new InvalidDataException("batch record is truncated", e); }
+        if (r.Remaining != 0) throw new InvalidDataException("trailing bytes after the last batch op");
+        return b;
     }
 
-    private static void WritePlanes(BinaryWriter w, ReadOnlySpan<byte> data)
+    private ref struct Writer(Span<byte> buf)
     {
-        var tmp = new byte[data.Length];
-        ByteShuffle.Shuffle(data, tmp, 4);
-        w.Write(tmp);
+        private readonly Span<byte> _buf = buf;
+        public int Position;
+
+        public void Byte(byte v) => _buf[Position++] = v;
+        public void Int(int v) { BinaryPrimitives.WriteInt32LittleEndian(_buf[Position..], v); Position += 4; }
+        public void Float(float v) { BinaryPrimitives.WriteSingleLittleEndian(_buf[Position..], v); Position += 4; }
+
+        public void String(string s)
+        {
+            uint n = (uint)Encoding.UTF8.GetByteCount(s);
+            for (; n >= 0x80; n >>= 7) Byte((byte)(n | 0x80));
+            Byte((byte)n);
+            Position += Encoding.UTF8.GetBytes(s, _buf[Position..]);
+        }
+
+        public void Planes(ReadOnlySpan<byte> data)
+        {
+            ByteShuffle.Shuffle(data, _buf.Slice(Position, data.Length), 4);
+            Position += data.Length;
+        }
     }
 
-    private static void ReadPlanes(BinaryReader r, Span<byte> dst)
+    private ref struct Reader(ReadOnlySpan<byte> buf)
     {
-        var tmp = r.ReadBytes(dst.Length);
-        if (tmp.Length != dst.Length) throw new EndOfStreamException();
-        ByteShuffle.Unshuffle(tmp, dst, 4);
+        private readonly ReadOnlySpan<byte> _buf = buf;
+        private int _at;
+
+        public readonly int Remaining => _buf.Length - _at;
+
+        private ReadOnlySpan<byte> Take(int n)
+        {
+            if (n < 0 || n > Remaining) throw new InvalidDataException("batch record is truncated");
+            var s = _buf.Slice(_at, n);
+            _at += n;
+            return s;
+        }
+
+        public byte Byte() => Take(1)[0];
+        public int Int() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
+        public float Float() => BinaryPrimitives.ReadSingleLittleEndian(Take(4));
+
+        public string String()
+        {
+            int n = 0;
+            for (int shift = 0; ; shift += 7)
+            {
+                if (shift > 28) throw new InvalidDataException("bad string length in a batch record");
+                byte b = Byte();
+                n |= (b & 0x7F) << shift;
+                if (b < 0x80) break;
+            }
+            try { return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(Take(n)); }
+            catch (DecoderFallbackException e) { throw new InvalidDataException("a string in a batch record is not UTF-8", e); }
+        }
+
+        public void Planes(Span<byte> dst) => ByteShuffle.Unshuffle(Take(dst.Length), dst, 4);
     }
 }
