@@ -230,8 +230,10 @@ public sealed unsafe class AdapterSnapshot : IDisposable
         for (int i = 0; i < count; i++)
         {
             int* o = (int*)(Data + _info.LeafOffset + (long)i * _info.LeafBytes);
-            int x = o[0], y = o[1], z = o[2];
-            if (((x | y | z) & 7) != 0 || x < 0 || y < 0 || z < 0)
+            // NanoVDB keeps the leaf's bounding-box minimum there (its active voxels' per-axis minimum); the leaf's
+            // origin is that rounded down to a multiple of 8, as LeafNode::origin() computes it.
+            int x = o[0] & ~7, y = o[1] & ~7, z = o[2] & ~7;
+            if (x < 0 || y < 0 || z < 0)
                 throw new InvalidDataException($"{source}: leaf {i} has origin ({x}, {y}, {z}), which is not a tile of the {TileMapping.Name} mapping");
             slots[i] = TileMapping.OriginSlot(x, y, z);
             if (TileMapping.SlotOrigin(slots[i]) != (x, y, z))

@@ -460,6 +460,13 @@ public sealed class AdapterStore : IDisposable
         }
     }
 
+    /// <summary>The WAL sequence of the adapter's last change (creation, batch, description).</summary>
+    public ulong SequenceOf(string name)
+    {
+        var e = Find(name);
+        return Volatile.Read(ref e.LastSeq);
+    }
+
     /// <summary>Drops the adapter from every cache tier (unsaved changes go to its snapshot first); false when pinned or in use.</summary>
     public bool Evict(string name) => _cache.Evict(Find(name));
 

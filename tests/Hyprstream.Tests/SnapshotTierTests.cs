@@ -1,0 +1,126 @@
+using Hyprstream.Runtime;
+using Hyprstream.Runtime.Store;
+
+namespace Hyprstream.Tests;
+
+/// <summary>
+/// The store's snapshot tier (the GPU tier under the CUDA backend), on the CPU backend: snapshots follow the adapter's
+/// changes, the byte budget holds once leases end, eviction is LRU, leased snapshots are never freed, stats add up.
+/// </summary>
+[TestFixture]
+public sealed class SnapshotTierTests
+{
+    private const string M = "model.layers.0.mlp.up_proj";
+    private static readonly StoreOptions NoBackground = new() { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never };
+
+    private static void Create(AdapterStore s, string name, float v) =>
+        s.Create(name, null, new AdapterBatch().DefineModule(M, 64, 256).Set(M, [0, 9, 63], [0, 100, 255], [v, -v, 2 * v]));
+
+    [Test]
+    public void Snapshots_FollowChanges_AndAgreeWithTheStore()
+    {
+        using var dir = new TempDir();
+        using var store = AdapterStore.Open(dir.Path, NoBackground);
+        using var cpu = new CpuApplier();
+        using var tier = new SnapshotTier(store, 64 << 20, cpu);
+        Create(store, "a", 1f);
+        var values = new float[3];
+        using (var l = tier.Acquire("a")) cpu.Lookup(l.Snapshot, M, [0, 9, 63], [0, 100, 255], values);
+        Assert.That(values, Is.EqualTo(new[] { 1f, -1f, 2f }));
+        using (var l = tier.Acquire("a")) Assert.That(l.Snapshot.ActiveCount, Is.EqualTo(3));
+
+        store.Apply("a", new AdapterBatch().Add(M, [0], [0], [0.5f]).Set(M, [1], [1], [7f]));
+        using (var l = tier.Acquire("a"))
+        {
+            cpu.Lookup(l.Snapshot, M, [0, 1], [0, 1], values.AsSpan(0, 2));
+            Assert.That(values[..2], Is.EqualTo(new[] { 1.5f, 7f }));
+        }
+        var st = tier.Stats();
+        Assert.That((st.Builds, st.Hits, st.Rebuilds, st.Entries, st.Device), Is.EqualTo((1L, 1L, 1L, 1, "cpu")));
+        Assert.That(() => tier.Acquire("nobody"), Throws.InstanceOf<KeyNotFoundException>());
+    }
+
+    [Test]
+    public void Budget_HoldsAfterLeasesEnd_EvictionIsLru_LeasedSnapshotsSurvive()
+    {
+        using var dir = new TempDir();
+        using var store = AdapterStore.Open(dir.Path, NoBackground);
+        for (int i = 0; i < 6; i++) Create(store, $"a{i}", i + 1);
+        long one;
+        using (var probe = new SnapshotTier(store, long.MaxValue))
+        using (var l = probe.Acquire("a0")) one = l.Snapshot.ByteSize + l.Snapshot.LeafCount * 4;
+        using var tier = new SnapshotTier(store, 3 * one);
+
+        var held = tier.Acquire("a0");
+        for (int i = 1; i < 6; i++) tier.Acquire($"a{i}").Dispose();
+        // a0 is leased: never evicted; the budget leaves room for two more, the most recently used.
+        Assert.That(tier.LruOrder(), Is.EqualTo(new[] { "a5", "a4", "a0" }));
+        Assert.That(tier.Stats().ResidentBytes, Is.LessThanOrEqualTo(3 * one));
+        Assert.That(held.Snapshot.ActiveCount, Is.EqualTo(3), "a leased snapshot stays usable");
+        Assert.That(tier.Evict("a0"), Is.False);
+        held.Dispose();
+        Assert.That(tier.Evict("a0"), Is.True);
+        Assert.That(() => held.Snapshot, Throws.InstanceOf<ObjectDisposedException>());
+
+        // A rebuild while the old snapshot is leased: the old one lives until its lease ends.
+        var old = tier.Acquire("a5");
+        store.Apply("a5", new AdapterBatch().Set(M, [2], [2], [3f]));
+        using (var fresh = tier.Acquire("a5")) Assert.That(fresh.Snapshot.ActiveCount, Is.EqualTo(4));
+        Assert.That(old.Snapshot.ActiveCount, Is.EqualTo(3));
+        Assert.That(old.Snapshot.IsDisposed, Is.False);
+        var snapshot = old.Snapshot;
+        old.Dispose();
+        Assert.That(snapshot.IsDisposed, Is.True);
+
+        var st = tier.Stats();
+        Assert.That(st.Builds + st.Rebuilds + st.Hits, Is.EqualTo(6 + 1 + 1), "every acquire is a build, a rebuild or a hit");
+        Assert.That(st.Evictions, Is.GreaterThanOrEqualTo(4));
+        Assert.That(st.Entries, Is.EqualTo(tier.LruOrder().Count));
+    }
+
+    [Test]
+    public void ConcurrentReadersAndWriters_NeverSeeAFreedOrStaleSnapshot()
+    {
+        using var dir = new TempDir();
+        using var store = AdapterStore.Open(dir.Path, NoBackground);
+        using var cpu = new CpuApplier();
+        for (int i = 0; i < 3; i++) Create(store, $"a{i}", 1f);
+        long one;
+        using (var l = new SnapshotTier(store, long.MaxValue).Acquire("a0")) one = l.Snapshot.ByteSize + l.Snapshot.LeafCount * 4;
+        using var tier = new SnapshotTier(store, 2 * one, cpu);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var counters = new float[3];
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var writer = Task.Run(() =>
+        {
+            for (int n = 1; !stop.IsCancellationRequested; n++)
+            {
+                var name = $"a{n % 3}";
+                // (5, 5) counts the batches written to the adapter, always after the previous value was read back.
+                store.Apply(name, new AdapterBatch().Add(M, [5], [5], [1f]));
+                lock (counters) counters[n % 3]++;
+            }
+        });
+        var readers = Enumerable.Range(0, 2).Select(t => Task.Run(() =>
+        {
+            var v = new float[1];
+            var rng = new Random(t);
+            while (!stop.IsCancellationRequested)
+            {
+                int i = rng.Next(3);
+                float before;
+                lock (counters) before = counters[i];
+                try
+                {
+                    using var l = tier.Acquire($"a{i}");
+                    cpu.Lookup(l.Snapshot, M, [5], [5], v);
+                    if (v[0] < before) throw new InvalidOperationException($"a{i}: snapshot shows {v[0]} batches, {before} were acknowledged before the call");
+                }
+                catch (Exception e) { errors.Enqueue(e); return; }
+            }
+        })).ToList();
+        Task.WaitAll([writer, .. readers], TimeSpan.FromSeconds(60));
+        Assert.That(errors, Is.Empty);
+        Assert.That(tier.Stats().Rebuilds, Is.GreaterThan(0));
+    }
+}
