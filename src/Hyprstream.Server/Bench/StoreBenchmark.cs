@@ -158,10 +158,44 @@ internal static class StoreBenchmark
                 rows.Add(new Row("tier latency", $"{tier} p50", lat[n / 2], "ms", note));
                 rows.Add(new Row("tier latency", $"{tier} p99", lat[Math.Min(n - 1, (int)(n * 0.99))], "ms", note));
                 log($"  {tier}: p50 {lat[n / 2]:F3} ms");
+                if (tier.StartsWith("L1")) rows.AddRange(SnapshotTierLatency(store, s.Samples, log));
             }
             finally { Directory.Delete(dir, true); }
         }
         return rows;
+    }
+
+    /// <summary>The snapshot tier above L1 (the GPU tier under CUDA): a miss builds the NanoVDB snapshot, a hit is a lookup.</summary>
+    private static IEnumerable<Row> SnapshotTierLatency(AdapterStore store, int samples, Action<string> log)
+    {
+        using var applier = ApplyBackends.Create();
+        using var tier = new SnapshotTier(store, 8L << 30, applier);
+        var miss = new double[samples];
+        for (int i = 0; i < samples; i++)
+        {
+            tier.Evict("qwen");
+            var t0 = Stopwatch.GetTimestamp();
+            tier.Acquire("qwen").Dispose();
+            miss[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        var hit = new double[2000];
+        for (int i = 0; i < hit.Length; i++)
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            tier.Acquire("qwen").Dispose();
+            hit[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        Array.Sort(miss);
+        Array.Sort(hit);
+        var st = tier.Stats();
+        var note = $"{st.Device} snapshots ({applier.Device}), {st.ResidentBytes / 1e6:F1} MB resident, {st.Builds} builds, {st.Hits} hits";
+        log($"  snapshot tier: build p50 {miss[samples / 2]:F1} ms, hit p50 {hit[hit.Length / 2] * 1000:F1} us");
+        return
+        [
+            new Row("tier latency", "snapshot tier, build from L1 p50", miss[samples / 2], "ms", note),
+            new Row("tier latency", "snapshot tier, hit p50", hit[hit.Length / 2], "ms", note),
+            new Row("tier latency", "snapshot tier, hit p99", hit[(int)(hit.Length * 0.99)], "ms", note),
+        ];
     }
 
     /// <summary>zstd ratios (raw / compressed) per data kind, on the synthetic adapter's own weights.</summary>
