@@ -200,6 +200,26 @@ public sealed class AdapterBatch
         return new BatchOutcome(removed, energy);
     }
 
+    /// <summary>A new adapter built by this batch (validated first when asked); disposed again if anything fails.</summary>
+    internal SparseAdapter Build(string name, string? baseModel, bool validate)
+    {
+        var a = new SparseAdapter(name, baseModel);
+        try
+        {
+            using (a.WriteScope())
+            {
+                if (validate) Validate(a);
+                ApplyTo(a);
+            }
+            return a;
+        }
+        catch
+        {
+            a.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>The whole adapter as one batch (modules, weights, metadata): the cache's compressed form.</summary>
     public static AdapterBatch FromAdapter(SparseAdapter adapter, float scale = 1f, bool defineModules = true)
     {

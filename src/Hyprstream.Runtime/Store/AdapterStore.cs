@@ -130,17 +130,17 @@ public sealed class AdapterStore : IDisposable
         switch (r.Op)
         {
             case WalOp.CreateAdapter:
+            {
                 if (e != null) DropAdapter(e);
-                CreateEntry(r.Adapter, r.Payload.Length == 0 ? null : Encoding.UTF8.GetString(r.Payload), r.Seq);
+                var baseModel = r.Payload.Length == 0 ? null : Encoding.UTF8.GetString(r.Payload);
+                InstallEntry(r.Adapter, baseModel, r.Seq, new SparseAdapter(r.Adapter, baseModel));
                 return true;
+            }
             case WalOp.CreateFrom:
             {
                 if (e != null) DropAdapter(e);
-                var (baseModel, batch) = DecodeCreateFrom(r.Payload);
-                var a = new SparseAdapter(r.Adapter, baseModel);
-                try { batch.ApplyTo(a); }
-                catch { a.Dispose(); throw; }
-                InstallEntry(r.Adapter, baseModel, r.Seq, a);
+                var (baseModel, batch) = BatchCodec.DecodeAdapter(r.Payload);
+                InstallEntry(r.Adapter, baseModel, r.Seq, batch.Build(r.Adapter, baseModel, validate: false));
                 return true;
             }
             case WalOp.DeleteAdapter:
@@ -212,13 +212,10 @@ public sealed class AdapterStore : IDisposable
         AdapterNames.ValidateAdapter(name);
         ThrowIfDisposed();
         // Built and checked before anything is logged: a bad batch logs nothing.
-        var adapter = new SparseAdapter(name, baseModel);
+        var adapter = (content ?? new AdapterBatch()).Build(name, baseModel, validate: true);
         try
         {
-            if (content != null)
-                using (adapter.WriteScope()) { content.Validate(adapter); content.ApplyTo(adapter); }
-            TieredCache.Entry? old;
-            lock (_metaLock) _adapters.TryGetValue(name, out old);
+            _adapters.TryGetValue(name, out var old);
             if (old != null && !replace) { adapter.Dispose(); return null; }
             // The replaced adapter's gate keeps its writers out; then the manifest lock (the order Delete uses).
             lock (old?.Gate ?? new object())
@@ -233,7 +230,7 @@ public sealed class AdapterStore : IDisposable
                 }
                 ulong seq = content == null && !replace
                     ? _wal.Append(WalOp.CreateAdapter, name, Encoding.UTF8.GetBytes(baseModel ?? ""))
-                    : _wal.Append(WalOp.CreateFrom, name, EncodeCreateFrom(baseModel, content ?? new AdapterBatch()));
+                    : _wal.Append(WalOp.CreateFrom, name, BatchCodec.EncodeAdapter(baseModel, content ?? new AdapterBatch()));
                 if (old != null) DropAdapter(old);
                 InstallEntry(name, baseModel, seq, adapter);
                 return seq;
@@ -246,8 +243,6 @@ public sealed class AdapterStore : IDisposable
         }
     }
 
-    private void CreateEntry(string name, string? baseModel, ulong seq) => InstallEntry(name, baseModel, seq, new SparseAdapter(name, baseModel));
-
     private void InstallEntry(string name, string? baseModel, ulong seq, SparseAdapter adapter)
     {
         var e = _cache.GetOrAdd(name);
@@ -257,25 +252,6 @@ public sealed class AdapterStore : IDisposable
         _bloom.Add(name);
         _cache.MarkDirty(e, seq);
         _cache.Install(e, adapter);
-    }
-
-    private static byte[] EncodeCreateFrom(string? baseModel, AdapterBatch content)
-    {
-        var head = Encoding.UTF8.GetBytes(baseModel ?? "");
-        var body = BatchCodec.Encode(content);
-        var all = new byte[4 + head.Length + body.Length];
-        BitConverter.TryWriteBytes(all, head.Length);
-        head.CopyTo(all, 4);
-        body.CopyTo(all, 4 + head.Length);
-        return all;
-    }
-
-    private static (string? BaseModel, AdapterBatch Content) DecodeCreateFrom(byte[] payload)
-    {
-        int n = payload.Length >= 4 ? BitConverter.ToInt32(payload, 0) : -1;
-        if (n < 0 || 4 + n > payload.Length) throw new InvalidDataException("create record is truncated");
-        var baseModel = Encoding.UTF8.GetString(payload, 4, n);
-        return (baseModel.Length == 0 ? null : baseModel, BatchCodec.Decode(payload.AsSpan(4 + n)));
     }
 
     /// <summary>Logs and applies one batch as one record; returns its sequence once it is durable (the acknowledgement).</summary>

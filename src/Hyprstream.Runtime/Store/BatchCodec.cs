@@ -55,6 +55,29 @@ public static class BatchCodec
         return buf;
     }
 
+    /// <summary>
+    /// A whole adapter: i32 base-model length, the base model (UTF-8, empty for none), then the batch that builds it
+    /// (the cache's L2/L3 frames and the WAL's create-with-content records).
+    /// </summary>
+    public static byte[] EncodeAdapter(string? baseModel, AdapterBatch content)
+    {
+        var head = Encoding.UTF8.GetBytes(baseModel ?? "");
+        var body = Encode(content);
+        var all = new byte[4 + head.Length + body.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(all, head.Length);
+        head.CopyTo(all, 4);
+        body.CopyTo(all, 4 + head.Length);
+        return all;
+    }
+
+    public static (string? BaseModel, AdapterBatch Content) DecodeAdapter(ReadOnlySpan<byte> bytes)
+    {
+        int n = bytes.Length >= 4 ? BinaryPrimitives.ReadInt32LittleEndian(bytes) : -1;
+        if (n < 0 || 4 + (long)n > bytes.Length) throw new InvalidDataException("adapter record is truncated");
+        var baseModel = Encoding.UTF8.GetString(bytes.Slice(4, n));
+        return (baseModel.Length == 0 ? null : baseModel, Decode(bytes[(4 + n)..]));
+    }
+
     private static long FieldsSize(BatchOp op) => op.Kind switch
     {
         BatchOpKind.DefineModule => 12,

@@ -378,27 +378,12 @@ internal sealed class TieredCache : IDisposable
     /// <summary>Names in a tier from most to least recently used.</summary>
     public IReadOnlyList<string> LruOrder(CacheTier tier) { lock (_lock) return _lru[(int)tier].Select(e => e.Name).ToList(); }
 
-    internal static byte[] Encode(SparseAdapter a)
-    {
-        var payload = BatchCodec.Encode(AdapterBatch.FromAdapter(a));
-        var header = System.Text.Encoding.UTF8.GetBytes(a.BaseModel ?? "");
-        var all = new byte[4 + header.Length + payload.Length];
-        BitConverter.TryWriteBytes(all, header.Length);
-        header.CopyTo(all, 4);
-        payload.CopyTo(all, 4 + header.Length);
-        return Zstd.Compress(all, 1);
-    }
+    internal static byte[] Encode(SparseAdapter a) => Zstd.Compress(BatchCodec.EncodeAdapter(a.BaseModel, AdapterBatch.FromAdapter(a)), 1);
 
     internal static SparseAdapter Decode(string name, ReadOnlySpan<byte> frame)
     {
-        var all = Zstd.Decompress(frame);
-        int hl = BitConverter.ToInt32(all, 0);
-        if (hl < 0 || 4 + hl > all.Length) throw new InvalidDataException($"cached adapter '{name}' is damaged");
-        var baseModel = System.Text.Encoding.UTF8.GetString(all, 4, hl);
-        var a = new SparseAdapter(name, baseModel.Length == 0 ? null : baseModel);
-        try { BatchCodec.Decode(all.AsSpan(4 + hl)).ApplyTo(a); }
-        catch { a.Dispose(); throw; }
-        return a;
+        var (baseModel, content) = BatchCodec.DecodeAdapter(Zstd.Decompress(frame));
+        return content.Build(name, baseModel, validate: false);
     }
 
     /// <summary>L3 file: u32 CRC32C of the frame, u32 length, the frame.</summary>
