@@ -48,7 +48,7 @@ public sealed class SnapshotTierTests
         for (int i = 0; i < 6; i++) Create(store, $"a{i}", i + 1);
         long one;
         using (var probe = new SnapshotTier(store, long.MaxValue))
-        using (var l = probe.Acquire("a0")) one = l.Snapshot.ByteSize + l.Snapshot.LeafCount * 4;
+        using (var l = probe.Acquire("a0")) one = SnapshotTier.BytesOf(l.Snapshot);
         using var tier = new SnapshotTier(store, 3 * one);
 
         var held = tier.Acquire("a0");
@@ -86,7 +86,7 @@ public sealed class SnapshotTierTests
         using var cpu = new CpuApplier();
         for (int i = 0; i < 3; i++) Create(store, $"a{i}", 1f);
         long one;
-        using (var l = new SnapshotTier(store, long.MaxValue).Acquire("a0")) one = l.Snapshot.ByteSize + l.Snapshot.LeafCount * 4;
+        using (var l = new SnapshotTier(store, long.MaxValue).Acquire("a0")) one = SnapshotTier.BytesOf(l.Snapshot);
         using var tier = new SnapshotTier(store, 2 * one, cpu);
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
         var counters = new float[3];

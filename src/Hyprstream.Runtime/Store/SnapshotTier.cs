@@ -17,7 +17,7 @@ public sealed class SnapshotTier : IDisposable
         public int Leases;
         public bool Retired; // replaced or evicted while leased: freed by the last lease
         public LinkedListNode<Slot>? Node;
-        public long Bytes => Snapshot.ByteSize + Snapshot.LeafCount * 4;
+        public long Bytes => BytesOf(Snapshot);
     }
 
     private readonly object _lock = new();
@@ -40,6 +40,9 @@ public sealed class SnapshotTier : IDisposable
     }
 
     public long BudgetBytes { get; }
+
+    /// <summary>What one snapshot counts against the budget: the NanoVDB grid plus its slot-ordered leaf list (as on the GPU).</summary>
+    public static long BytesOf(AdapterSnapshot snapshot) => snapshot.ByteSize + snapshot.LeafCount * 4;
     public SnapshotPrecision Precision { get; }
     /// <summary>Where the snapshots live: "gpu" with the CUDA backend, else "cpu".</summary>
     public string Device => _applier?.Kind == ApplyBackend.Cuda ? "gpu" : "cpu";

@@ -145,20 +145,19 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
     private object Load(JsonObject body)
     {
         var name = AdapterNames.ValidateAdapter(Name(body));
-        AdapterInfo info;
         string from;
         if (File.Exists(data.FileOf(name)))
         {
-            info = data.Import(name, replace: true);
+            data.Import(name, replace: true);
             from = "file";
         }
         else if (Store.Contains(name))
         {
             Store.Prefetch(name);
-            info = Store.Info(name);
             from = "store";
         }
         else throw ErrorMapping.NotFound($"no adapter '{name}' in the store and no '{name}.vdb' in the data directory");
+        var info = Store.Info(name);
         return new { adapter = name, modules = info.Modules.Count, active = info.ActiveCount, from, tier = Tier(name) };
     }
 

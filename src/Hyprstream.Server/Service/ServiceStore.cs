@@ -68,7 +68,7 @@ public sealed class ServiceStore : IDisposable
     /// Reads `name.vdb` and logs it into the store as one record (the adapter appears whole or not at all), replacing
     /// a stored adapter of that name when <paramref name="replace"/>. The file's grid name does not matter.
     /// </summary>
-    public AdapterInfo Import(string name, bool replace)
+    public void Import(string name, bool replace)
     {
         var path = FileOf(name);
         if (!File.Exists(path)) throw new FileNotFoundException($"no file '{name}.vdb' in the data directory");
@@ -76,7 +76,6 @@ public sealed class ServiceStore : IDisposable
         using (var adapter = SparseAdapter.Load(path))
             Store.Create(name, adapter.BaseModel, AdapterBatch.FromAdapter(adapter), replace);
         _log?.Invoke($"imported {name}.vdb in {sw.ElapsedMilliseconds} ms");
-        return Store.Info(name);
     }
 
     /// <summary>Writes the adapter's current state to `name.vdb` at the top of the data directory (atomic).</summary>

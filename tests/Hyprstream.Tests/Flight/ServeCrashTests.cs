@@ -35,7 +35,9 @@ public sealed class ServeCrashTests
         int midStream = 0;
         for (int round = 0; round < Rounds; round++)
         {
-            var (server, authority) = await StartServe(dir.Path);
+            var (server, line) = await ServeProcess.StartAsync(dir.Path, "--fsync", "batch(2)");
+            _ = server.StandardError.ReadToEndAsync(); // drained, so the server never blocks on a full pipe
+            var authority = ServeProcess.Authority(line);
             int first = round * BatchesPerRound;
             try
             {
@@ -83,6 +85,7 @@ public sealed class ServeCrashTests
             {
                 server.Kill(entireProcessTree: true); // SIGKILL: no shutdown, no flush
                 server.WaitForExit(30_000);
+                server.Dispose();
             }
             Assert.That(acked.Count(id => id >= first), Is.GreaterThan(0), $"round {round}: nothing was acknowledged before the kill");
 
@@ -104,22 +107,5 @@ public sealed class ServeCrashTests
             if (acked.Count(id => id >= first) < BatchesPerRound) midStream++;
         }
         Assert.That(midStream, Is.GreaterThanOrEqualTo(Rounds / 2), "most kills should land while batches are still streaming");
-    }
-
-    private static async Task<(Process Server, string Authority)> StartServe(string dataDir)
-    {
-        var dll = System.IO.Path.Combine(TestContext.CurrentContext.TestDirectory, "hyprstream.dll");
-        var psi = new ProcessStartInfo("dotnet", [dll, "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--fsync", "batch(2)"])
-        { RedirectStandardOutput = true, RedirectStandardError = true };
-        var server = Process.Start(psi)!;
-        var lineTask = server.StandardOutput.ReadLineAsync();
-        if (await Task.WhenAny(lineTask, Task.Delay(60_000)) != lineTask)
-        {
-            server.Kill(true);
-            Assert.Fail("serve printed nothing within 60 s");
-        }
-        var line = await lineTask ?? throw new AssertionException("serve exited: " + await server.StandardError.ReadToEndAsync());
-        _ = server.StandardError.ReadToEndAsync(); // drain so the server never blocks on a full pipe
-        return (server, line[(line.IndexOf("grpc+tcp://", StringComparison.Ordinal) + "grpc+tcp://".Length)..].Split(' ')[0]);
     }
 }

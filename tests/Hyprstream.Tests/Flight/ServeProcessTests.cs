@@ -20,17 +20,12 @@ public sealed class ServeProcessTests
             a.Save(dir.File("small.vdb"));
             expected = Fixtures.Snapshot(a);
         }
-        var dll = System.IO.Path.Combine(TestContext.CurrentContext.TestDirectory, "hyprstream.dll");
-        var psi = new ProcessStartInfo("dotnet", [dll, "serve", "--data", dir.Path, "--listen", "127.0.0.1:0", "--token", "tok"])
-        { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var server = Process.Start(psi)!;
+        var (server, line) = await ServeProcess.StartAsync(dir.Path, "--token", "tok");
+        using var _ = server;
         try
         {
-            var lineTask = server.StandardOutput.ReadLineAsync();
-            Assert.That(await Task.WhenAny(lineTask, Task.Delay(60_000)), Is.SameAs(lineTask), "serve printed nothing within 60 s");
-            var line = await lineTask ?? throw new AssertionException("serve exited: " + await server.StandardError.ReadToEndAsync());
             Assert.That(line, Does.Contain("serving 1 adapters").And.Contain("bearer token required"));
-            var authority = line[(line.IndexOf("grpc+tcp://", StringComparison.Ordinal) + "grpc+tcp://".Length)..].Split(' ')[0];
+            var authority = ServeProcess.Authority(line);
 
             using (var client = new FlightClient(new Uri("http://" + authority)))
             {
@@ -65,15 +60,11 @@ public sealed class ServeProcessTests
     public async Task HyprstreamServe_StopsCleanlyOnSigterm()
     {
         using var dir = new TempDir();
-        var dll = System.IO.Path.Combine(TestContext.CurrentContext.TestDirectory, "hyprstream.dll");
-        var psi = new ProcessStartInfo("dotnet", [dll, "serve", "--data", dir.Path, "--listen", "127.0.0.1:0"])
-        { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var server = Process.Start(psi)!;
+        var (server, line) = await ServeProcess.StartAsync(dir.Path);
+        using var _ = server;
         try
         {
-            var lineTask = server.StandardOutput.ReadLineAsync();
-            Assert.That(await Task.WhenAny(lineTask, Task.Delay(60_000)), Is.SameAs(lineTask), "serve printed nothing within 60 s");
-            Assert.That(await lineTask, Does.Contain("serving 0 adapters"));
+            Assert.That(line, Does.Contain("serving 0 adapters"));
             var stderr = server.StandardError.ReadToEndAsync();
             using (var kill = Process.Start("kill", ["-TERM", server.Id.ToString()])!) kill.WaitForExit();
             Assert.That(server.WaitForExit(15_000), Is.True, "serve ignored SIGTERM");
