@@ -30,7 +30,7 @@ public sealed unsafe class AdapterModule
     public int Rows { get; }
     public int Cols { get; }
     /// <summary>First tile slot of this module in the adapter's grid (see <see cref="TileMapping"/>).</summary>
-    public long SlotBase { get; }
+    public long SlotBase { get; internal set; }
     public long TotalWeights => (long)Rows * Cols;
     internal bool Removed { get; set; }
     internal HsModule Native => new(SlotBase, Rows, Cols);

@@ -63,13 +63,37 @@ public sealed unsafe class SparseAdapter : IDisposable
     {
         AdapterNames.ValidateModule(name);
         if (rows <= 0 || cols <= 0) throw new ArgumentOutOfRangeException(nameof(rows), $"module shape must be positive, got {rows}x{cols}");
+        AdapterLimits.CheckShape(name, rows, cols);
         if (!float.IsFinite(scale)) throw new ArgumentException("scale must be finite", nameof(scale));
         using var scope = WriteScope();
         if (Modules.Contains(name)) throw new ArgumentException($"adapter '{_name}' already has a module named '{name}'", nameof(name));
+        long tiles = TileMapping.TileCount(rows, cols);
+        AdapterLimits.CheckTiles(_name, name, DeclaredTiles, tiles);
+        // Slots of removed modules are not reused in place; when the slot space runs out, the live modules are packed
+        // again, so whether a module fits depends only on the modules the adapter has now (a replay of the same
+        // changes from any earlier state agrees with the live adapter).
+        if (_nextSlot + tiles > AdapterLimits.MaxTilesPerAdapter) Compact();
         var m = new AdapterModule(this, name, layer ?? AdapterNames.LayerOf(name), rows, cols, scale, _nextSlot);
-        _nextSlot += TileMapping.TileCount(rows, cols);
+        _nextSlot += tiles;
         Modules.Add(m);
         return m;
+    }
+
+    /// <summary>8×64 tiles the modules declare together (see <see cref="AdapterLimits.MaxTilesPerAdapter"/>).</summary>
+    public long DeclaredTiles { get { using var scope = ReadScope(); return Modules.Sum(m => TileMapping.TileCount(m.Rows, m.Cols)); } }
+
+    /// <summary>Moves every module to consecutive slots from 0 (weights move with them); the caller holds the write lock.</summary>
+    private void Compact()
+    {
+        var moved = Modules.Select(m => (Module: m, Weights: m.ReadActive())).ToList();
+        foreach (var (m, _) in moved) Status.Check(Hs.hs_grid_clear_module(_grid, m.Native));
+        _nextSlot = 0;
+        foreach (var (m, w) in moved)
+        {
+            m.SlotBase = _nextSlot;
+            _nextSlot += TileMapping.TileCount(m.Rows, m.Cols);
+            if (w.Values.Length > 0) m.SetMany(w.Rows, w.Cols, w.Values);
+        }
     }
 
     /// <summary>Adds a module and fills it from a dense row-major matrix (entries with |w| ≤ tolerance are not stored).</summary>

@@ -31,6 +31,7 @@ public static class Program
         root.Subcommands.Add(VersionCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());
         root.Subcommands.Add(SnapshotCommands.Create());
+        root.Subcommands.Add(StoreCommands.Create());
         try
         {
             var parsed = root.Parse(args);

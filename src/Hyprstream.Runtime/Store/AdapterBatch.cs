@@ -38,7 +38,7 @@ public sealed class AdapterBatch
     public AdapterBatch DefineModule(string module, int rows, int cols, float scale = 1f)
     {
         AdapterNames.ValidateModule(module, nameof(module));
-        if (rows <= 0 || cols <= 0) throw new ArgumentException($"module '{module}' has shape {rows}x{cols}; both must be > 0");
+        AdapterLimits.CheckShape(module, rows, cols);
         if (!float.IsFinite(scale)) throw new ArgumentException($"module '{module}' scale is {scale}");
         _ops.Add(new BatchOp(BatchOpKind.DefineModule, module, rows, cols, scale));
         return this;
@@ -106,13 +106,26 @@ public sealed class AdapterBatch
     internal void Validate(SparseAdapter adapter)
     {
         var shapes = adapter.Modules.ToDictionary(m => m.Name, m => (m.Rows, m.Cols), StringComparer.Ordinal);
+        long declared = adapter.DeclaredTiles;
         foreach (var op in _ops)
         {
+            if (op.Kind == BatchOpKind.KeepTop && (!(op.Scalar >= 0 && op.Scalar <= 1) || !Enum.IsDefined((SparsityStructure)op.Rows)))
+                throw new ArgumentException($"keep-top fraction {op.Scalar} must be in [0, 1] with a known structure");
+            if (op.Kind == BatchOpKind.Prune && (!float.IsFinite(op.Scalar) || op.Scalar < 0))
+                throw new ArgumentException($"prune tolerance {op.Scalar} must be finite and >= 0");
             switch (op.Kind)
             {
                 case BatchOpKind.DefineModule:
-                    if (shapes.TryGetValue(op.Module, out var s) && (s.Rows != op.Rows || s.Cols != op.Cols))
-                        throw new ArgumentException($"module '{op.Module}' exists with shape {s.Rows}x{s.Cols}, not {op.Rows}x{op.Cols}");
+                    if (shapes.TryGetValue(op.Module, out var s))
+                    {
+                        if (s.Rows != op.Rows || s.Cols != op.Cols)
+                            throw new ArgumentException($"module '{op.Module}' exists with shape {s.Rows}x{s.Cols}, not {op.Rows}x{op.Cols}");
+                        break;
+                    }
+                    // The same rules AddModule applies on replay: a batch that passes here cannot fail there.
+                    AdapterLimits.CheckShape(op.Module, op.Rows, op.Cols);
+                    AdapterLimits.CheckTiles(adapter.Name, op.Module, declared, TileMapping.TileCount(op.Rows, op.Cols));
+                    declared += TileMapping.TileCount(op.Rows, op.Cols);
                     shapes[op.Module] = (op.Rows, op.Cols);
                     break;
                 case BatchOpKind.Set or BatchOpKind.Add:
@@ -124,9 +137,14 @@ public sealed class AdapterBatch
                     break;
                 case BatchOpKind.Prune or BatchOpKind.KeepTop when op.Module.Length > 0:
                 case BatchOpKind.RemoveModule:
-                    if (!shapes.ContainsKey(op.Module)) throw new KeyNotFoundException($"adapter '{adapter.Name}' has no module '{op.Module}'");
-                    if (op.Kind == BatchOpKind.RemoveModule) shapes.Remove(op.Module);
+                    if (!shapes.TryGetValue(op.Module, out var gone)) throw new KeyNotFoundException($"adapter '{adapter.Name}' has no module '{op.Module}'");
+                    if (op.Kind == BatchOpKind.RemoveModule)
+                    {
+                        shapes.Remove(op.Module);
+                        declared -= TileMapping.TileCount(gone.Rows, gone.Cols);
+                    }
                     break;
+
             }
         }
         // Bounds are checked: the stored values the sums start from can be read.

@@ -17,7 +17,7 @@ namespace Hyprstream.Runtime.Store;
 /// Must never: acknowledge an update that is not in the WAL, apply part of a batch, or block readers on a snapshot.
 /// Note: a reader may see an update before its fsync has completed (it is acknowledged only after).
 /// </summary>
-public sealed class AdapterStore : IDisposable
+public sealed partial class AdapterStore : IDisposable
 {
     private readonly string _dir, _walDir, _snapDir;
     private readonly StoreOptions _options;
@@ -28,12 +28,15 @@ public sealed class AdapterStore : IDisposable
     private readonly object _checkpointLock = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TieredCache.Entry> _adapters = new(StringComparer.Ordinal);
     private readonly BloomFilter _bloom = new();
+    // Adapters whose WAL could not be replayed, as their manifest entries (with Quarantine set); never in _adapters.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ManifestEntry> _quarantine = new(StringComparer.Ordinal);
     private readonly TieredCache _cache;
-    private WriteAheadLog _wal = null!;
+    private WriteAheadLog? _wal;
+    private readonly bool _readOnly;
     private long _walSegment;
     private long _checkpoints, _bloomRejects;
     private readonly Thread? _snapshotter;
-    private readonly FileStream _lockFile;
+    private readonly FileStream? _lockFile;
     private volatile bool _disposed;
     private Exception? _snapshotFailure;
 
@@ -41,12 +44,19 @@ public sealed class AdapterStore : IDisposable
     public RecoveryReport Recovery { get; private set; } = null!;
     public FsyncPolicy Fsync => _options.Fsync;
 
-    private AdapterStore(string dir, StoreOptions options)
+    private AdapterStore(string dir, StoreOptions options, bool readOnly)
     {
         _dir = Path.GetFullPath(dir);
         _options = options;
+        _readOnly = readOnly;
         _walDir = Path.Combine(_dir, "wal");
         _snapDir = Path.Combine(_dir, "snapshots");
+        if (readOnly)
+        {
+            // Nothing is written: no lock, no spill folder, no WAL segment; everything replayed stays in memory.
+            _cache = new TieredCache(null, new CacheBudgets(long.MaxValue / 4, 0, 0), options.PromoteAfter, LoadSnapshot, WriteBack);
+            return;
+        }
         System.IO.Directory.CreateDirectory(_walDir);
         System.IO.Directory.CreateDirectory(_snapDir);
         // One process per store: two writers appending to one WAL would interleave records.
@@ -61,111 +71,37 @@ public sealed class AdapterStore : IDisposable
     public static AdapterStore Open(string dir, StoreOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(dir);
-        var s = new AdapterStore(dir, options ?? new StoreOptions());
+        var s = new AdapterStore(dir, options ?? new StoreOptions(), readOnly: false);
         try { s.Recover(); }
-        catch { s._cache.Dispose(); s._lockFile.Dispose(); throw; }
+        catch { s._cache.Dispose(); s._lockFile?.Dispose(); throw; }
         s._snapshotter?.Start();
         return s;
     }
 
-    // ---- recovery ----
-
-    private void Recover()
+    /// <summary>
+    /// Opens an existing store to look at it without changing a byte: recovery runs in memory (a torn WAL tail is
+    /// skipped, not cut; leftover files stay), no lock is taken, and every changing call throws. A directory that is
+    /// not a store is refused.
+    /// </summary>
+    public static AdapterStore OpenReadOnly(string dir)
     {
-        var sw = Stopwatch.StartNew();
-        var manifest = StoreManifest.Read(_dir);
-        foreach (var m in manifest.Adapters)
-        {
-            var e = _cache.GetOrAdd(m.Name);
-            e.BaseModel = m.BaseModel; e.SnapshotFile = m.Snapshot; e.SnapshotSeq = m.SnapshotSeq; e.LastSeq = m.SnapshotSeq;
-            e.Tags = m.Tags; e.Embedding = m.Embedding;
-            _adapters[m.Name] = e;
-            _bloom.Add(m.Name);
-        }
-        // Leftovers of an interrupted snapshot or swap: files the manifest does not name.
-        int orphans = 0;
-        var live = manifest.Adapters.Where(a => a.Snapshot != null).Select(a => a.Snapshot!).ToHashSet(StringComparer.Ordinal);
-        foreach (var f in System.IO.Directory.EnumerateFiles(_snapDir))
-            if (!live.Contains(Path.GetFileName(f))) { File.Delete(f); orphans++; }
-        var tmp = Path.Combine(_dir, StoreManifest.FileName + ".tmp");
-        if (File.Exists(tmp)) { File.Delete(tmp); orphans++; }
-        foreach (var (n, path) in WriteAheadLog.Segments(_walDir).ToList())
-            if (n < manifest.WalSegment) { File.Delete(path); orphans++; }
-
-        ulong maxSeq = manifest.MaxSeq;
-        long replayed = 0, skipped = 0, bytesRead = 0, dropped = 0;
-        string? reason = null;
-        int segments = 0;
-        long last = manifest.WalSegment;
-        foreach (var (n, path) in WriteAheadLog.Segments(_walDir).ToList())
-        {
-            if (reason != null)
-            {
-                // Everything after the first bad record is dropped, later segments included.
-                dropped += new FileInfo(path).Length;
-                File.Delete(path);
-                continue;
-            }
-            segments++;
-            bytesRead += new FileInfo(path).Length;
-            var (records, cut, why) = WriteAheadLog.ReadSegment(path, cut: true);
-            foreach (var r in records)
-            {
-                if (Replay(r)) replayed++; else skipped++;
-                maxSeq = Math.Max(maxSeq, r.Seq);
-            }
-            if (why != null) { reason = $"{Path.GetFileName(path)}: {why}"; dropped += cut; }
-            last = n;
-        }
-        _walSegment = manifest.WalSegment;
-        _wal = new WriteAheadLog(_walDir, last, maxSeq + 1, _options.Fsync);
-        Recovery = new RecoveryReport(_adapters.Count, segments, replayed, skipped, bytesRead, dropped, reason, orphans, sw.Elapsed);
+        ArgumentException.ThrowIfNullOrEmpty(dir);
+        if (!IsStore(dir))
+            throw new InvalidDataException($"{Path.GetFullPath(dir)} is not a hyprstream store (it has no {StoreManifest.FileName} and no wal/ folder)");
+        var s = new AdapterStore(dir, new StoreOptions { SnapshotWalBytes = 0 }, readOnly: true);
+        try { s.Recover(); }
+        catch { s._cache.Dispose(); throw; }
+        return s;
     }
 
-    /// <summary>Applies one logged record during recovery; false when a snapshot already holds it.</summary>
-    private bool Replay(WalRecord r)
-    {
-        _adapters.TryGetValue(r.Adapter, out var e);
-        if (e != null && r.Seq <= e.SnapshotSeq) return false;
-        switch (r.Op)
-        {
-            case WalOp.CreateAdapter:
-            {
-                if (e != null) DropAdapter(e);
-                var baseModel = r.Payload.Length == 0 ? null : Encoding.UTF8.GetString(r.Payload);
-                InstallEntry(r.Adapter, baseModel, r.Seq, new SparseAdapter(r.Adapter, baseModel));
-                return true;
-            }
-            case WalOp.CreateFrom:
-            {
-                if (e != null) DropAdapter(e);
-                var (baseModel, batch) = BatchCodec.DecodeAdapter(r.Payload);
-                InstallEntry(r.Adapter, baseModel, r.Seq, batch.Build(r.Adapter, baseModel, validate: false));
-                return true;
-            }
-            case WalOp.DeleteAdapter:
-                if (e != null) DropAdapter(e);
-                return true;
-            case WalOp.Update:
-            {
-                if (e == null) throw new InvalidDataException($"WAL record {r.Seq} updates adapter '{r.Adapter}', which does not exist");
-                var batch = BatchCodec.Decode(r.Payload);
-                var lease = _cache.Acquire(e, write: true);
-                try { batch.ApplyTo(lease.Adapter); _cache.MarkDirty(e, r.Seq); }
-                finally { _cache.Release(lease, true); }
-                return true;
-            }
-            case WalOp.Describe:
-            {
-                if (e == null) throw new InvalidDataException($"WAL record {r.Seq} describes adapter '{r.Adapter}', which does not exist");
-                var (tags, emb) = DecodeDescription(r.Payload);
-                lock (_metaLock) { e.Tags = tags; e.Embedding = emb; }
-                _cache.MarkDirty(e, r.Seq);
-                return true;
-            }
-        }
-        return false;
-    }
+    /// <summary>True when <paramref name="dir"/> holds a store (a manifest or a WAL folder).</summary>
+    public static bool IsStore(string dir) =>
+        File.Exists(Path.Combine(dir, StoreManifest.FileName)) || System.IO.Directory.Exists(Path.Combine(dir, "wal"));
+
+    public bool IsReadOnly => _readOnly;
+
+    /// <summary>The log, for every changing call (a read-only store has none).</summary>
+    private WriteAheadLog Wal => _wal ?? throw new InvalidOperationException($"the store in {_dir} is open read-only");
 
     // ---- public operations ----
 
@@ -181,7 +117,7 @@ public sealed class AdapterStore : IDisposable
     public ulong Create(string name, string? baseModel = null)
     {
         var seq = Log(name, baseModel, null, replace: false) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
-        _wal.WaitDurable(seq);
+        Wal.WaitDurable(seq);
         return seq;
     }
 
@@ -194,15 +130,22 @@ public sealed class AdapterStore : IDisposable
     {
         ArgumentNullException.ThrowIfNull(content);
         var seq = Log(name, baseModel, content, replace) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
-        _wal.WaitDurable(seq);
+        Wal.WaitDurable(seq);
         return seq;
     }
 
     /// <summary>Creates an empty adapter unless one of that name exists; true when this call created it (durably).</summary>
-    public bool CreateIfMissing(string name, string? baseModel = null)
+    public bool CreateIfMissing(string name, string? baseModel = null) => CreateIfMissing(name, baseModel, null);
+
+    /// <summary>
+    /// Creates an adapter with first state <paramref name="content"/> (e.g. its declared modules) as one record, unless
+    /// one of that name exists; true when this call created it (durably). A refused content creates nothing.
+    /// </summary>
+    public bool CreateIfMissing(string name, string? baseModel, AdapterBatch? content)
     {
-        if (Log(name, baseModel, null, replace: false) is not { } seq) return false;
-        _wal.WaitDurable(seq);
+        if (content is { Ops.Count: 0 }) content = null;
+        if (Log(name, baseModel, content, replace: false) is not { } seq) return false;
+        Wal.WaitDurable(seq);
         return true;
     }
 
@@ -221,6 +164,7 @@ public sealed class AdapterStore : IDisposable
             lock (old?.Gate ?? new object())
             lock (_metaLock)
             {
+                if (_quarantine.TryGetValue(name, out var q)) throw new AdapterQuarantinedException(name, q.Quarantine!);
                 _adapters.TryGetValue(name, out var now);
                 if (now != old)
                 {
@@ -229,8 +173,8 @@ public sealed class AdapterStore : IDisposable
                     throw new InvalidOperationException($"adapter '{name}' changed while it was being replaced; try again");
                 }
                 ulong seq = content == null && !replace
-                    ? _wal.Append(WalOp.CreateAdapter, name, Encoding.UTF8.GetBytes(baseModel ?? ""))
-                    : _wal.Append(WalOp.CreateFrom, name, BatchCodec.EncodeAdapter(baseModel, content ?? new AdapterBatch()));
+                    ? Wal.Append(WalOp.CreateAdapter, name, Encoding.UTF8.GetBytes(baseModel ?? ""))
+                    : Wal.Append(WalOp.CreateFrom, name, BatchCodec.EncodeAdapter(baseModel, content ?? new AdapterBatch()));
                 if (old != null) DropAdapter(old);
                 InstallEntry(name, baseModel, seq, adapter);
                 return seq;
@@ -258,7 +202,7 @@ public sealed class AdapterStore : IDisposable
     public ulong Apply(string name, AdapterBatch batch)
     {
         var staged = Stage(name, batch);
-        _wal.WaitDurable(staged.Seq);
+        Wal.WaitDurable(staged.Seq);
         return staged.Seq;
     }
 
@@ -294,7 +238,7 @@ public sealed class AdapterStore : IDisposable
                 {
                     var batch = plan(lease.Adapter);
                     batch.Validate(lease.Adapter);
-                    seq = _wal.Append(WalOp.Update, name, BatchCodec.Encode(batch));
+                    seq = Wal.Append(WalOp.Update, name, BatchCodec.Encode(batch));
                     outcome = batch.ApplyTo(lease.Adapter);
                 }
                 // Outside the adapter's write lock (lock order: cache lock, then adapter lock); still under the gate.
@@ -306,10 +250,10 @@ public sealed class AdapterStore : IDisposable
     }
 
     /// <summary>Blocks until record <paramref name="seq"/> is as durable as the fsync policy asks.</summary>
-    public void WaitDurable(ulong seq) => _wal.WaitDurable(seq);
+    public void WaitDurable(ulong seq) => Wal.WaitDurable(seq);
 
     /// <summary>Completes once record <paramref name="seq"/> is as durable as the fsync policy asks (no thread held meanwhile).</summary>
-    public Task WhenDurableAsync(ulong seq) => _wal.WhenDurableAsync(seq);
+    public Task WhenDurableAsync(ulong seq) => Wal.WhenDurableAsync(seq);
 
     /// <summary>
     /// <c>dst += scale · src</c> on effective deltas (module scales honoured, as <see cref="SparseAdapter.MergeFrom"/>),
@@ -318,7 +262,7 @@ public sealed class AdapterStore : IDisposable
     public ulong Merge(string dst, string src, float scale = 1f)
     {
         var staged = StageMerge(dst, src, scale);
-        _wal.WaitDurable(staged.Seq);
+        Wal.WaitDurable(staged.Seq);
         return staged.Seq;
     }
 
@@ -360,11 +304,11 @@ public sealed class AdapterStore : IDisposable
         lock (e.Gate)
         {
             if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
-            seq = _wal.Append(WalOp.Describe, name, payload);
+            seq = Wal.Append(WalOp.Describe, name, payload);
             lock (_metaLock) { e.Tags = tags.ToArray(); e.Embedding = emb; }
             _cache.MarkDirty(e, seq);
         }
-        _wal.WaitDurable(seq);
+        Wal.WaitDurable(seq);
         return seq;
     }
 
@@ -383,10 +327,10 @@ public sealed class AdapterStore : IDisposable
         lock (_metaLock)
         {
             if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
-            seq = _wal.Append(WalOp.DeleteAdapter, name, []);
+            seq = Wal.Append(WalOp.DeleteAdapter, name, []);
             DropAdapter(e);
         }
-        _wal.WaitDurable(seq);
+        Wal.WaitDurable(seq);
         return seq;
     }
 
@@ -444,7 +388,12 @@ public sealed class AdapterStore : IDisposable
     }
 
     /// <summary>Drops the adapter from every cache tier (unsaved changes go to its snapshot first); false when pinned or in use.</summary>
-    public bool Evict(string name) => _cache.Evict(Find(name));
+    public bool Evict(string name)
+    {
+        var e = Find(name);
+        _ = Wal; // a write-back needs a writable store
+        return _cache.Evict(e);
+    }
 
     /// <summary>Writes the adapter's current state as a standalone .vdb file (atomic: temp + fsync + rename).</summary>
     public void Export(string name, string path, SaveOptions? options = null)
@@ -469,7 +418,11 @@ public sealed class AdapterStore : IDisposable
             throw new KeyNotFoundException($"no adapter named '{name}'");
         }
         lock (_metaLock)
-            return _adapters.TryGetValue(name, out var e) ? e : throw new KeyNotFoundException($"no adapter named '{name}'");
+        {
+            if (_adapters.TryGetValue(name, out var e)) return e;
+            if (_quarantine.TryGetValue(name, out var q)) throw new AdapterQuarantinedException(name, q.Quarantine!);
+            throw new KeyNotFoundException($"no adapter named '{name}'");
+        }
     }
 
     // ---- snapshots ----
@@ -481,8 +434,8 @@ public sealed class AdapterStore : IDisposable
         lock (_checkpointLock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var maxSeq = _wal.LastSequence;
-            var newSegment = _wal.Rotate();
+            var maxSeq = Wal.LastSequence;
+            var newSegment = Wal.Rotate();
             List<TieredCache.Entry> dirty;
             dirty = _adapters.Values.Where(e => e.Dirty).ToList();
             var done = new List<(TieredCache.Entry E, string File, ulong Seq)>();
@@ -513,7 +466,7 @@ public sealed class AdapterStore : IDisposable
             }
             foreach (var (e, _, seq) in done) _cache.MarkSnapshotted(e, seq);
             foreach (var f in obsolete) File.Delete(Path.Combine(_snapDir, f));
-            _wal.DeleteBefore(newSegment);
+            Wal.DeleteBefore(newSegment);
             Interlocked.Increment(ref _checkpoints);
         }
     }
@@ -527,7 +480,7 @@ public sealed class AdapterStore : IDisposable
             Adapters = _adapters.Values.Where(e => e.SnapshotFile != null).OrderBy(e => e.Name, StringComparer.Ordinal).Select(e => new ManifestEntry
             {
                 Name = e.Name, BaseModel = e.BaseModel, Snapshot = e.SnapshotFile, SnapshotSeq = e.SnapshotSeq, Tags = e.Tags, Embedding = e.Embedding,
-            }).ToList(),
+            }).Concat(_quarantine.Values).OrderBy(e => e.Name, StringComparer.Ordinal).ToList(),
         };
         m.Write(_dir);
     }
@@ -568,7 +521,7 @@ public sealed class AdapterStore : IDisposable
             old = e.SnapshotFile;
             e.SnapshotFile = file;
             e.SnapshotSeq = e.LastSeq;
-            WriteManifestLocked(Math.Max(_wal.LastSequence, e.LastSeq));
+            WriteManifestLocked(Math.Max(Wal.LastSequence, e.LastSeq));
         }
         e.Dirty = false;
         if (old != null && old != file) File.Delete(Path.Combine(_snapDir, old));
@@ -581,7 +534,7 @@ public sealed class AdapterStore : IDisposable
             Thread.Sleep(50);
             try
             {
-                if (!_disposed && _wal.DiskBytes >= _options.SnapshotWalBytes) Checkpoint();
+                if (!_disposed && Wal.DiskBytes >= _options.SnapshotWalBytes) Checkpoint();
             }
             catch (ObjectDisposedException) { return; }
             catch (Exception ex)
@@ -594,6 +547,8 @@ public sealed class AdapterStore : IDisposable
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
+    private long WalDiskBytes() => System.IO.Directory.Exists(_walDir) ? WriteAheadLog.Segments(_walDir).Sum(s => new FileInfo(s.Path).Length) : 0;
+
     /// <summary>The last background checkpoint failure, if any (nothing is lost: the WAL still holds every change).</summary>
     public Exception? LastSnapshotFailure => _snapshotFailure;
 
@@ -601,11 +556,14 @@ public sealed class AdapterStore : IDisposable
 
     public StoreStats Stats()
     {
-        long snapBytes = System.IO.Directory.EnumerateFiles(_snapDir).Sum(f => new FileInfo(f).Length);
+        long snapBytes = System.IO.Directory.Exists(_snapDir) ? System.IO.Directory.EnumerateFiles(_snapDir).Sum(f => new FileInfo(f).Length) : 0;
         int count;
         lock (_metaLock) count = _adapters.Count;
-        return new StoreStats(_cache.Stats(Interlocked.Read(ref _bloomRejects)), _wal.Policy.ToString(), _wal.DiskBytes, _wal.RecordsAppended,
-            _wal.BytesAppended, _wal.Fsyncs, _wal.LastSequence, Interlocked.Read(ref _checkpoints), snapBytes, count, Recovery);
+        var cache = _cache.Stats(Interlocked.Read(ref _bloomRejects));
+        if (_wal is not { } wal)
+            return new StoreStats(cache, "read-only", WalDiskBytes(), 0, 0, 0, Recovery.LastSequence, 0, snapBytes, count, Recovery, Quarantined);
+        return new StoreStats(cache, wal.Policy.ToString(), wal.DiskBytes, wal.RecordsAppended,
+            wal.BytesAppended, wal.Fsyncs, wal.LastSequence, Interlocked.Read(ref _checkpoints), snapBytes, count, Recovery, Quarantined);
     }
 
     private static byte[] EncodeDescription(IReadOnlyList<string> tags, byte[]? embedding)
@@ -642,9 +600,9 @@ public sealed class AdapterStore : IDisposable
         _snapshotter?.Join();
         lock (_checkpointLock)
         {
-            _wal.Dispose();
+            _wal?.Dispose();
             _cache.Dispose();
-            _lockFile.Dispose();
+            _lockFile?.Dispose();
         }
     }
 }

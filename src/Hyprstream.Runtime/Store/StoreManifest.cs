@@ -16,6 +16,10 @@ public sealed class ManifestEntry
     public string[] Tags { get; set; } = [];
     /// <summary>zstd frame of the byte-planed float32 embedding (base64 in JSON), or null.</summary>
     public byte[]? Embedding { get; set; }
+    /// <summary>Why the adapter is quarantined (a WAL record of it could not be replayed), or null when it is served.</summary>
+    public string? Quarantine { get; set; }
+    /// <summary>The sequence of the record that could not be replayed (with <see cref="Quarantine"/>).</summary>
+    public ulong QuarantineSeq { get; set; }
 }
 
 /// <summary>
@@ -53,15 +57,7 @@ public sealed class StoreManifest
         Magic.CopyTo(bytes);
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(4), Crc32C.Compute(json));
         json.CopyTo(bytes, 8);
-        var path = Path.Combine(dir, FileName);
-        var tmp = path + ".tmp";
-        using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 0))
-        {
-            f.Write(bytes);
-            f.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
-        Zstd.SyncDirectory(dir);
+        AtomicFile.Write(Path.Combine(dir, FileName), bytes);
     }
 
     public static byte[] EncodeEmbedding(ReadOnlySpan<float> v)

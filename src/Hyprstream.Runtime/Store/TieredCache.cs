@@ -58,13 +58,16 @@ internal sealed class TieredCache : IDisposable
     public int PromoteAfter { get; }
     internal long BloomRejects;
 
-    public TieredCache(string spillDir, CacheBudgets budgets, int promoteAfter, Func<string, SparseAdapter> loadCold, Action<Entry, SparseAdapter> writeBack)
+    /// <param name="spillDir">where L3 spills go; null for a cache that never writes (no L3: its budget must be 0).</param>
+    public TieredCache(string? spillDir, CacheBudgets budgets, int promoteAfter, Func<string, SparseAdapter> loadCold, Action<Entry, SparseAdapter> writeBack)
     {
-        _spillDir = spillDir;
+        if (spillDir == null && budgets.L3Bytes != 0) throw new ArgumentException("a cache without a spill folder has no L3 budget", nameof(budgets));
+        _spillDir = spillDir ?? "";
         Budgets = budgets;
         PromoteAfter = Math.Max(1, promoteAfter);
         _loadCold = loadCold;
         _writeBack = writeBack;
+        if (spillDir == null) return;
         Directory.CreateDirectory(spillDir);
         // Spilled files are a cache of RAM state from a previous run: the snapshots and the WAL are the truth.
         foreach (var f in Directory.EnumerateFiles(spillDir)) File.Delete(f);

@@ -128,7 +128,21 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
     /// <summary>Creates the adapter and declares its modules as the CMD asks, each durably before any batch is read.</summary>
     private async Task OpenAdapterAsync(PutCommand cmd)
     {
-        if (cmd.Create) await Task.Run(() => store.CreateIfMissing(cmd.Adapter, cmd.BaseModel));
+        // The whole request is checked before anything is logged: a refused DoPut changes nothing.
+        var declared = new AdapterBatch();
+        foreach (var spec in cmd.Modules)
+        {
+            try { declared.DefineModule(spec.Name, spec.Rows, spec.Cols, spec.Scale); }
+            catch (ArgumentException e) { throw ErrorMapping.Invalid(e.Message); }
+        }
+        if (cmd.Create)
+        {
+            // A new adapter is created with its modules in one record: after a crash it exists with them or not at all.
+            bool created;
+            try { created = await Task.Run(() => store.CreateIfMissing(cmd.Adapter, cmd.BaseModel, declared)); }
+            catch (Exception e) when (ErrorMapping.Map(e) is { } mapped) { throw mapped; }
+            if (created) return;
+        }
         else if (!store.Contains(cmd.Adapter))
             throw ErrorMapping.NotFound($"no adapter '{cmd.Adapter}' (send \"create\": true in a CMD descriptor to create it)");
         if (cmd.Modules.Count == 0) return;

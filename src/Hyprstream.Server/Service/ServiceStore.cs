@@ -23,6 +23,8 @@ public sealed class ServiceStore : IDisposable
         _log = log;
         Store = AdapterStore.Open(Path.Combine(DataDirectory, StoreFolder), options);
         if (!Store.Recovery.Clean || Store.Recovery.RecordsReplayed > 0) _log?.Invoke($"store recovered: {Store.Recovery}");
+        foreach (var q in Store.Quarantined)
+            _log?.Invoke($"QUARANTINED adapter '{q.Name}' (not served): {q.Reason}; stop the server and run `hyprstream store repair {DataDirectory}`");
     }
 
     /// <summary>Where `hyprstream serve` keeps adapters without --data: $HYPRSTREAM_DATA, else $XDG_DATA_HOME/hyprstream, else ~/.local/share/hyprstream.</summary>

@@ -35,8 +35,11 @@ public static class StoreJson
             write_backs = st.Cache.WriteBacks,
             pinned = st.Cache.Pinned,
         },
+        quarantined = st.Quarantined.Select(q => new { adapter = q.Name, reason = q.Reason, sequence = q.FailedSequence, records_file = q.RecordsFile }).ToList(),
         recovery = new
         {
+            quarantined_adapters = st.Recovery.QuarantinedAdapters,
+            records_held = st.Recovery.RecordsHeld,
             records_replayed = st.Recovery.RecordsReplayed,
             records_skipped = st.Recovery.RecordsSkipped,
             wal_bytes_read = st.Recovery.WalBytesRead,
