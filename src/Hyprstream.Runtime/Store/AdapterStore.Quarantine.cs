@@ -46,8 +46,8 @@ public sealed partial class AdapterStore
     /// <summary>
     /// Brings a quarantined adapter back: its last checkpoint, then its kept records in order up to (not including)
     /// the first that cannot be applied — the adapter as it was just before that record. The result is logged as one
-    /// record that replaces whatever the log holds for the name; the dropped records stay in the quarantine file
-    /// (renamed *.repaired-SEQ). With <paramref name="drop"/> the adapter is deleted instead. The operator runs this
+    /// record that replaces whatever the log holds for the name, and the log is folded by a checkpoint; the dropped
+    /// records stay in the quarantine file (renamed *.repaired-SEQ). With <paramref name="drop"/> the adapter is deleted instead. The operator runs this
     /// with the server stopped (`hyprstream store repair DIR`).
     /// </summary>
     public RepairReport Repair(string name, bool drop = false)
@@ -103,7 +103,9 @@ public sealed partial class AdapterStore
                         e.Embedding = embedding;
                     }
                 }
-                lock (_manifestLock) WriteManifestLocked(wal.LastSequence);
+                // Fold the log now: its older records of this name must never be replayed on top of the repaired state.
+                // A crash before this completes leaves the manifest saying "quarantined", and repair runs again.
+                Checkpoint();
                 string? keptAt = null;
                 if (File.Exists(file))
                 {

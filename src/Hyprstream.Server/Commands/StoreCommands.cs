@@ -32,7 +32,6 @@ internal static class StoreCommands
                 throw new ArgumentException($"adapter '{name}' is not quarantined in {store.Directory}");
         var todo = quarantined.Where(q => only.Length == 0 || only.Contains(q.Name)).ToList();
         var reports = todo.Select(q => store.Repair(q.Name, drop)).ToList();
-        if (reports.Count > 0) store.Checkpoint();
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(new { store = store.Directory, repaired = reports }, new JsonSerializerOptions { WriteIndented = true }));
