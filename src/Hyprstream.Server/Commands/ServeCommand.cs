@@ -44,10 +44,20 @@ internal static class ServeCommand
                 System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
             try { await Task.Delay(Timeout.Infinite, stop.Token); } catch (OperationCanceledException) { }
             Console.Error.WriteLine("hyprstream: stopping");
+            // Whatever is still running (a long request, a checkpoint) gets a bounded time: acknowledged changes are
+            // already in the WAL, so leaving without the rest of the shutdown loses nothing that was promised.
+            _ = Task.Delay(ShutdownGrace).ContinueWith(_ =>
+            {
+                Console.Error.WriteLine($"hyprstream: shutdown did not finish within {ShutdownGrace.TotalSeconds:F0} s; exiting now (every acknowledged change is in the write-ahead log)");
+                Environment.Exit(3);
+            }, TaskScheduler.Default);
             return 0;
         });
         return cmd;
     }
+
+    /// <summary>How long a stop request waits for running work before the process leaves anyway.</summary>
+    private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(8);
 
     internal static CacheBudgets ParseBudgets(string s)
     {

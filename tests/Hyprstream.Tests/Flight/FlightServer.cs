@@ -37,16 +37,23 @@ internal sealed class FlightServer : IAsyncDisposable
     public static SparseAdapter? DurableIn(string storeDir, string name)
     {
         using var copy = new TempDir();
+        using var store = CrashCopy(storeDir, copy.Path);
+        return store.Contains(name) ? store.Get(name) : null;
+    }
+
+    /// <summary>The store's files copied into <paramref name="into"/> as a crash now would leave them, opened (so recovered) there.</summary>
+    public static AdapterStore CrashCopy(string storeDir, string into)
+    {
         foreach (var f in Directory.EnumerateFiles(storeDir, "*", SearchOption.AllDirectories))
         {
             var rel = System.IO.Path.GetRelativePath(storeDir, f);
             if (rel == "lock" || rel.StartsWith("cache", StringComparison.Ordinal)) continue;
-            var dst = System.IO.Path.Combine(copy.Path, rel);
+            var dst = System.IO.Path.Combine(into, rel);
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(dst)!);
-            File.Copy(f, dst);
+            try { File.Copy(f, dst); }
+            catch (FileNotFoundException) { } // deleted meanwhile (a folded WAL segment, a replaced snapshot)
         }
-        using var store = AdapterStore.Open(copy.Path, new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never });
-        return store.Contains(name) ? store.Get(name) : null;
+        return AdapterStore.Open(into, new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never });
     }
 
     public async ValueTask DisposeAsync()
