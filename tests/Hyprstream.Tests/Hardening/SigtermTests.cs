@@ -1,7 +1,5 @@
-using System.Buffers;
 using System.Diagnostics;
 using Hyprstream.Flight.Flight;
-using Hyprstream.Flight.Ipc;
 using Hyprstream.Runtime.Store;
 using Hyprstream.Server.Service;
 using Hyprstream.Tests.Flight;
@@ -54,7 +52,7 @@ public sealed class SigtermTests
         Assert.That(done.Sum(), Is.GreaterThan(0), "the server answered requests before it was stopped");
         Assert.That(await stderr, Does.Contain("stopping"));
 
-        using var store = AdapterStore.Open(Path.Combine(dir.Path, ServiceStore.StoreFolder));
+        using var store = AdapterStore.Open(System.IO.Path.Combine(dir.Path, ServiceStore.StoreFolder));
         Assert.That(store.Recovery.QuarantinedAdapters, Is.EqualTo(0));
         Assert.That(store.Read("huge", a => a.Modules[Module].Get(1_000_000, 33_000_000)), Is.EqualTo(0.25f));
         server.Dispose();
