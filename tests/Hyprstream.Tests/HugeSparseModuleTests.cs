@@ -1,6 +1,7 @@
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Export;
 using Hyprstream.Runtime.Store;
+using Hyprstream.Runtime.Switching;
 
 namespace Hyprstream.Tests;
 
@@ -203,6 +204,8 @@ public sealed class HugeSparseModuleTests
         using var a = Make();
         var e = Assert.Throws<ArgumentException>(() => a.Modules[Huge].ToDense());
         Assert.That(e!.Message, Does.Contain("1048576x33554432"));
+        Assert.Throws<ArgumentException>(() => DeltaRuns.From(a.Modules[Huge], 1f), "switching applies into a dense base tensor");
+        Assert.That(DeltaRuns.From(a.Modules[Small], 1f).Values, Is.EqualTo(new[] { 1f, -2f }));
         Assert.Throws<ArgumentException>(() => DeltaExport.Write(a, dir.File("dense.safetensors"), dense: true));
         Assert.That(File.Exists(dir.File("dense.safetensors")), Is.False);
         long bytes = DeltaExport.Write(a, dir.File("coo.safetensors"), dense: false);
