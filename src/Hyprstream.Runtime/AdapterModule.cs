@@ -273,7 +273,7 @@ public sealed unsafe class AdapterModule
 
     public float[] ToDense(bool applyScale = false)
     {
-        var dense = new float[TotalWeights];
+        var dense = new float[TileMapping.DenseLength(Rows, Cols, $"module '{Name}'")];
         ToDense(dense, applyScale);
         return dense;
     }

@@ -17,6 +17,21 @@ public static class TileMapping
 
     public static long TileCount(int rows, int cols) => TilesPerRow(cols) * ((rows + TileRows - 1L) / TileRows);
 
+    /// <summary>Most elements a dense rows × cols buffer may have (the largest .NET array).</summary>
+    public static long MaxDenseElements => Array.MaxLength;
+
+    /// <summary>
+    /// The element count of a dense rows × cols buffer of <paramref name="what"/>, or an <see cref="ArgumentException"/>
+    /// naming the size when no .NET array can hold it (sparse modules may declare shapes far larger than any dense copy).
+    /// </summary>
+    public static int DenseLength(int rows, int cols, string what)
+    {
+        long n = (long)rows * cols;
+        if (n > MaxDenseElements)
+            throw new ArgumentException($"{what} is {rows}x{cols} = {n:N0} weights; a dense copy is limited to {MaxDenseElements:N0} elements (use the sparse operations instead)");
+        return (int)n;
+    }
+
     /// <summary>The origin (x, y, z) of the 8³ leaf that holds tile slot <paramref name="slot"/>.</summary>
     public static (int X, int Y, int Z) SlotOrigin(long slot)
     {

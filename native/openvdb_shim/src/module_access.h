@@ -1,5 +1,6 @@
 // module_access.h — validation of module descriptors and coordinates, and leaf visiting by tile slot.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <openvdb/tree/ValueAccessor.h>
@@ -48,24 +49,71 @@ inline const openvdb::FloatGrid& gridOf(const hs_grid* g) {
     return *h.grid;
 }
 
-// Calls fn(leaf, tileIndex) for every allocated leaf of the module, in slot order.
-template <typename TreeT, typename Fn>
-void forEachLeaf(TreeT& tree, const hs_module& m, Fn&& fn) {
-    openvdb::tree::ValueAccessor<TreeT, false> acc(tree);  // callbacks must not change topology
-    const int64_t tiles = tileCount(m);
-    for (int64_t t = 0; t < tiles; ++t) {
-        auto* leaf = acc.probeLeaf(slotOrigin(m.slot_base + t));
-        if (leaf) fn(*leaf, t);
+// Visits the stored leaves whose tile slots lie in [lo, hi), in ascending slot order, by descending the tree
+// (root -> upper -> lower -> leaf) through child masks only: the work is proportional to the nodes stored in
+// the range, never to the slot count. fn(const Leaf&, slot) returns false to stop; returns false when stopped.
+// Only nodes the mapping itself places are visited: upper nodes at (x >= 0, 0, 0) and, below them, children at
+// the positions slotOrigin gives (mask offset == slot bits, see mapping.h); leaves anywhere else (negative or
+// y/z-displaced coordinates) belong to no slot and are skipped.
+template <typename Fn>
+bool visitStoredLeaves(const Tree& tree, int64_t lo, int64_t hi, Fn&& fn) {
+    using Upper = Tree::RootNodeType::ChildNodeType;
+    using Lower = Upper::ChildNodeType;
+    constexpr int64_t kLowerSlots = int64_t(1) << Lower::LOG2DIM * 3;  // 4096 leaves per lower node
+    constexpr int64_t kUpperLowers = int64_t(1) << Upper::LOG2DIM * 3;  // 32768 lower nodes per upper node
+    static_assert(kLowerSlots == 4096 && kUpperLowers == 32768, "the mapping assumes OpenVDB's 5-4-3 float tree");
+    if (lo < 0) lo = 0;
+    if (hi > kMaxSlots) hi = kMaxSlots;
+    if (lo >= hi) return true;
+    const int64_t lowerLo = lo >> 12, lowerHi = (hi - 1) >> 12;      // inclusive range of lower-node indices
+    const int64_t upperLo = lowerLo >> 15, upperHi = lowerHi >> 15;  // inclusive range of upper-node indices
+    // The root table is ordered by (x, y, z) and mapping upper nodes sit at (U * 4096, 0, 0): ascending U.
+    for (auto it = tree.root().cbeginChildOn(); it; ++it) {
+        const openvdb::Coord o = it.getCoord();
+        if (o.x() < 0 || o.y() != 0 || o.z() != 0) continue;
+        const int64_t u = int64_t(o.x()) >> 12;
+        if (u < upperLo) continue;
+        if (u > upperHi) break;
+        const Upper& upper = *it;
+        const auto& umask = upper.getChildMask();
+        const int64_t uBase = u << 15;
+        const auto nFirst = openvdb::Index(std::max<int64_t>(lowerLo - uBase, 0));
+        const int64_t nLast = std::min<int64_t>(lowerHi - uBase, kUpperLowers - 1);
+        for (openvdb::Index n = umask.findNextOn(nFirst); n < Upper::NUM_VALUES && int64_t(n) <= nLast;
+             n = umask.findNextOn(n + 1)) {
+            const int64_t lowerIndex = uBase + n;
+            const int64_t lBase = lowerIndex << 12;
+            const Lower* lower = upper.template probeConstNode<Lower>(slotOrigin(lBase));
+            if (!lower || lower->origin() != slotOrigin(lBase)) continue;
+            const auto& lmask = lower->getChildMask();
+            const auto lFirst = openvdb::Index(std::max<int64_t>(lo - lBase, 0));
+            const int64_t lLast = std::min<int64_t>(hi - 1 - lBase, kLowerSlots - 1);
+            for (openvdb::Index l = lmask.findNextOn(lFirst); l < Lower::NUM_VALUES && int64_t(l) <= lLast;
+                 l = lmask.findNextOn(l + 1)) {
+                const int64_t slot = lBase + l;
+                const openvdb::Coord origin = slotOrigin(slot);
+                const Leaf* leaf = lower->template probeConstNode<Leaf>(origin);
+                if (!leaf || leaf->origin() != origin) continue;
+                if (!fn(*leaf, slot)) return false;
+            }
+        }
     }
+    return true;
 }
+
+// Calls fn(leaf, tileIndex) for every stored leaf of the module, in slot order (O(stored leaves of the module)).
+// Callbacks must not change the tree's topology.
 template <typename Fn>
 void forEachLeafConst(const Tree& tree, const hs_module& m, Fn&& fn) {
-    openvdb::tree::ValueAccessor<const Tree, false> acc(tree);
-    const int64_t tiles = tileCount(m);
-    for (int64_t t = 0; t < tiles; ++t) {
-        const Leaf* leaf = acc.probeConstLeaf(slotOrigin(m.slot_base + t));
-        if (leaf) fn(*leaf, t);
-    }
+    visitStoredLeaves(tree, m.slot_base, m.slot_base + tileCount(m), [&](const Leaf& leaf, int64_t slot) {
+        fn(leaf, slot - m.slot_base);
+        return true;
+    });
+}
+template <typename Fn>
+void forEachLeaf(Tree& tree, const hs_module& m, Fn&& fn) {
+    // The tree is mutable here, so handing out its leaves mutably is sound.
+    forEachLeafConst(tree, m, [&](const Leaf& leaf, int64_t t) { fn(const_cast<Leaf&>(leaf), t); });
 }
 
 // Removes a leaf and leaves an inactive background tile in its place.

@@ -5,6 +5,7 @@
 #include <Imath/half.h>
 #include <algorithm>
 #include <cstring>
+#include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
 #include <vector>
 #include "module_access.h"
@@ -204,10 +205,12 @@ HS_API hs_status hs_grid_from_dense(hs_grid* grid, const hs_module* m, const flo
                                                   " value at (" + std::to_string(i / mod.cols) + ", " +
                                                   std::to_string(i % mod.cols) + ") refused: weights must be finite");
         auto& tree = gridOf(grid).tree();
-        // Build whole leaves in parallel, then hand them to the tree in slot order.
+        // Build whole leaves in parallel, then hand them to the tree in slot order. Only the tiles that hold a
+        // weight are kept (per thread, then sorted), so nothing is sized by the module's declared tile count.
         const int64_t tiles = tileCount(mod);
-        std::vector<Leaf*> built(size_t(tiles), nullptr);
+        tbb::enumerable_thread_specific<std::vector<std::pair<int64_t, Leaf*>>> perThread;
         tbb::parallel_for(tbb::blocked_range<int64_t>(0, tiles, 64), [&](const tbb::blocked_range<int64_t>& r) {
+            auto& mine = perThread.local();
             for (int64_t t = r.begin(); t < r.end(); ++t) {
                 int32_t row0, col0;
                 tileCorner(mod, t, row0, col0);
@@ -222,15 +225,21 @@ HS_API hs_status hs_grid_from_dense(hs_grid* grid, const hs_module* m, const flo
                         }
                     }
                 }
-                built[size_t(t)] = leaf.release();
+                if (leaf) mine.emplace_back(t, leaf.release());
             }
         });
+        std::vector<std::pair<int64_t, Leaf*>> built;
+        for (auto& v : perThread) built.insert(built.end(), v.begin(), v.end());
+        std::sort(built.begin(), built.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
         std::vector<openvdb::Coord> stale;
-        forEachLeaf(tree, mod, [&](Leaf& leaf, int64_t t) { if (!built[size_t(t)]) stale.push_back(leaf.origin()); });
+        forEachLeaf(tree, mod, [&](Leaf& leaf, int64_t t) {
+            const auto at = std::lower_bound(built.begin(), built.end(), t,
+                                             [](const auto& p, int64_t v) { return p.first < v; });
+            if (at == built.end() || at->first != t) stale.push_back(leaf.origin());
+        });
         for (const auto& o : stale) dropLeaf(tree, o);
         openvdb::tree::ValueAccessor<Tree> acc(tree);
-        for (Leaf* leaf : built)
-            if (leaf) acc.addLeaf(leaf);  // replaces any leaf at that origin; the tree owns it now
+        for (auto& [t, leaf] : built) acc.addLeaf(leaf);  // replaces any leaf at that origin; the tree owns it now
         if (!stale.empty()) openvdb::tools::pruneInactive(tree);
     });
 }

@@ -11,6 +11,9 @@ public static class DeltaExport
 {
     public static long Write(SparseAdapter adapter, string path, bool dense, Action<int, int>? progress = null)
     {
+        ArgumentNullException.ThrowIfNull(adapter);
+        if (dense) // refused before any file is started: a dense tensor must fit one array
+            foreach (var m in adapter.Modules) TileMapping.DenseLength(m.Rows, m.Cols, $"module '{m.Name}'");
         using var w = new SafetensorsWriter(path);
         w.Metadata["format"] = dense ? "hyprstream-dense-delta" : "hyprstream-coo-delta";
         w.Metadata["adapter"] = adapter.Name;

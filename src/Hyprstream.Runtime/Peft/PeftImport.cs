@@ -101,7 +101,7 @@ public static class PeftImport
                 throw new InvalidDataException($"module '{module}': tensors have rank {r} but adapter_config.json says r = {config.RankOf(module)}");
             bool isChecked = CheckShape(model, module, rows, cols);
             double scale = config.LoraScale(module);
-            var delta = new float[(long)rows * cols];
+            var delta = new float[TileMapping.DenseLength(rows, cols, $"module '{module}' (lora_B·lora_A)")];
             LowRankGemm.AddProduct(delta, rows, cols, file.ReadFloats(keyB), file.ReadFloats(keyA), r);
             var m = adapter.AddModuleFromDense(module, rows, cols, delta, 0f, (float)scale);
             var (kept, total) = m.KeepTopCore(options.Density, options.Structure);

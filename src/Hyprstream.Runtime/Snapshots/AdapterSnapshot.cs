@@ -126,7 +126,7 @@ public sealed unsafe class AdapterSnapshot : IDisposable
     {
         using var use = Use();
         var m = this[module];
-        var dense = new float[(long)m.Rows * m.Cols];
+        var dense = new float[TileMapping.DenseLength(m.Rows, m.Cols, $"module '{module}' of snapshot '{Name}'")];
         Span<float> tile = stackalloc float[TileMapping.TileSize];
         float s = applyScale ? m.Scale : 1f;
         for (int i = m.LeafStart; i < m.LeafStart + m.LeafCount; i++)

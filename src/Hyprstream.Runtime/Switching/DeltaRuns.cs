@@ -19,7 +19,8 @@ public sealed class DeltaRuns
 
     public static DeltaRuns From(AdapterModule module, float scale)
     {
-        if (module.TotalWeights > int.MaxValue) throw new ArgumentException($"module '{module.Name}' has more than 2^31 weights");
+        // Run starts are int positions in the dense base tensor: refused (with the size) when it cannot be one array.
+        TileMapping.DenseLength(module.Rows, module.Cols, $"module '{module.Name}'");
         var (rows, cols, values) = module.ReadActive();
         float s = scale * module.Scale;
         var start = new List<int>();
