@@ -34,7 +34,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
         ("prefetch", "{\"adapter\"}: load it into memory (L1) ahead of use"),
         ("checkpoint", "{}: fold the write-ahead log into snapshots now"),
         ("rescan", "{}: import .vdb files added to the data directory since start"),
-        ("index-upsert", "{\"adapter\", \"vector\": [..], \"tags\"=[], \"metric\"=\"cosine\"|\"l2\"|\"poincare\" (fixed by the first upsert)}: add or replace an adapter's embedding"),
+        ("index-upsert", "{\"adapter\", \"vector\": [..], \"tags\"=[], \"metric\"=\"cosine\"|\"l2\"|\"poincare\" (fixed by the first upsert)}: add or replace a stored adapter's embedding"),
         ("index-remove", "{\"adapter\"}: remove an adapter's embedding"),
         ("search", "{\"vector\": [..], \"k\"=10, \"metric\"?, \"ef\"?, \"filter\"={\"tags\": [..], \"any\": [..], \"tenant\"}}: nearest adapters and distances"),
     ];

@@ -95,6 +95,22 @@ public sealed class JsonTypeTests
         }
     }
 
+    [Test]
+    public async Task Tickets_WithAModuleOfTheWrongType_OrBrokenText_AreInvalidArgument()
+    {
+        await using var s = await ServerWithAdapters();
+        foreach (var ticket in new[] { """{"adapter":"a","module":7}""", """{"adapter":"a","module":["x"]}""", """{"adapter":"x\ud800"}""", """{"adapter":"a","module":"\udc00"}""" })
+        {
+            var e = Assert.ThrowsAsync<GrpcException>(async () =>
+            {
+                await foreach (var _ in s.Client.DoGetAsync(new Hyprstream.Flight.Protocol.Ticket { Ticket_ = Google.Protobuf.ByteString.CopyFromUtf8(ticket) })) { }
+            })!;
+            Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), ticket + ": " + e.Detail);
+        }
+        var ok = await ReadAll(s.Client, new Hyprstream.Flight.Protocol.Ticket { Ticket_ = Google.Protobuf.ByteString.CopyFromUtf8("""{"adapter":"a","module":null}""") });
+        Assert.That(ok, Has.Count.EqualTo(2), "a null module is the whole adapter");
+    }
+
     private static readonly (object Cmd, string Field)[] PutCommands =
     [
         (new { adapter = 7 }, "adapter"),
