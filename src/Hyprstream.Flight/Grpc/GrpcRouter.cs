@@ -11,7 +11,8 @@ public delegate Task GrpcMethodHandler(GrpcServerCall call);
 /// <summary>
 /// Turns HTTP/2 requests into gRPC calls: routes `/package.Service/Method` to a handler, applies the deadline, and
 /// always ends the call with `grpc-status` (in the headers when nothing was sent yet, "Trailers-Only", else in the
-/// trailers). Knows nothing about Flight.
+/// trailers). Status messages are bounded and stripped of control characters (<see cref="StatusText"/>). Knows
+/// nothing about Flight.
 /// </summary>
 public sealed class GrpcRouter
 {
@@ -46,7 +47,7 @@ public sealed class GrpcRouter
         response.ContentType = "application/grpc";
         if (!_methods.TryGetValue(request.Path.Value ?? "", out var handler))
         {
-            WriteStatus(http, GrpcStatusCode.Unimplemented, $"unknown method {request.Path.Value}");
+            WriteStatus(http, GrpcStatusCode.Unimplemented, $"unknown method {StatusText.Quote(request.Path.Value)}");
             return;
         }
 
@@ -94,6 +95,8 @@ public sealed class GrpcRouter
     {
         var response = http.Response;
         var code = ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // The one place statuses are written: every message is bounded and printable, whatever a handler put in it.
+        if (!string.IsNullOrEmpty(message)) message = StatusText.Bound(message);
         if (!response.HasStarted)
         {
             response.Headers["grpc-status"] = code;

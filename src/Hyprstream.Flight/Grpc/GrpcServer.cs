@@ -20,14 +20,21 @@ public sealed class GrpcServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private GrpcServer(WebApplication app, Uri address)
+    private GrpcServer(WebApplication app, Uri address, string bound)
     {
         _app = app;
         Address = address;
+        BoundAuthority = bound;
     }
 
-    /// <summary>The bound address (the real port when 0 was asked for), e.g. http://127.0.0.1:50051.</summary>
+    /// <summary>
+    /// Where clients on this machine reach the server (the real port when 0 was asked for), e.g.
+    /// http://127.0.0.1:50051; a wildcard bind (0.0.0.0, [::]) is given as 127.0.0.1 / localhost here.
+    /// </summary>
     public Uri Address { get; }
+
+    /// <summary>The address:port the socket is bound to, as bound: "0.0.0.0:50051" for all IPv4 interfaces.</summary>
+    public string BoundAuthority { get; }
 
     public static async Task<GrpcServer> StartAsync(GrpcRouter router, IPEndPoint endpoint, X509Certificate2? certificate = null)
     {
@@ -57,7 +64,7 @@ public sealed class GrpcServer : IAsyncDisposable
         await app.StartAsync().ConfigureAwait(false);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var uri = new Uri(bound.Replace("[::]", "localhost").Replace("0.0.0.0", "127.0.0.1"));
-        return new GrpcServer(app, uri);
+        return new GrpcServer(app, uri, new Uri(bound).Authority);
     }
 
     public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);

@@ -22,6 +22,7 @@ internal static class ImportPeftCommand
         cmd.SetAction(r =>
         {
             bool asJson = r.GetValue(json);
+            if (r.GetValue(name) is { } given) AdapterNames.ValidateAdapter(given); // before the import's work
             var options = new PeftImportOptions
             {
                 Density = r.GetValue(density),

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Hyprstream.Runtime;
 using Hyprstream.Runtime.Index;
 using Spectre.Console;
 
@@ -27,7 +28,8 @@ internal static class IndexCommands
         var parts = s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length == 0) throw new ArgumentException("the vector is empty");
         return parts.Select((p, i) => double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
-            ? v : throw new ArgumentException($"vector component {i} ('{p}') is not a number")).ToArray();
+            ? double.IsFinite(v) && float.IsFinite((float)v) ? v : throw new ArgumentException($"vector component {i} ('{p}') is not a finite float32 number")
+            : throw new ArgumentException($"vector component {i} ('{p}') is not a number")).ToArray();
     }
 
     private static Command Add()
@@ -42,6 +44,7 @@ internal static class IndexCommands
         var cmd = new Command("add", "Add or replace an adapter's embedding (creates the index on first use)") { dir, name, vector, tags, metric, m, efc };
         cmd.SetAction(r =>
         {
+            AdapterNames.ValidateAdapter(r.GetValue(name)); // before the index is created
             var v = ParseVector(r.GetValue(vector)!);
             using var index = AdapterIndex.Open(r.GetValue(dir)!, v.Length, DistanceMetrics.Parse(r.GetValue(metric)!),
                 new HnswParameters { M = r.GetValue(m), EfConstruction = r.GetValue(efc) });

@@ -20,6 +20,7 @@ internal static class MergeCommand
             var w = r.GetValue(weights) is { } text ? Ui.ParseList(text, "--weights") : files.Select(_ => 1f).ToArray();
             if (w.Length != files.Length) throw new ArgumentException($"{files.Length} adapters but {w.Length} weights");
             var outPath = r.GetValue(output)!;
+            AdapterNames.ValidateAdapter(r.GetValue(name) ?? Path.GetFileNameWithoutExtension(outPath)); // before loading anything
             var adapters = new List<SparseAdapter>();
             try
             {

@@ -34,8 +34,9 @@ internal static class ServeCommand
             };
             await using var host = await FlightServiceHost.StartAsync(options);
             var scheme = options.CertificatePath == null ? "grpc+tcp" : "grpc+tls";
-            Console.WriteLine($"hyprstream serving {host.Store.Store.Names.Count} adapters from {host.Store.DataDirectory} at {scheme}://{host.Address.Authority}" +
-                (tokens.Count > 0 ? " (bearer token required)" : ""));
+            // The address as bound (0.0.0.0 stays 0.0.0.0) and the auth mode in force, never a guess.
+            Console.WriteLine($"hyprstream serving {host.Store.Store.Names.Count} adapters from {host.Store.DataDirectory} at {scheme}://{host.BoundAuthority}" +
+                (host.AllInterfaces ? " (bound to all interfaces)" : "") + $" — auth: {host.Auth.Describe()}");
             Console.Out.Flush();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             // Ctrl+C and SIGTERM (what service managers send) both stop the server cleanly.

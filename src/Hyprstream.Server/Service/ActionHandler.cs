@@ -5,6 +5,7 @@ using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Store;
+using static Hyprstream.Server.Service.JsonFields;
 
 namespace Hyprstream.Server.Service;
 
@@ -33,7 +34,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
         ("prefetch", "{\"adapter\"}: load it into memory (L1) ahead of use"),
         ("checkpoint", "{}: fold the write-ahead log into snapshots now"),
         ("rescan", "{}: import .vdb files added to the data directory since start"),
-        ("index-upsert", "{\"adapter\", \"vector\": [..], \"tags\"=[], \"metric\"=\"cosine\"|\"l2\"|\"poincare\" (fixed by the first upsert)}: add or replace an adapter's embedding"),
+        ("index-upsert", "{\"adapter\", \"vector\": [..], \"tags\"=[], \"metric\"=\"cosine\"|\"l2\"|\"poincare\" (fixed by the first upsert)}: add or replace a stored adapter's embedding"),
         ("index-remove", "{\"adapter\"}: remove an adapter's embedding"),
         ("search", "{\"vector\": [..], \"k\"=10, \"metric\"?, \"ef\"?, \"filter\"={\"tags\": [..], \"any\": [..], \"tenant\"}}: nearest adapters and distances"),
     ];
@@ -51,15 +52,15 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
         try
         {
             body = action.Body.IsEmpty ? new JsonObject() : JsonNode.Parse(action.Body.Memory.Span) as JsonObject
-                ?? throw ErrorMapping.Invalid($"action '{action.Type}' body must be a JSON object");
+                ?? throw ErrorMapping.Invalid($"action {StatusText.Quote(action.Type)}: the body must be a JSON object");
         }
-        catch (JsonException e) { throw ErrorMapping.Invalid($"action '{action.Type}' body is not JSON: {e.Message}"); }
+        catch (JsonException e) { throw ErrorMapping.Invalid($"action {StatusText.Quote(action.Type)}: the body is not JSON: {e.Message}"); }
         object result = action.Type switch
         {
             "merge" => await MergeAsync(body),
             "fuse" => await FuseAsync(body),
             "prune" => await ChangeAsync(Name(body), new AdapterBatch().Prune(Float(body, "tolerance")), o => new { removed = o.Removed }),
-            "keep-top" => await ChangeAsync(Name(body), new AdapterBatch().KeepTop((float)Double(body, "fraction"), Structure(body)), o => new { energy = o.RetainedEnergy }),
+            "keep-top" => await ChangeAsync(Name(body), new AdapterBatch().KeepTop(Float(body, "fraction"), Structure(body)), o => new { energy = o.RetainedEnergy }),
             "save" => await Offload(() => Save(body)),
             "delete" => await Offload(() => new { deleted = data.Delete(Name(body)) }),
             "stats" => Stats(body),
@@ -70,10 +71,10 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
             "prefetch" => await Offload(() => { Store.Prefetch(Known(body)); return new { tier = Tier(Name(body)) }; }),
             "checkpoint" => await Offload(Checkpoint),
             "rescan" => await Offload(Rescan),
-            "index-upsert" => Indexes().Upsert(body),
+            "index-upsert" => Indexes().Upsert(body, Store.Contains),
             "index-remove" => Indexes().Remove(body),
             "search" => Indexes().Search(body),
-            _ => throw new GrpcException(GrpcStatusCode.InvalidArgument, $"unknown action '{action.Type}' (ListActions lists them)"),
+            _ => throw new GrpcException(GrpcStatusCode.InvalidArgument, $"unknown action {StatusText.Quote(action.Type)} (ListActions lists them)"),
         };
         await call.WriteAsync(new Result { Body = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(result)) });
     }
@@ -103,7 +104,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
     {
         var target = Known(Str(body, "target"));
         var source = Known(Str(body, "source"));
-        float scale = body.ContainsKey("scale") ? Float(body, "scale") : 1f;
+        float scale = OptFloat(body, "scale") ?? 1f;
         var staged = await Task.Run(() => Store.StageMerge(target, source, scale));
         await Store.WhenDurableAsync(staged.Seq);
         return new { target, active = Store.Info(target).ActiveCount };
@@ -112,10 +113,12 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
     private async Task<object> FuseAsync(JsonObject body)
     {
         var name = AdapterNames.ValidateAdapter(Str(body, "name"));
-        var sources = (body["sources"] as JsonArray ?? throw ErrorMapping.Invalid("\"sources\" must be an array of adapter names"))
-            .Select(n => Known(n?.GetValue<string>() ?? "")).ToList();
-        var weights = (body["weights"] as JsonArray ?? throw ErrorMapping.Invalid("\"weights\" must be an array of numbers"))
-            .Select(n => n?.GetValue<float>() ?? throw ErrorMapping.Invalid("weights must be numbers")).ToList();
+        var sourceNames = Strings(body, "sources");
+        var weights = Numbers(body, "weights").Select((w, i) => ToFloat(w, $"weights[{i}]")).ToList();
+        if (sourceNames.Length == 0) throw ErrorMapping.Invalid("\"sources\" must name at least one adapter");
+        if (weights.Count != sourceNames.Length)
+            throw ErrorMapping.Invalid($"\"weights\" must hold one number per source ({sourceNames.Length}), not {weights.Count}");
+        var sources = sourceNames.Select(Known).ToList();
         if (Store.Contains(name)) throw new GrpcException(GrpcStatusCode.AlreadyExists, $"adapter '{name}' already exists");
         return await Offload(() =>
         {
@@ -146,7 +149,8 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
     {
         var name = AdapterNames.ValidateAdapter(Name(body));
         string from;
-        if (File.Exists(data.FileOf(name)))
+        // A link counts as a file here, so that Import refuses it (links in the data directory are not followed).
+        if (File.Exists(data.FileOf(name)) || ServiceStore.IsLink(data.FileOf(name)))
         {
             data.Import(name, replace: true);
             from = "file";
@@ -170,7 +174,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
 
     private object Stats(JsonObject body)
     {
-        var names = body.ContainsKey("adapter") ? [Known(body)] : Store.Names;
+        var names = OptStr(body, "adapter") is { } one ? [Known(one)] : Store.Names;
         var per = new List<(AdapterInfo Info, string Tier)>();
         foreach (var n in names)
         {
@@ -208,18 +212,10 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
 
     private static string Name(JsonObject b) => Str(b, "adapter");
 
-    private static string Str(JsonObject b, string key) =>
-        b[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw ErrorMapping.Invalid($"the body needs a string \"{key}\"");
-
-    private static double Double(JsonObject b, string key) =>
-        b[key] is JsonValue v && v.TryGetValue<double>(out var d) ? d : throw ErrorMapping.Invalid($"the body needs a number \"{key}\"");
-
-    private static float Float(JsonObject b, string key) => (float)Double(b, key);
-
-    private static SparsityStructure Structure(JsonObject b) => b["structure"]?.GetValue<string>() switch
+    private static SparsityStructure Structure(JsonObject b) => OptStr(b, "structure") switch
     {
         null or "tile" => SparsityStructure.Tile,
         "unstructured" => SparsityStructure.Unstructured,
-        var s => throw ErrorMapping.Invalid($"unknown structure '{s}' (tile or unstructured)"),
+        var s => throw ErrorMapping.Invalid($"unknown structure {StatusText.Quote(s)} (tile or unstructured)"),
     };
 }

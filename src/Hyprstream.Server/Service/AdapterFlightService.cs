@@ -146,7 +146,7 @@ public sealed class AdapterFlightService
         if (!_store.Contains(name)) throw ErrorMapping.NotFound($"no adapter '{name}'");
         var info = _store.Info(name);
         if (module == null) return (info, null);
-        return (info, info.Modules.FirstOrDefault(m => m.Name == module) ?? throw ErrorMapping.NotFound($"adapter '{name}' has no module '{module}'"));
+        return (info, info.Modules.FirstOrDefault(m => m.Name == module) ?? throw ErrorMapping.NotFound($"adapter '{name}' has no module {StatusText.Quote(module)}"));
     }
 
     private static ArrowSchema SchemaFor(AdapterInfo a, ModuleInfo? module)

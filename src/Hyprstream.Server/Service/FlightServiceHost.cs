@@ -35,7 +35,14 @@ public sealed class FlightServiceHost : IAsyncDisposable
     /// <summary>The adapter-routing index of the data directory (actions index-upsert, index-remove, search).</summary>
     public IndexService Index { get; }
 
+    /// <summary>Where clients on this machine connect (a wildcard bind is given as loopback).</summary>
     public Uri Address => _server.Address;
+
+    /// <summary>The address:port actually bound, e.g. "0.0.0.0:50051".</summary>
+    public string BoundAuthority => _server.BoundAuthority;
+
+    /// <summary>True when bound to every interface (0.0.0.0 or [::]).</summary>
+    public bool AllInterfaces => BoundAuthority.StartsWith("0.0.0.0:", StringComparison.Ordinal) || BoundAuthority.StartsWith("[::]:", StringComparison.Ordinal);
     public ServiceStore Store { get; }
     public TokenAuth Auth { get; }
 

@@ -1,6 +1,9 @@
 using System.Text.Json.Nodes;
 using Hyprstream.Flight.Ipc;
+using Hyprstream.Flight.Grpc;
+using Hyprstream.Runtime;
 using Hyprstream.Runtime.Index;
+using static Hyprstream.Server.Service.JsonFields;
 
 namespace Hyprstream.Server.Service;
 
@@ -26,17 +29,33 @@ public sealed class IndexService : IDisposable
     /// <summary>The index, or null before the first upsert.</summary>
     public AdapterIndex? Index { get { lock (_gate) return _index; } }
 
-    public object Upsert(JsonObject body)
+    /// <summary>The most dimensions an embedding may have.</summary>
+    public const int MaxDimensions = 65536;
+
+    /// <summary>The largest Euclidean norm a vector (embedding or query) may have.</summary>
+    public const double MaxNorm = 1e9;
+
+    /// <summary>The most results one search returns, and the largest ef it accepts.</summary>
+    public const int MaxK = 10_000, MaxEf = 100_000;
+
+    /// <summary>
+    /// Adds or replaces an adapter's embedding. <paramref name="adapterExists"/> (the store's Contains, from the
+    /// service) makes an embedding of an unknown adapter NOT_FOUND.
+    /// </summary>
+    public object Upsert(JsonObject body, Func<string, bool>? adapterExists = null)
     {
-        var name = Str(body, "adapter");
+        var name = AdapterNames.ValidateAdapter(Str(body, "adapter"));
         var vector = Vector(body);
-        var tags = body["tags"] is JsonArray t ? t.Select(x => x?.GetValue<string>() ?? throw ErrorMapping.Invalid("tags must be strings")).ToArray() : [];
+        var tags = OptStrings(body, "tags") ?? [];
+        var metricName = OptStr(body, "metric");
+        if (adapterExists != null && !adapterExists(name))
+            throw ErrorMapping.NotFound($"no adapter '{name}': index-upsert takes embeddings of stored adapters only");
         AdapterIndex index;
         lock (_gate)
         {
             if (_index == null)
             {
-                var metric = body["metric"] is JsonValue m ? DistanceMetrics.Parse(m.GetValue<string>()) : DistanceMetric.Cosine;
+                var metric = metricName != null ? Metric(metricName) : DistanceMetric.Cosine;
                 _index = AdapterIndex.Open(_dir, vector.Length, metric);
             }
             index = _index;
@@ -46,23 +65,24 @@ public sealed class IndexService : IDisposable
         return new { adapter = name, count = index.Count, metric = index.Metric.Name(), dimensions = index.Dimensions };
     }
 
-    public object Remove(JsonObject body) => new { removed = Index?.Remove(Str(body, "adapter")) ?? false };
+    public object Remove(JsonObject body) => new { removed = Index?.Remove(AdapterNames.ValidateAdapter(Str(body, "adapter"))) ?? false };
 
     public object Search(JsonObject body)
     {
         var index = Index ?? throw ErrorMapping.NotFound("there is no adapter index yet: add embeddings with the index-upsert action");
         CheckMetric(index, body);
-        int k = body["k"] is JsonValue kv ? kv.GetValue<int>() : 10;
-        int? ef = body["ef"] is JsonValue ev ? ev.GetValue<int>() : null;
+        var vector = Vector(body);
+        int k = OptInt(body, "k", 1, MaxK) ?? 10;
+        int? ef = OptInt(body, "ef", 1, MaxEf);
         IndexFilter? filter = null;
-        if (body["filter"] is JsonObject f)
+        if (OptObject(body, "filter") is { } f)
             filter = new IndexFilter
             {
-                AllOf = Strings(f, "tags"),
-                AnyOf = Strings(f, "any"),
-                Tenant = f["tenant"] is JsonValue tv ? tv.GetValue<string>() : null,
+                AllOf = Filter(f, "tags"),
+                AnyOf = Filter(f, "any"),
+                Tenant = OptStr(f, "tenant", "filter.tenant"),
             };
-        var hits = index.Search(Vector(body), k, filter, ef);
+        var hits = index.Search(vector, k, filter, ef);
         return new { metric = index.Metric.Name(), results = hits.Select(h => new { adapter = h.Adapter, distance = h.Distance }) };
     }
 
@@ -88,20 +108,36 @@ public sealed class IndexService : IDisposable
 
     private static void CheckMetric(AdapterIndex index, JsonObject body)
     {
-        if (body["metric"] is JsonValue m && DistanceMetrics.Parse(m.GetValue<string>()) != index.Metric)
-            throw ErrorMapping.Invalid($"the index uses the {index.Metric.Name()} metric, not {m.GetValue<string>()}");
+        if (OptStr(body, "metric") is { } m && Metric(m) != index.Metric)
+            throw ErrorMapping.Invalid($"the index uses the {index.Metric.Name()} metric, not {StatusText.Quote(m)}");
     }
 
-    private static double[] Vector(JsonObject body) =>
-        body["vector"] is JsonArray a && a.Count > 0
-            ? a.Select(x => x is JsonValue v && v.TryGetValue<double>(out var d) ? d : throw ErrorMapping.Invalid("vector must hold numbers")).ToArray()
-            : throw ErrorMapping.Invalid("\"vector\" must be a non-empty array of numbers");
+    /// <summary>
+    /// "vector": a non-empty array of at most <see cref="MaxDimensions"/> numbers, each finite as a float32, of
+    /// Euclidean norm at most <see cref="MaxNorm"/> (so distances stay finite).
+    /// </summary>
+    private static double[] Vector(JsonObject body)
+    {
+        var v = Numbers(body, "vector");
+        if (v.Length == 0) throw ErrorMapping.Invalid("\"vector\" must be a non-empty array of numbers");
+        if (v.Length > MaxDimensions) throw ErrorMapping.Invalid($"\"vector\" has {v.Length} numbers; at most {MaxDimensions} dimensions");
+        double sum = 0;
+        for (int i = 0; i < v.Length; i++)
+        {
+            ToFloat(v[i], $"vector[{i}]");
+            sum += (v[i] / MaxNorm) * (v[i] / MaxNorm); // scaled: squares of 1e308 would overflow
+        }
+        if (!(Math.Sqrt(sum) <= 1)) throw ErrorMapping.Invalid($"\"vector\" has a Euclidean norm above {MaxNorm:0e0}; scale it down");
+        return v;
+    }
 
-    private static string Str(JsonObject body, string key) =>
-        body[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw ErrorMapping.Invalid($"\"{key}\" must be a string");
+    private static DistanceMetric Metric(string name)
+    {
+        try { return DistanceMetrics.Parse(name); }
+        catch (ArgumentException) { throw ErrorMapping.Invalid($"unknown metric {StatusText.Quote(name)} (use l2, cosine or poincare)"); }
+    }
 
-    private static string[] Strings(JsonObject o, string key) =>
-        o[key] is JsonArray a ? a.Select(x => x?.GetValue<string>() ?? throw ErrorMapping.Invalid($"\"{key}\" must hold strings")).ToArray() : [];
+    private static string[] Filter(JsonObject filter, string key) => OptStrings(filter, key, "filter." + key) ?? [];
 
     public void Dispose()
     {

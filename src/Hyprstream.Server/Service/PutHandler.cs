@@ -91,32 +91,83 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
             return new PutCommand(AdapterNames.ValidateAdapter(d.Path[1]), "set", false, null, []);
         }
         if (d.Type != FlightDescriptor.Types.DescriptorType.Cmd) throw ErrorMapping.Invalid("DoPut descriptor must be PATH or CMD");
-        try
-        {
-            using var doc = JsonDocument.Parse(d.Cmd.Memory);
-            var r = doc.RootElement;
-            var name = r.GetProperty("adapter").GetString();
-            var mode = r.TryGetProperty("mode", out var m) ? ParseMode(m.GetString() ?? "") : "set";
-            bool create = r.TryGetProperty("create", out var c) && c.GetBoolean();
-            string? baseModel = r.TryGetProperty("base_model", out var b) ? b.GetString() : null;
-            var modules = new List<ModuleSpec>();
-            if (r.TryGetProperty("modules", out var ms))
-                foreach (var x in ms.EnumerateArray())
-                    modules.Add(new ModuleSpec(AdapterNames.ValidateModule(x.GetProperty("name").GetString()), x.GetProperty("rows").GetInt32(), x.GetProperty("cols").GetInt32(),
-                        x.TryGetProperty("scale", out var s) ? s.GetSingle() : 1f));
-            return new PutCommand(AdapterNames.ValidateAdapter(name), mode, create, baseModel, modules);
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(d.Cmd.Memory); }
+        catch (JsonException e)
         {
             throw ErrorMapping.Invalid($"DoPut CMD must be JSON {{\"adapter\", \"mode\", \"create\", \"base_model\", \"modules\": [{{\"name\", \"rows\", \"cols\", \"scale\"}}]}}: {e.Message}");
         }
+        using (doc)
+        {
+            var r = doc.RootElement;
+            if (r.ValueKind != JsonValueKind.Object) throw ErrorMapping.Invalid($"DoPut CMD must be a JSON object, not {KindOf(r)}");
+            var name = CmdString(r, "adapter", "adapter") ?? throw CmdWrong("adapter", "a string", null);
+            var mode = CmdString(r, "mode", "mode") is { } m ? ParseMode(m) : "set";
+            bool create = Field(r, "create") is { } c
+                ? c.ValueKind is JsonValueKind.True or JsonValueKind.False ? c.GetBoolean() : throw CmdWrong("create", "a boolean", c)
+                : false;
+            string? baseModel = CmdString(r, "base_model", "base_model");
+            var modules = new List<ModuleSpec>();
+            if (Field(r, "modules") is { } ms)
+            {
+                if (ms.ValueKind != JsonValueKind.Array) throw CmdWrong("modules", "an array of objects", ms);
+                int i = 0;
+                foreach (var x in ms.EnumerateArray())
+                {
+                    var at = $"modules[{i++}]";
+                    if (x.ValueKind != JsonValueKind.Object) throw CmdWrong(at, "an object", x);
+                    var moduleName = CmdString(x, "name", at + ".name") ?? throw CmdWrong(at + ".name", "a string", null);
+                    float scale = 1f;
+                    if (Field(x, "scale") is { } sc)
+                    {
+                        if (sc.ValueKind != JsonValueKind.Number) throw CmdWrong(at + ".scale", "a number", sc);
+                        scale = (float)sc.GetDouble();
+                        if (!float.IsFinite(scale)) throw ErrorMapping.Invalid($"\"{at}.scale\" must be a finite float32 number");
+                    }
+                    modules.Add(new ModuleSpec(AdapterNames.ValidateModule(moduleName), CmdInt(x, "rows", at + ".rows"), CmdInt(x, "cols", at + ".cols"), scale));
+                }
+            }
+            return new PutCommand(AdapterNames.ValidateAdapter(name), mode, create, baseModel, modules);
+        }
     }
+
+    // Typed reads of the CMD JSON: a wrong type is INVALID_ARGUMENT naming the field (absent or null: the default).
+    private static JsonElement? Field(JsonElement o, string key) =>
+        o.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+
+    private static string? CmdString(JsonElement o, string key, string label)
+    {
+        if (Field(o, key) is not { } v) return null;
+        if (v.ValueKind != JsonValueKind.String) throw CmdWrong(label, "a string", v);
+        try { return v.GetString(); }
+        catch (InvalidOperationException) { throw ErrorMapping.Invalid($"DoPut CMD: \"{label}\" is not valid Unicode text (an unpaired surrogate)"); }
+    }
+
+    private static int CmdInt(JsonElement o, string key, string label)
+    {
+        var v = Field(o, key) ?? throw CmdWrong(label, "an integer", null);
+        if (v.ValueKind != JsonValueKind.Number) throw CmdWrong(label, "an integer", v);
+        return v.TryGetInt32(out var n) ? n : throw ErrorMapping.Invalid($"DoPut CMD: \"{label}\" must be a 32-bit integer, not {StatusText.Quote(v.GetRawText())}");
+    }
+
+    private static GrpcException CmdWrong(string label, string expected, JsonElement? got) =>
+        ErrorMapping.Invalid($"DoPut CMD: \"{label}\" must be {expected}, not {(got is { } g ? KindOf(g) : "missing")}");
+
+    private static string KindOf(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.Object => "an object",
+        _ => "null",
+    };
 
     private static string ParseMode(string s) => s.Trim() switch
     {
         "set" => "set",
         "add" => "add",
-        var other => throw ErrorMapping.Invalid($"unknown DoPut mode '{other}' (use \"set\" or \"add\")"),
+        var other => throw ErrorMapping.Invalid($"unknown DoPut mode {StatusText.Quote(other)} (use \"set\" or \"add\")"),
     };
 
     private static void CheckSchema(ArrowSchema schema)

@@ -9,6 +9,8 @@ namespace Hyprstream.Server.Service;
 /// snapshots, tiered cache: <see cref="AdapterStore"/>); every change the service acknowledges is in its log first.
 /// `.vdb` files at the top level are the hand-over with scripts: a file not in the store yet is imported at start and
 /// on rescan, `load` imports (replaces) one on request, and `save` writes the adapter's current state there.
+/// Symbolic links there are not followed: a linked `.vdb` is not imported (rescan reports it in `failed`, `load`
+/// refuses it) and `save` refuses to replace one, so nothing reaches outside the data directory through a link.
 /// </summary>
 public sealed class ServiceStore : IDisposable
 {
@@ -54,6 +56,7 @@ public sealed class ServiceStore : IDisposable
             {
                 AdapterNames.ValidateAdapter(name);
                 if (Store.Contains(name)) continue;
+                RefuseLink(file, "imported");
                 Import(name, replace: false);
                 imported.Add(name);
             }
@@ -73,6 +76,7 @@ public sealed class ServiceStore : IDisposable
     public void Import(string name, bool replace)
     {
         var path = FileOf(name);
+        RefuseLink(path, "imported");
         if (!File.Exists(path)) throw new FileNotFoundException($"no file '{name}.vdb' in the data directory");
         var sw = Stopwatch.StartNew();
         using (var adapter = SparseAdapter.Load(path))
@@ -84,6 +88,7 @@ public sealed class ServiceStore : IDisposable
     public (string Path, long Bytes) Export(string name)
     {
         var path = FileOf(name);
+        RefuseLink(path, "replaced");
         Store.Export(name, path);
         return (path, new FileInfo(path).Length);
     }
@@ -93,8 +98,8 @@ public sealed class ServiceStore : IDisposable
     {
         var path = FileOf(name);
         bool existed = false;
-        // The file first: a rescan in between must not import it again.
-        if (File.Exists(path))
+        // The file first: a rescan in between must not import it again. A link is removed itself, never its target.
+        if (File.Exists(path) || IsLink(path))
         {
             File.Delete(path);
             existed = true;
@@ -105,6 +110,20 @@ public sealed class ServiceStore : IDisposable
             catch (KeyNotFoundException) { } // deleted by someone else meanwhile
         }
         return existed;
+    }
+
+    /// <summary>True when <paramref name="path"/> is a symbolic link (or another reparse point), dangling or not.</summary>
+    public static bool IsLink(string path)
+    {
+        try { return new FileInfo(path).LinkTarget != null; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+    }
+
+    private static void RefuseLink(string path, string what)
+    {
+        if (IsLink(path))
+            throw new InvalidOperationException(
+                $"'{Path.GetFileName(path)}' in the data directory is a symbolic link; links there are not followed, so it is not {what} (replace it with a regular file)");
     }
 
     public void Dispose() => Store.Dispose();

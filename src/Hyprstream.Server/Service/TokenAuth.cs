@@ -11,19 +11,54 @@ namespace Hyprstream.Server.Service;
 /// With tokens, every call but Handshake needs `authorization: Bearer &lt;token&gt;`. Handshake accepts the token as
 /// its payload, as BasicAuth.password, as a bearer header, or as the password of `authorization: Basic …` (what
 /// pyarrow's authenticate_basic_token sends), and answers with the token in the payload and in an
-/// `authorization: Bearer` response header.
+/// `authorization: Bearer` response header. An empty or blank token is refused (ArgumentException): it would look
+/// like auth while letting every call in.
 /// </summary>
-public sealed class TokenAuth(IReadOnlyCollection<string> tokens)
+public sealed class TokenAuth
 {
-    private readonly byte[][] _tokens = tokens.Where(t => t.Length > 0).Select(Encoding.UTF8.GetBytes).ToArray();
+    private readonly byte[][] _tokens;
+
+    public TokenAuth(IReadOnlyCollection<string> tokens)
+    {
+        foreach (var t in tokens) Check(t, "a token");
+        _tokens = tokens.Select(Encoding.UTF8.GetBytes).ToArray();
+    }
 
     public bool Enabled => _tokens.Length > 0;
 
-    /// <summary>Tokens from HYPRSTREAM_TOKENS (comma-separated) plus those given on the command line.</summary>
+    /// <summary>How many tokens are accepted.</summary>
+    public int Count => _tokens.Length;
+
+    /// <summary>The auth mode in words, for the start-up banner and logs.</summary>
+    public string Describe() => Enabled
+        ? $"bearer token required, {Count} token{(Count == 1 ? "" : "s")} accepted"
+        : "none, every call is allowed (loopback only)";
+
+    /// <summary>
+    /// Tokens from HYPRSTREAM_TOKENS (comma-separated, blanks around each trimmed) plus those given on the command
+    /// line. A variable that is set but holds an empty entry ("", "a,", " ") and an empty or blank --token are
+    /// refused with ArgumentException rather than silently dropped.
+    /// </summary>
     public static IReadOnlyList<string> TokensFromEnvironment(IEnumerable<string>? extra = null)
     {
-        var env = Environment.GetEnvironmentVariable("HYPRSTREAM_TOKENS") ?? "";
-        return env.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Concat(extra ?? []).ToList();
+        var tokens = new List<string>();
+        if (Environment.GetEnvironmentVariable("HYPRSTREAM_TOKENS") is { } env)
+            foreach (var t in env.Split(',', StringSplitOptions.TrimEntries))
+                tokens.Add(t.Length > 0 ? Check(t, "a token in HYPRSTREAM_TOKENS")
+                    : throw new ArgumentException("HYPRSTREAM_TOKENS is set but holds an empty token: give comma-separated non-empty tokens, or unset it to serve without auth (loopback only)"));
+        foreach (var t in extra ?? []) tokens.Add(Check(t, "--token"));
+        return tokens;
+    }
+
+    private static string Check(string? token, string what)
+    {
+        if (string.IsNullOrWhiteSpace(token))
+            throw new ArgumentException($"{what} is empty or blank: a bearer token needs at least one non-space character (omit it to serve without auth, loopback only)");
+        if (token.Trim().Length != token.Length)
+            throw new ArgumentException($"{what} has leading or trailing spaces, which a bearer header cannot carry");
+        if (token.Any(char.IsControl))
+            throw new ArgumentException($"{what} contains a control character, which a header cannot carry");
+        return token;
     }
 
     public bool IsValid(ReadOnlySpan<byte> candidate)

@@ -36,10 +36,13 @@ public static class WeightSchema
                 var root = doc.RootElement;
                 if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("adapter", out var a) || a.ValueKind != JsonValueKind.String)
                     throw new ArgumentException("ticket must be a JSON object with an \"adapter\" string");
-                string? module = root.TryGetProperty("module", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+                string? module = null;
+                if (root.TryGetProperty("module", out var m) && m.ValueKind != JsonValueKind.Null)
+                    module = m.ValueKind == JsonValueKind.String ? m.GetString() : throw new ArgumentException("ticket \"module\" must be a string (or absent)");
                 return new Ticket(a.GetString()!, module);
             }
             catch (JsonException e) { throw new ArgumentException($"ticket is not JSON: {e.Message}"); }
+            catch (InvalidOperationException) { throw new ArgumentException("ticket strings must be valid Unicode text (an unpaired surrogate)"); }
         }
     }
 }

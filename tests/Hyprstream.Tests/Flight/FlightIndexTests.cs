@@ -16,6 +16,8 @@ public sealed class FlightIndexTests
     {
         await using var s = await FlightServer.StartAsync();
         var c = s.Client;
+        // index-upsert takes embeddings of stored adapters only.
+        foreach (var name in new[] { "math", "code", "poetry" }) await Hyprstream.Tests.Hardening.Hostile.Put(c, name);
         var none = Assert.ThrowsAsync<GrpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0 } }));
         Assert.That(none!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
 
