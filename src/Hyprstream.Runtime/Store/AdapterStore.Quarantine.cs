@@ -70,7 +70,11 @@ public sealed partial class AdapterStore
                 {
                     if (q.Snapshot != null)
                     {
-                        state = AdapterFile.Load(Path.Combine(_snapDir, q.Snapshot));
+                        try { state = LoadCheckpoint(name, q.Snapshot); }
+                        catch (StoreDamagedException ex)
+                        {
+                            throw new StoreDamagedException($"{ex.Message} (its later records cannot be applied without it; `store repair --drop` deletes it)", ex);
+                        }
                         state.Name = name;
                     }
                     foreach (var r in records)

@@ -506,9 +506,20 @@ public sealed partial class AdapterStore : IDisposable
         string? file;
         file = _adapters.TryGetValue(name, out var e) ? Volatile.Read(ref e.SnapshotFile) : null;
         if (file == null) throw new InvalidOperationException($"adapter '{name}' has no snapshot and is not cached (store invariant broken)");
-        var a = AdapterFile.Load(Path.Combine(_snapDir, file));
+        var a = LoadCheckpoint(name, file);
         a.Name = name;
         return a;
+    }
+
+    /// <summary>Reads an adapter's checkpoint file; damage is a <see cref="StoreDamagedException"/> that names the file.</summary>
+    private SparseAdapter LoadCheckpoint(string name, string file)
+    {
+        try { return AdapterFile.Load(Path.Combine(_snapDir, file)); }
+        catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException)
+        {
+            throw new StoreDamagedException(
+                $"the checkpoint of adapter '{name}' (snapshots/{file}) is damaged: {ex.Message}; restore that file from a backup, or delete the adapter", ex);
+        }
     }
 
     /// <summary>Called by the cache (under its lock) when a changed adapter leaves it: snapshot it and swap the manifest.</summary>

@@ -15,6 +15,7 @@ internal static class ErrorMapping
 
     public static GrpcException? Map(Exception e) => e switch
     {
+        Hyprstream.Runtime.Store.StoreDamagedException => new GrpcException(GrpcStatusCode.DataLoss, e.Message),
         KeyNotFoundException or FileNotFoundException => new GrpcException(GrpcStatusCode.NotFound, e.Message),
         ArgumentException or InvalidDataException or NotSupportedException or FormatException or System.Text.Json.JsonException or OverflowException
             => new GrpcException(GrpcStatusCode.InvalidArgument, e.Message),
