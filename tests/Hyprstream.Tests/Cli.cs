@@ -5,6 +5,14 @@ internal static class Cli
 {
     private static readonly object Gate = new();
 
+    /// <summary>
+    /// `hyprstream`'s Main, loaded from the built command line beside the tests (the tests do not compile against the
+    /// executable; its dependencies load from the same folder).
+    /// </summary>
+    private static readonly Lazy<System.Reflection.MethodInfo> EntryPoint = new(() =>
+        System.Reflection.Assembly.LoadFrom(Path.Combine(TestContext.CurrentContext.TestDirectory, "hyprstream.dll")).EntryPoint
+        ?? throw new InvalidOperationException("hyprstream.dll has no entry point"));
+
     public sealed record Result(int ExitCode, string Out, string Err);
 
     public static Result Run(params string[] args)
@@ -19,7 +27,7 @@ internal static class Cli
             Console.SetError(e);
             try
             {
-                int rc = Hyprstream.Server.Program.Main(args);
+                int rc = (int)EntryPoint.Value.Invoke(null, [args])!;
                 return new Result(rc, o.ToString(), e.ToString());
             }
             finally

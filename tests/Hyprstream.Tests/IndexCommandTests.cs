@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Hyprstream.Server;
 
 namespace Hyprstream.Tests;
 
@@ -9,12 +8,8 @@ public class IndexCommandTests
 {
     private static (int Code, string Out, string Err) Run(params string[] args)
     {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (o, e) = (new StringWriter(), new StringWriter());
-        Console.SetOut(o);
-        Console.SetError(e);
-        try { return (Program.Main(args), o.ToString(), e.ToString()); }
-        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+        var r = Cli.Run(args);
+        return (r.ExitCode, r.Out, r.Err);
     }
 
     [Test]

@@ -7,6 +7,15 @@ public static class ApplyBackends
     private static int s_reported;
 
     /// <summary>What Auto resolves to in this process.</summary>
+    /// <summary>A device name as users type it (`--device`, HYPRSTREAM_DEVICE): cpu, cuda (or gpu), auto.</summary>
+    public static ApplyBackend Parse(string value) => value.ToLowerInvariant() switch
+    {
+        "cpu" => ApplyBackend.Cpu,
+        "cuda" or "gpu" => ApplyBackend.Cuda,
+        "auto" => ApplyBackend.Auto,
+        var d => throw new ArgumentException($"--device {d}: expected cpu, cuda or auto"),
+    };
+
     public static ApplyBackend Resolve(ApplyBackend requested = ApplyBackend.Auto)
     {
         if (requested != ApplyBackend.Auto) return requested;

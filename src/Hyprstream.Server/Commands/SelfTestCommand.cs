@@ -11,15 +11,7 @@ internal static class SelfTestCommand
     {
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var cmd = new Command("selftest", "Check the apply kernels (sparse GEMM, mixed batch, scatter, lookup) on this machine against the reference") { device };
-        cmd.SetAction(r => ApplySelfTest.Run(ParseDevice(r.GetValue(device)!), Console.WriteLine));
+        cmd.SetAction(r => ApplySelfTest.Run(ApplyBackends.Parse(r.GetValue(device)!), Console.WriteLine));
         return cmd;
     }
-
-    internal static ApplyBackend ParseDevice(string value) => value.ToLowerInvariant() switch
-    {
-        "cpu" => ApplyBackend.Cpu,
-        "cuda" or "gpu" => ApplyBackend.Cuda,
-        "auto" => ApplyBackend.Auto,
-        var d => throw new ArgumentException($"--device {d}: expected cpu, cuda or auto"),
-    };
 }

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Net;
 using Hyprstream.Runtime.Store;
-using Hyprstream.Server.Service;
+using Hyprstream.Service;
 
 namespace Hyprstream.Server.Commands;
 

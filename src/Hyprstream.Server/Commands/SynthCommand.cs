@@ -1,7 +1,8 @@
+using Hyprstream.Runtime.Synthetic;
 using System.CommandLine;
 using Hyprstream.Runtime.Peft;
 using Hyprstream.Runtime.Safetensors;
-using Hyprstream.Server.Bench;
+using Hyprstream.Bench;
 
 namespace Hyprstream.Server.Commands;
 

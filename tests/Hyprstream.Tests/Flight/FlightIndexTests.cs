@@ -63,7 +63,7 @@ public sealed class FlightIndexTests
         // A new server over the same data directory finds the index again.
         var dir = s.Dir.Path;
         await s.Host.DisposeAsync();
-        await using var host = await Hyprstream.Server.Service.FlightServiceHost.StartAsync(new Hyprstream.Server.Service.FlightServiceOptions
+        await using var host = await Hyprstream.Service.FlightServiceHost.StartAsync(new Hyprstream.Service.FlightServiceOptions
         {
             DataDirectory = dir,
             Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),

@@ -5,7 +5,7 @@ using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
-using Hyprstream.Server.Service;
+using Hyprstream.Service;
 using static Hyprstream.Tests.Flight.FlightServiceTests;
 
 namespace Hyprstream.Tests.Flight;

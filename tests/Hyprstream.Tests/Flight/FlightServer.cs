@@ -1,7 +1,7 @@
 using Hyprstream.Flight.Flight;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Store;
-using Hyprstream.Server.Service;
+using Hyprstream.Service;
 
 namespace Hyprstream.Tests.Flight;
 

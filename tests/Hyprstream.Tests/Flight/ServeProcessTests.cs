@@ -51,7 +51,7 @@ public sealed class ServeProcessTests
             server.WaitForExit(10_000);
         }
         // The server was killed (SIGKILL): its store recovers on open and holds the acknowledged DoPut.
-        using var store = Hyprstream.Runtime.Store.AdapterStore.Open(System.IO.Path.Combine(dir.Path, Hyprstream.Server.Service.ServiceStore.StoreFolder));
+        using var store = Hyprstream.Runtime.Store.AdapterStore.Open(System.IO.Path.Combine(dir.Path, Hyprstream.Service.ServiceStore.StoreFolder));
         using var fromNode = store.Get("from-node");
         Assert.That(fromNode.ActiveCount, Is.EqualTo(3));
     }

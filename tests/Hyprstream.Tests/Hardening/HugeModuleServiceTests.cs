@@ -1,5 +1,5 @@
 using Hyprstream.Tests.Flight;
-using Hyprstream.Server.Service;
+using Hyprstream.Service;
 using static Hyprstream.Tests.Flight.FlightPutTests;
 using static Hyprstream.Tests.Flight.FlightServiceTests;
 

@@ -1,5 +1,5 @@
 using Hyprstream.Flight.Grpc;
-using Hyprstream.Server.Service;
+using Hyprstream.Service;
 using Hyprstream.Tests.Flight;
 using static Hyprstream.Tests.Flight.FlightPutTests;
 using static Hyprstream.Tests.Flight.FlightServiceTests;

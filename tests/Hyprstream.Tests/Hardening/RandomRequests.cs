@@ -2,7 +2,7 @@ using System.Text.Json;
 using Hyprstream.Flight.Flight;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Runtime;
-using Hyprstream.Server.Service;
+using Hyprstream.Service;
 using static Hyprstream.Tests.Flight.FlightPutTests;
 using static Hyprstream.Tests.Flight.FlightServiceTests;
 

@@ -1,6 +1,6 @@
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Runtime.Store;
-using Hyprstream.Server.Service;
+using Hyprstream.Service;
 using Hyprstream.Tests.Flight;
 using static Hyprstream.Tests.Flight.FlightPutTests;
 using static Hyprstream.Tests.Flight.FlightServiceTests;

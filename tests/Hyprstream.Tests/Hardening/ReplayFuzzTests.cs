@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Hyprstream.Flight.Flight;
 using Hyprstream.Runtime.Store;
-using Hyprstream.Server.Service;
+using Hyprstream.Service;
 using Hyprstream.Tests.Flight;
 
 namespace Hyprstream.Tests.Hardening;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Hyprstream.Flight.Flight;
 using Hyprstream.Runtime.Store;
-using Hyprstream.Server.Service;
+using Hyprstream.Service;
 using Hyprstream.Tests.Flight;
 using static Hyprstream.Tests.Flight.FlightServiceTests;
 

@@ -1,7 +1,7 @@
 using System.Text;
 using Hyprstream.Flight.Flight;
 using Hyprstream.Flight.Grpc;
-using Hyprstream.Server.Service;
+using Hyprstream.Service;
 using Hyprstream.Tests.Flight;
 using static Hyprstream.Tests.Flight.FlightPutTests;
 using static Hyprstream.Tests.Flight.FlightServiceTests;

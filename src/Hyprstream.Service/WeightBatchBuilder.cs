@@ -2,7 +2,7 @@ using System.Text;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Runtime;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>
 /// Fills reusable arrays with up to <see cref="Capacity"/> weights and exposes them as one Arrow record batch

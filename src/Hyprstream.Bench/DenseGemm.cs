@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 
-namespace Hyprstream.Server.Bench;
+namespace Hyprstream.Bench;
 
 /// <summary>
 /// The dense baseline of `bench apply`: y[b × rows] = x[b × cols] · Wᵀ with SIMD dot products (TensorPrimitives),

@@ -1,9 +1,8 @@
-using Hyprstream.Runtime;
 
-namespace Hyprstream.Server.Bench;
+namespace Hyprstream.Runtime.Synthetic;
 
 /// <summary>Random sparse ΔW batches with a model's shapes: tile-structured (whole 8×64 tiles) or unstructured.</summary>
-internal sealed class SyntheticAdapter
+public sealed class SyntheticAdapter
 {
     public sealed record ModuleBatch(string Name, int Rows, int Cols, int[] RowIdx, int[] ColIdx, float[] Values);
 

@@ -1,12 +1,11 @@
+using Hyprstream.Runtime.Synthetic;
 using System.Diagnostics;
-using System.Net;
 using Hyprstream.Flight.Flight;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
-using Hyprstream.Server.Service;
 
-namespace Hyprstream.Server.Bench;
+namespace Hyprstream.Bench;
 
 /// <summary>
 /// `hyprstream bench flight`: DoGet and DoPut throughput on loopback for a Qwen3-1.7B-shaped 1% tile-structured
@@ -17,7 +16,7 @@ internal static class FlightBenchmark
 {
     public sealed record Row(string Client, string Metric, double Value, string Unit, string? Target);
 
-    public static async Task<List<Row>> RunAsync(int layers, double density, int batchRows, string workDir, string? nodeScript, Action<string> progress)
+    public static async Task<List<Row>> RunAsync(FlightTargetFactory start, int layers, double density, int batchRows, string workDir, string? nodeScript, Action<string> progress)
     {
         var rows = new List<Row>();
         Directory.CreateDirectory(workDir);
@@ -26,22 +25,16 @@ internal static class FlightBenchmark
         long n = data.Weights;
         using (var a = data.Build("bench")) a.Save(Path.Combine(workDir, "bench.vdb"));
 
-        await using var host = await FlightServiceHost.StartAsync(new FlightServiceOptions
-        {
-            DataDirectory = workDir,
-            Listen = new IPEndPoint(IPAddress.Loopback, 0),
-            BatchRows = batchRows,
-            Log = Environment.GetEnvironmentVariable("HYPRSTREAM_BENCH_LOG") == "1" ? progress : null,
-        });
-        var store = host.Store.Store;
-        progress($"serving {n:N0} weights at {host.Address}, DoGet batches of up to {batchRows:N0} rows, fsync {store.Fsync}");
+        var target = await start(workDir, batchRows, Environment.GetEnvironmentVariable("HYPRSTREAM_BENCH_LOG") == "1" ? progress : null);
+        await using var server = target.Server;
+        progress($"serving {n:N0} weights at {target.Address}, DoGet batches of up to {batchRows:N0} rows, {target.Description}");
 
         // Baseline: enumerate every weight in process, no transport.
         double tb;
-        using (var reader = store.OpenRead("bench")) tb = Median(3, () => Time(() => ReadAllInProcess(reader.Adapter)));
+        using (var local = SparseAdapter.Load(Path.Combine(workDir, "bench.vdb"))) tb = Median(3, () => Time(() => ReadAllInProcess(local)));
         rows.Add(new Row("in process", "read every weight with a cursor (baseline)", n / tb, "weights/s", null));
 
-        using var client = new FlightClient(host.Address);
+        using var client = new FlightClient(target.Address);
         var ticket = (await client.GetFlightInfoAsync(new FlightDescriptor { Type = FlightDescriptor.Types.DescriptorType.Path, Path = { "adapters", "bench" } })).Endpoint[0].Ticket;
         progress("DoGet with our client (warm-up, then median of 3)");
         await DoGet(client, ticket);
@@ -55,21 +48,23 @@ internal static class FlightBenchmark
         if (nodeScript != null)
         {
             progress("DoGet, then DoPut of the same batches, with the Node apache-arrow client");
-            var r = RunNode(nodeScript, host.Address);
+            var r = RunNode(nodeScript, target.Address);
             var g = r.GetProperty("get");
             var p = r.GetProperty("put");
             if (g.GetProperty("rows").GetInt64() != n) throw new InvalidOperationException($"Node DoGet returned {g.GetProperty("rows")} weights, expected {n}");
-            if (store.Info("bench-node").ActiveCount != n) throw new InvalidOperationException("Node DoPut lost weights");
+            if (await ActiveWeights(client, "bench-node") != n) throw new InvalidOperationException("Node DoPut lost weights");
             double gs = g.GetProperty("seconds").GetDouble(), ps = p.GetProperty("seconds").GetDouble();
             rows.Add(new Row("Node apache-arrow", "DoGet, decoded", g.GetProperty("bytes").GetInt64() / gs / 1e6, "MB/s", ">= 500"));
             rows.Add(new Row("Node apache-arrow", "DoGet, decoded", n / gs, "weights/s", null));
             rows.Add(new Row("Node apache-arrow", "DoPut (set), durable", p.GetProperty("bytes").GetInt64() / ps / 1e6, "MB/s", null));
             rows.Add(new Row("Node apache-arrow", "DoPut (set), durable", n / ps, "weights/s", null));
-            host.Store.Delete("bench-node");
+            await client.DoActionAsync("delete", System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { adapter = "bench-node" }));
         }
 
-        progress($"DoPut with our client into a new adapter (set batches of 65,536, acknowledged once in the write-ahead log, fsync {store.Fsync})");
-        var batches = ToBatches(data, 65536);
+        progress($"DoPut with our client into a new adapter (set batches of 65,536, acknowledged once in the write-ahead log, {target.Description})");
+        // The weight schema as the service states it (GetSchema), not a copy of the service's code.
+        var served = await client.GetSchemaAsync(new FlightDescriptor { Type = FlightDescriptor.Types.DescriptorType.Path, Path = { "adapters", "bench" } });
+        var batches = ToBatches(data, 65536, new ArrowSchema(served.Fields));
         long putBytes = batches.Sum(b => (long)ArrowIpcWriter.RecordBatchMessage(b).Body.Length);
         var modules = data.Modules.Select(m => new { name = m.Name, rows = m.Rows, cols = m.Cols }).ToList();
         var cmd = new FlightDescriptor
@@ -78,13 +73,21 @@ internal static class FlightBenchmark
             Cmd = Google.Protobuf.ByteString.CopyFrom(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { adapter = "bench-put", create = true, modules })),
         };
         var sw = Stopwatch.StartNew();
-        var acks = await client.DoPutAsync(cmd, WeightSchema.Schema, batches.Select(b => (b, (byte[]?)null)));
+        var acks = await client.DoPutAsync(cmd, batches[0].Schema, batches.Select(b => (b, (byte[]?)null)));
         double tp = sw.Elapsed.TotalSeconds;
         if (acks.Count != batches.Count) throw new InvalidOperationException($"{acks.Count} acks for {batches.Count} batches");
-        if (store.Info("bench-put").ActiveCount != n) throw new InvalidOperationException("DoPut lost weights");
+        if (await ActiveWeights(client, "bench-put") != n) throw new InvalidOperationException("DoPut lost weights");
         rows.Add(new Row("ours (C#)", "DoPut (set), durable", putBytes / tp / 1e6, "MB/s", null));
         rows.Add(new Row("ours (C#)", "DoPut (set), durable", n / tp, "weights/s", null));
         return rows;
+    }
+
+    /// <summary>The adapter's stored weights as the service reports them (the `stats` action).</summary>
+    private static async Task<long> ActiveWeights(FlightClient client, string adapter)
+    {
+        var result = await client.DoActionAsync("stats", System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { adapter }));
+        using var doc = System.Text.Json.JsonDocument.Parse(result.Single());
+        return doc.RootElement.GetProperty("active_weights").GetInt64();
     }
 
     private static async Task<(double S, long Bytes, long Rows)> DoGet(FlightClient client, Ticket ticket)
@@ -112,14 +115,14 @@ internal static class FlightBenchmark
         return System.Text.Json.JsonDocument.Parse(output).RootElement.Clone();
     }
 
-    private static List<ArrowRecordBatch> ToBatches(SyntheticAdapter data, int size)
+    private static List<ArrowRecordBatch> ToBatches(SyntheticAdapter data, int size, ArrowSchema schema)
     {
         var list = new List<ArrowRecordBatch>();
         foreach (var m in data.Modules)
             for (int start = 0; start < m.Values.Length; start += size)
             {
                 int len = Math.Min(size, m.Values.Length - start);
-                list.Add(new ArrowRecordBatch(WeightSchema.Schema, len, [
+                list.Add(new ArrowRecordBatch(schema, len, [
                     ArrowArray.Utf8(Enumerable.Repeat<string?>(m.Name, len).ToList()),
                     ArrowArray.Int32(m.RowIdx[start..(start + len)]),
                     ArrowArray.Int32(m.ColIdx[start..(start + len)]),

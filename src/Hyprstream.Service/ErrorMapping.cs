@@ -1,6 +1,6 @@
 using Hyprstream.Flight.Grpc;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>Maps the runtime's exceptions to gRPC statuses so every failure reaches the client with a clear message.</summary>
 internal static class ErrorMapping

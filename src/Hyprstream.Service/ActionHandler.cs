@@ -5,9 +5,9 @@ using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Store;
-using static Hyprstream.Server.Service.JsonFields;
+using static Hyprstream.Service.JsonFields;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>
 /// DoAction and ListActions: adapter operations with JSON bodies and one JSON Result each (documented in the

@@ -1,7 +1,8 @@
+using Hyprstream.Runtime.Synthetic;
 using System.Diagnostics;
 using Hyprstream.Runtime;
 
-namespace Hyprstream.Server.Bench;
+namespace Hyprstream.Bench;
 
 /// <summary>
 /// `hyprstream bench storage`: batch-update throughput, bytes/weight in memory and on disk, save/load time for a

@@ -1,4 +1,4 @@
-namespace Hyprstream.Server.Bench;
+namespace Hyprstream.Bench;
 
 /// <summary>TEXMEX vector files: per vector an int32 dimension then its values (float32 for .fvecs, int32 for .ivecs).</summary>
 internal static class Fvecs

@@ -1,6 +1,6 @@
 using Hyprstream.Runtime.Store;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>The store's numbers as the snake_case JSON the `stats` action and `info --store --json` print.</summary>
 public static class StoreJson

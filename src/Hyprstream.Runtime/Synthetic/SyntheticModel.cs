@@ -1,15 +1,14 @@
 using System.Text.Json;
-using Hyprstream.Runtime;
 using Hyprstream.Runtime.Peft;
 using Hyprstream.Runtime.Safetensors;
 
-namespace Hyprstream.Server.Bench;
+namespace Hyprstream.Runtime.Synthetic;
 
 /// <summary>
 /// Synthetic stand-ins with a real model's shapes and PEFT's real key names: base weights (safetensors, optionally
 /// sharded with an index) and a LoRA adapter directory. Values are random; only shapes and names are the model's.
 /// </summary>
-internal static class SyntheticModel
+public static class SyntheticModel
 {
     /// <summary>Fast deterministic fill, uniform in (−amp, amp) (xorshift; Box–Muller would dominate a 1.4 G-weight model).</summary>
     public static void Fill(Span<float> dst, ulong seed, float amp)

@@ -3,9 +3,9 @@ using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Index;
-using static Hyprstream.Server.Service.JsonFields;
+using static Hyprstream.Service.JsonFields;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>
 /// The adapter-routing index of a data directory (kept in `&lt;data&gt;/.index`, a name no adapter can take), served

@@ -1,7 +1,8 @@
+using Hyprstream.Runtime.Synthetic;
 using System.Diagnostics;
 using Hyprstream.Runtime;
 
-namespace Hyprstream.Server.Bench;
+namespace Hyprstream.Bench;
 
 /// <summary>
 /// `hyprstream bench apply`: sparse GEMM of a 1% tile-structured Qwen3-1.7B adapter vs a dense GEMM/GEMV of the same

@@ -9,7 +9,7 @@ using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Store;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>
 /// DoPut: record batches of `module, row, col, value` set or added into an adapter. Each batch becomes one record of

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Hyprstream.Flight.Grpc;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>
 /// Typed reads of action bodies (DoAction JSON): a field of the wrong JSON type is INVALID_ARGUMENT naming the field,

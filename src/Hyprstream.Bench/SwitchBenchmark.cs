@@ -1,3 +1,4 @@
+using Hyprstream.Runtime.Synthetic;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Hyprstream.Runtime;
@@ -5,7 +6,7 @@ using Hyprstream.Runtime.Linalg;
 using Hyprstream.Runtime.Safetensors;
 using Hyprstream.Runtime.Switching;
 
-namespace Hyprstream.Server.Bench;
+namespace Hyprstream.Bench;
 
 /// <summary>
 /// Adapter switching on Qwen3-1.7B shapes with synthetic float32 base weights, all in one run:

@@ -8,7 +8,7 @@ using Hyprstream.Runtime;
 using Hyprstream.Runtime.Index;
 using Hyprstream.Runtime.Store;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>
 /// Adapters as Arrow Flight flights: one flight per adapter (path ["adapters", name]) and per module

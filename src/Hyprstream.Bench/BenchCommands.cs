@@ -1,20 +1,21 @@
 using System.CommandLine;
 using System.Text.Json;
-using Hyprstream.Server.Bench;
 using Spectre.Console;
+using Hyprstream.Runtime;
 
-namespace Hyprstream.Server.Commands;
+namespace Hyprstream.Bench;
 
 /// <summary>`hyprstream bench …`: benchmarks that print their numbers (never timed assertions).</summary>
-internal static class BenchCommands
+public static class BenchCommands
 {
-    public static Command Create()
+    /// <summary>The `bench` command; <paramref name="flightTarget"/> starts the service `bench flight` measures.</summary>
+    public static Command Create(FlightTargetFactory flightTarget)
     {
         var bench = new Command("bench", "Run a benchmark and print its measurements");
         bench.Subcommands.Add(Storage());
         bench.Subcommands.Add(Switch());
         bench.Subcommands.Add(IndexBenchCommand.Create());
-        bench.Subcommands.Add(Flight());
+        bench.Subcommands.Add(Flight(flightTarget));
         bench.Subcommands.Add(Apply());
         bench.Subcommands.Add(Store());
         return bench;
@@ -66,7 +67,7 @@ internal static class BenchCommands
         var cmd = new Command("apply", "Sparse GEMM vs dense GEMM of the same shape, and full-adapter switch in/out (CPU or CUDA)") { device, layers, density, batches, json };
         cmd.SetAction(r =>
         {
-            var kind = SelfTestCommand.ParseDevice(r.GetValue(device)!);
+            var kind = ApplyBackends.Parse(r.GetValue(device)!);
             var sizes = r.GetValue(batches)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
             if (sizes.Any(b => b is < 1 or > 4096)) throw new ArgumentException("--batches: each batch must be 1..4096");
             bool asJson = r.GetValue(json);
@@ -160,7 +161,7 @@ internal static class BenchCommands
         return cmd;
     }
 
-    private static Command Flight()
+    private static Command Flight(FlightTargetFactory flightTarget)
     {
         var layers = new Option<int>("--layers") { Description = "Qwen3-1.7B layers in the adapter", DefaultValueFactory = _ => 28 };
         var density = new Option<double>("--density") { Description = "fraction of weights kept (tile-structured)", DefaultValueFactory = _ => 0.01 };
@@ -181,7 +182,7 @@ internal static class BenchCommands
             }
             try
             {
-                var rows = await FlightBenchmark.RunAsync(r.GetValue(layers), r.GetValue(density), r.GetValue(batchRows), work, script,
+                var rows = await FlightBenchmark.RunAsync(flightTarget, r.GetValue(layers), r.GetValue(density), r.GetValue(batchRows), work, script,
                     msg => { if (!asJson) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"); });
                 if (asJson)
                 {

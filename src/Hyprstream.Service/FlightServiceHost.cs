@@ -3,7 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Runtime.Store;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 public sealed record FlightServiceOptions
 {

@@ -4,7 +4,7 @@ using Google.Protobuf;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Protocol;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>
 /// Bearer tokens. With no tokens configured every call is allowed (the service then only listens on loopback).

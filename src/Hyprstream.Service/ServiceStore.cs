@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Store;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>
 /// The service's data directory. Adapters live in the durable store in `&lt;data&gt;/.store` (write-ahead log,

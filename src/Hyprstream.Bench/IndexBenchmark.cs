@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Hyprstream.Runtime.Index;
 
-namespace Hyprstream.Server.Bench;
+namespace Hyprstream.Bench;
 
 /// <summary>
 /// `hyprstream bench index`: build time, memory, QPS (1 thread and all cores) and recall@10 at several ef values,

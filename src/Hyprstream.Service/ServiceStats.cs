@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>Counters for the `stats` action: weights written through DoPut, and the rate since start.</summary>
 public sealed class ServiceStats

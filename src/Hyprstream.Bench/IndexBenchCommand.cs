@@ -2,10 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Hyprstream.Runtime.Index;
-using Hyprstream.Server.Bench;
 using Spectre.Console;
 
-namespace Hyprstream.Server.Commands;
+namespace Hyprstream.Bench;
 
 /// <summary>`hyprstream bench index`: synthetic clustered + Poincaré data, or TEXMEX files given with --base/--query.</summary>
 internal static class IndexBenchCommand

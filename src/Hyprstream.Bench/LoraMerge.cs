@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 
-namespace Hyprstream.Server.Bench;
+namespace Hyprstream.Bench;
 
 /// <summary>
 /// The baseline for switching an adapter: merging an equivalent dense LoRA, W[rows × cols] += B[rows × r] · A[r × cols]

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Hyprstream.Flight.Ipc;
 
-namespace Hyprstream.Server.Service;
+namespace Hyprstream.Service;
 
 /// <summary>
 /// How adapter weights look as Arrow: one row per stored weight, `module utf8, row int32, col int32, value float32`

@@ -1,10 +1,11 @@
+using Hyprstream.Runtime.Synthetic;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Storage;
 using Hyprstream.Runtime.Store;
 
-namespace Hyprstream.Server.Bench;
+namespace Hyprstream.Bench;
 
 /// <summary>
 /// `hyprstream bench store`: acknowledged update throughput per fsync policy and writer count, WAL recovery rate,
