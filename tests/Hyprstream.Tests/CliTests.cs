@@ -265,12 +265,48 @@ public class CliTests
         var j = Json(Cli.Ok("bench", "switch", "--layers", "1", "--repeats", "1", "--json"));
         var rows = j.EnumerateArray().ToDictionary(r => r.GetProperty("Metric").GetString()!, r => r);
         Assert.That(rows["sparse switch out (restore)"].GetProperty("Note").GetString(), Does.Contain("bit-exact: yes"));
+        // Quantities known here, not taken from the bench: one Qwen3-1.7B layer (hidden 2048, 16 query heads and 8 KV
+        // heads of 128, MLP 6144) holds q, o 2048x2048; k, v 1024x2048; gate, up 6144x2048; down 2048x6144 weights.
+        const long h = 2048, kv = 8 * 128, mlp = 6144;
+        long baseWeights = 2 * h * h + 2 * kv * h + 3 * mlp * h;
+        Assert.That(baseWeights, Is.EqualTo(50_331_648));
+        Assert.That(rows["base weights (float32)"].GetProperty("Value").GetDouble(), Is.EqualTo(baseWeights));
+        double active = rows["sparse adapter weights (1% tiles)"].GetProperty("Value").GetDouble();
+        Assert.That(active, Is.EqualTo(baseWeights * 0.01).Within(baseWeights * 0.0002));
         double merge = rows["LoRA r=16 merge W += B·A"].GetProperty("Value").GetDouble();
         double sw = rows["sparse switch in"].GetProperty("Value").GetDouble();
-        Assert.That(merge, Is.GreaterThan(0));
-        Assert.That(sw, Is.GreaterThan(0));
-        Assert.That(rows["ratio: LoRA merge / sparse switch in"].GetProperty("Value").GetDouble(), Is.EqualTo(merge / sw).Within(1e-9));
-        Assert.That(rows["sparse adapter weights (1% tiles)"].GetProperty("Value").GetDouble(), Is.EqualTo(50_331_648 * 0.01).Within(50_331_648 * 0.0002));
+        Assert.That(merge, Is.GreaterThan(0).And.LessThan(double.PositiveInfinity));
+        Assert.That(sw, Is.GreaterThan(0).And.LessThan(double.PositiveInfinity));
+        Assert.That(rows["sparse switch out (restore)"].GetProperty("Value").GetDouble(), Is.GreaterThan(0));
+        Assert.That(rows["LoRA r=16 unmerge W -= B·A"].GetProperty("Value").GetDouble(), Is.GreaterThan(0));
+        // The ratio is not checked against the quotient of the two numbers it was printed from (that only repeats the
+        // bench's own arithmetic): each side is rebuilt from the known sizes above and a rate the bench reports. The
+        // merge time from the rank-16 FLOP count 2·16·W and the GFLOP/s in its note (printed to 0.1, hence the
+        // tolerance); the switch-in time from the adapter's weights and the weights/s row. A wrong FLOP count, a
+        // wrong weight count, an inverted ratio or a unit slip (ms vs s) all fail here.
+        double gflops = NoteNumber(rows["LoRA r=16 merge W += B·A"], "GFLOP/s");
+        double gbps = NoteNumber(rows["LoRA r=16 merge W += B·A"], "GB/s");
+        Assert.That(gflops, Is.GreaterThan(0.05), "the merge ran at a measurable rate");
+        Assert.That(gbps, Is.GreaterThan(0.05), "the merge ran at a measurable rate");
+        double mergeFromFlops = 2.0 * 16 * baseWeights / (gflops * 1e9) * 1000;
+        double mergeFromBytes = 8.0 * baseWeights / (gbps * 1e9) * 1000;
+        // A rate printed as g is within ±0.05 of the true one, so a time rebuilt from it is within 0.05 / (g − 0.05).
+        double tolerance = 0.0501 / (gflops - 0.05);
+        Assert.That(mergeFromFlops, Is.EqualTo(merge).Within(tolerance * merge), "merge time from the LoRA FLOP count");
+        Assert.That(mergeFromBytes, Is.EqualTo(merge).Within(0.0501 / (gbps - 0.05) * merge), "merge time from the bytes of W");
+        double switchFromRate = active / rows["sparse switch in, weights/s"].GetProperty("Value").GetDouble() * 1000;
+        Assert.That(switchFromRate, Is.EqualTo(sw).Within(1e-9 * sw), "switch-in time from the adapter's weights and the switch rate");
+        Assert.That(rows["ratio: LoRA merge / sparse switch in"].GetProperty("Value").GetDouble(),
+            Is.EqualTo(mergeFromFlops / switchFromRate).Within(2 * tolerance * (mergeFromFlops / switchFromRate)));
+    }
+
+    /// <summary>The number printed just before <paramref name="unit"/> in a bench row's note ("12.3 GFLOP/s").</summary>
+    private static double NoteNumber(JsonElement row, string unit)
+    {
+        var note = row.GetProperty("Note").GetString()!;
+        var m = System.Text.RegularExpressions.Regex.Match(note, @"([0-9]+(?:[.,][0-9]+)?) " + System.Text.RegularExpressions.Regex.Escape(unit));
+        Assert.That(m.Success, Is.True, $"no {unit} in the note: {note}");
+        return double.Parse(m.Groups[1].Value.Replace(',', '.'), System.Globalization.CultureInfo.InvariantCulture);
     }
 }
 

@@ -194,27 +194,43 @@ public class CpuApplyTests
         var x = ApplyFixtures.RandomMatrix(81, 8 * 512);
         var expected = new float[8 * 256];
         _cpu.Gemm(s, name, x, expected, 8);
+        // Dedicated threads released together; each calls at least 20 times and until calls have overlapped 8 times,
+        // so the callers really shared the snapshot at the same time. Every result of every call is compared.
         var results = new float[8][];
-        Parallel.For(0, 8, t =>
+        var overlap = new Overlap();
+        var start = new Barrier(8);
+        var callers = Enumerable.Range(0, 8).Select(t => new Thread(() =>
         {
             var y = new float[8 * 256];
-            for (int k = 0; k < 20; k++) { Array.Clear(y); _cpu.Gemm(s, name, x, y, 8); }
+            start.SignalAndWait();
+            for (int k = 0; k < 20 || (overlap.Overlapped < 8 && k < 1_000_000); k++)
+            {
+                Array.Clear(y);
+                overlap.Run(() => _cpu.Gemm(s, name, x, y, 8));
+                if (!y.AsSpan().SequenceEqual(expected)) return; // results[t] stays null: reported below
+            }
             results[t] = y;
-        });
+        })).ToList();
+        callers.ForEach(c => c.Start());
+        foreach (var c in callers) Assert.That(c.Join(TimeSpan.FromSeconds(120)), Is.True, "a caller is stuck (hang guard)");
+        Assert.That(overlap.Overlapped, Is.GreaterThanOrEqualTo(8), overlap.ToString());
         foreach (var r in results) Assert.That(r, Is.EqualTo(expected));
         // Disposing while calls are in flight: each call completes on the live buffer or is refused; every worker
         // keeps calling until it is refused, so each one sees the dispose.
-        int completed = 0, refused = 0;
+        // The dispose comes only once every worker has completed a call, so all four are calling when it happens.
+        int completed = 0, refused = 0, running = 0;
         var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
         {
             var y = new float[8 * 256];
             for (int k = 0; k < 10_000_000; k++)
             {
-                try { _cpu.Gemm(s, name, x, y, 8); Interlocked.Increment(ref completed); }
+                try { _cpu.Gemm(s, name, x, y, 8); Interlocked.Increment(ref completed); if (k == 0) Interlocked.Increment(ref running); }
                 catch (ObjectDisposedException) { Interlocked.Increment(ref refused); return; }
             }
         })).ToArray();
-        while (Volatile.Read(ref completed) < 20) Thread.Yield();
+        Overlap.WaitUntil(() => Volatile.Read(ref completed) >= 20 && Volatile.Read(ref running) == 4 || workers.Any(w => w.IsCompleted),
+            () => $"{completed} calls completed, {running} of 4 workers running");
+        Assert.That(workers.Any(w => w.IsCompleted), Is.False, "a worker stopped before the dispose");
         s.Dispose();
         Assert.That(Task.WaitAll(workers, 60_000), Is.True);
         Assert.That(refused, Is.EqualTo(4));

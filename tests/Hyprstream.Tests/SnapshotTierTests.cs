@@ -88,8 +88,14 @@ public sealed class SnapshotTierTests
         long one;
         using (var l = new SnapshotTier(store, long.MaxValue).Acquire("a0")) one = SnapshotTier.BytesOf(l.Snapshot);
         using var tier = new SnapshotTier(store, 2 * one, cpu);
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        // Counted events, not a time budget: the threads run until the writer has written at least 300 batches, each
+        // reader has checked at least 300 snapshots, the tier rebuilt at least 10 stale ones, and at least 50 reads began
+        // or ended while a write was in flight (they overlapped). A stuck thread trips the hang guard.
+        using var stop = new CancellationTokenSource();
         var counters = new float[3];
+        var checks = new long[2];
+        int writing = 0;
+        long readsDuringWrite = 0;
         var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
         // Dedicated threads, not pool tasks: a busy thread pool must not keep the writer from running.
         var writer = new Thread(() =>
@@ -99,11 +105,13 @@ public sealed class SnapshotTierTests
                 for (int n = 1; !stop.IsCancellationRequested; n++)
                 {
                     // (5, 5) counts the batches written to the adapter; the counter moves only after the write returned.
+                    Volatile.Write(ref writing, 1);
                     store.Apply($"a{n % 3}", new AdapterBatch().Add(M, [5], [5], [1f]));
+                    Volatile.Write(ref writing, 0);
                     lock (counters) counters[n % 3]++;
                 }
             }
-            catch (Exception e) { errors.Enqueue(e); }
+            catch (Exception e) { errors.Enqueue(e); stop.Cancel(); }
         });
         var readers = Enumerable.Range(0, 2).Select(t => new Thread(() =>
         {
@@ -116,18 +124,33 @@ public sealed class SnapshotTierTests
                 lock (counters) before = counters[i];
                 try
                 {
-                    using var l = tier.Acquire($"a{i}");
-                    cpu.Lookup(l.Snapshot, M, [5], [5], v);
-                    if (v[0] < before) throw new InvalidOperationException($"a{i}: snapshot shows {v[0]} batches, {before} were acknowledged before the call");
+                    bool during = Volatile.Read(ref writing) == 1;
+                    using (var l = tier.Acquire($"a{i}"))
+                    {
+                        cpu.Lookup(l.Snapshot, M, [5], [5], v);
+                        if (v[0] < before) throw new InvalidOperationException($"a{i}: snapshot shows {v[0]} batches, {before} were acknowledged before the call");
+                    }
+                    if (during | Volatile.Read(ref writing) == 1) Interlocked.Increment(ref readsDuringWrite);
+                    Interlocked.Increment(ref checks[t]);
                 }
-                catch (Exception e) { errors.Enqueue(e); return; }
+                catch (Exception e) { errors.Enqueue(e); stop.Cancel(); return; }
             }
         })).ToList();
         writer.Start();
         readers.ForEach(r => r.Start());
+        float Written() { lock (counters) return counters.Sum(); }
+        try
+        {
+            Overlap.WaitUntil(() => stop.IsCancellationRequested || (Written() >= 300 && checks.All(c => c >= 300)
+                    && tier.Stats().Rebuilds >= 10 && Interlocked.Read(ref readsDuringWrite) >= 50),
+                () => $"{Written()} batches written, {string.Join(", ", checks)} checks, {tier.Stats().Rebuilds} rebuilds, {readsDuringWrite} reads during a write");
+        }
+        finally { stop.Cancel(); }
         foreach (var th in readers.Append(writer)) Assert.That(th.Join(TimeSpan.FromSeconds(60)), Is.True, "stuck");
-        Assert.That(counters.Sum(), Is.GreaterThan(0), "the writer ran");
         Assert.That(errors, Is.Empty);
-        Assert.That(tier.Stats().Rebuilds, Is.GreaterThan(0));
+        Assert.That(Written(), Is.GreaterThanOrEqualTo(300), "the writer ran");
+        Assert.That(checks, Is.All.GreaterThanOrEqualTo(300), "the readers ran");
+        Assert.That(readsDuringWrite, Is.GreaterThanOrEqualTo(50), "reads overlapped writes");
+        Assert.That(tier.Stats().Rebuilds, Is.GreaterThanOrEqualTo(10));
     }
 }

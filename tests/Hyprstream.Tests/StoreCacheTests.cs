@@ -164,30 +164,63 @@ public sealed class StoreCacheTests
         var rows = Enumerable.Range(0, k).Select(i => i / 16).ToArray();
         var cols = Enumerable.Range(0, k).Select(i => i % 16 * 16).ToArray();
         s.Apply("a", new AdapterBatch().Set(D.Module, rows, cols, Enumerable.Repeat(1f, k).ToArray()));
-        var stop = DateTime.UtcNow.AddSeconds(1.5);
+        // Counted events, not a time budget: everything runs until at least 5 checkpoints are done, the readers have
+        // seen at least 5 different batches, and at least 20 reads and 5 writes began or ended while a checkpoint was
+        // in flight (proof that they overlapped). A stuck thread trips the hang guard.
+        var stop = new ManualResetEventSlim();
         var seen = new System.Collections.Concurrent.ConcurrentDictionary<float, bool>();
         var torn = new System.Collections.Concurrent.ConcurrentBag<string>();
-        int checkpoints = 0;
-        // Dedicated threads: on a 2-core machine the thread pool would start the snapshotter late.
-        var writer = Run(() =>
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        int checkpoints = 0, checkpointing = 0;
+        long readsDuringCheckpoint = 0, writesDuringCheckpoint = 0;
+        bool During(Action op)
         {
-            for (int v = 2; DateTime.UtcNow < stop; v++)
-                s.Apply("a", new AdapterBatch().Set(D.Module, rows, cols, Enumerable.Repeat((float)v, k).ToArray()));
-        });
-        var snapshotter = Run(() => { while (DateTime.UtcNow < stop) { s.Checkpoint(); Interlocked.Increment(ref checkpoints); } });
-        var readers = Enumerable.Range(0, 2).Select(_ => Run(() =>
+            bool during = Volatile.Read(ref checkpointing) == 1;
+            op();
+            return during | Volatile.Read(ref checkpointing) == 1;
+        }
+        void Guarded(Action body) { try { body(); } catch (Exception e) { errors.Enqueue(e); stop.Set(); } }
+        // Dedicated threads: on a 2-core machine the thread pool would start the snapshotter late.
+        var writer = Run(() => Guarded(() =>
+        {
+            for (int v = 2; !stop.IsSet; v++)
+                if (During(() => s.Apply("a", new AdapterBatch().Set(D.Module, rows, cols, Enumerable.Repeat((float)v, k).ToArray()))))
+                    Interlocked.Increment(ref writesDuringCheckpoint);
+        }));
+        var snapshotter = Run(() => Guarded(() =>
+        {
+            while (!stop.IsSet)
+            {
+                Volatile.Write(ref checkpointing, 1);
+                s.Checkpoint();
+                Volatile.Write(ref checkpointing, 0);
+                Interlocked.Increment(ref checkpoints);
+            }
+        }));
+        var readers = Enumerable.Range(0, 2).Select(_ => Run(() => Guarded(() =>
         {
             var values = new float[k];
-            while (DateTime.UtcNow < stop)
+            while (!stop.IsSet)
             {
-                s.Read("a", a => { a.Modules[D.Module].GetMany(rows, cols, values); return 0; });
+                if (During(() => s.Read("a", a => { a.Modules[D.Module].GetMany(rows, cols, values); return 0; })))
+                    Interlocked.Increment(ref readsDuringCheckpoint);
                 if (values.Distinct().Count() != 1) torn.Add(string.Join(",", values.Distinct()));
                 seen[values[0]] = true;
             }
-        })).ToArray();
-        foreach (var t in new[] { writer, snapshotter }.Concat(readers)) t.Join();
+        }))).ToArray();
+        try
+        {
+            Overlap.WaitUntil(() => stop.IsSet || (Volatile.Read(ref checkpoints) >= 5 && seen.Count >= 5
+                    && Interlocked.Read(ref readsDuringCheckpoint) >= 20 && Interlocked.Read(ref writesDuringCheckpoint) >= 5),
+                () => $"{checkpoints} checkpoints, {seen.Count} batches seen, {readsDuringCheckpoint} reads and {writesDuringCheckpoint} writes during a checkpoint");
+        }
+        finally { stop.Set(); }
+        foreach (var t in new[] { writer, snapshotter }.Concat(readers)) Assert.That(t.Join(TimeSpan.FromSeconds(60)), Is.True, "a thread is stuck (hang guard)");
+        Assert.That(errors, Is.Empty);
         Assert.That(torn, Is.Empty);
-        Assert.That(checkpoints, Is.GreaterThan(2));
-        Assert.That(seen.Count, Is.GreaterThan(2), "readers saw the adapter change while snapshots ran");
+        Assert.That(checkpoints, Is.GreaterThanOrEqualTo(5));
+        Assert.That(seen.Count, Is.GreaterThanOrEqualTo(5), "readers saw the adapter change while snapshots ran");
+        Assert.That(readsDuringCheckpoint, Is.GreaterThanOrEqualTo(20), "reads overlapped checkpoints");
+        Assert.That(writesDuringCheckpoint, Is.GreaterThanOrEqualTo(5), "writes overlapped checkpoints");
     }
 }

@@ -47,6 +47,7 @@ public sealed class StoreCrashTests
         }
 
         public string Errors => string.Join('\n', _stderr);
+        public bool HasExited => _p.HasExited;
 
         public void WaitReady()
         {
@@ -93,7 +94,16 @@ public sealed class StoreCrashTests
             using (var child = new StreamChild(dir.Path, Threads.ToString(), fsync, (96 << 10).ToString(), l1, round.ToString()))
             {
                 child.WaitReady();
-                Thread.Sleep(rng.Next(150, 700));
+                // The kill point is random in acknowledged batches, not in milliseconds: a loaded machine that streams
+                // slowly still kills mid-stream with work done. The 60 s limit only guards against a stuck child.
+                int killAfter = rng.Next(20, 200);
+                var guard = Stopwatch.StartNew();
+                while (child.Acks.Count < killAfter)
+                {
+                    if (child.HasExited || guard.Elapsed > TimeSpan.FromSeconds(60))
+                        Assert.Fail($"round {round}: {child.Acks.Count} of {killAfter} batches acknowledged before the hang guard; exited: {child.HasExited}\n{child.Errors}");
+                    Thread.Sleep(1);
+                }
                 child.Kill();
                 kills++;
                 foreach (var (t, n) in child.Acks) acked[t].Add(n);

@@ -139,7 +139,12 @@ public sealed class StoreOperationTests
         var options = new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never, Budgets = new CacheBudgets(4 << 10, 1 << 10, 0) };
         using var s = AdapterStore.Open(dir.Path, options);
         for (int i = 0; i < 8; i++) s.Create($"warm-{i}", null, new AdapterBatch().DefineModule(M, 16, 64).Set(M, [i], [i], [i + 1f]));
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        // Counted events, not a time budget: the threads run until each has done at least 200 operations, cold loads
+        // and write-backs both happened, and at least 100 operations began while another was in flight (they really
+        // ran at the same time). A deadlock trips the hang guard.
+        using var stop = new CancellationTokenSource();
+        var overlap = new Overlap();
+        var done = new long[4];
         var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
         var threads = Enumerable.Range(0, 4).Select(t => new Thread(() =>
         {
@@ -149,21 +154,34 @@ public sealed class StoreOperationTests
             {
                 try
                 {
-                    if (t == 0)
+                    overlap.Run(() =>
                     {
-                        var name = $"churn-{n++ % 4}";
-                        if (s.Contains(name)) s.Delete(name);
-                        else s.Create(name, null, new AdapterBatch().DefineModule(M, 16, 64).Set(M, [1], [1], [1f]));
-                    }
-                    else if (t == 1) s.Apply($"warm-{rng.Next(8)}", new AdapterBatch().Add(M, [rng.Next(16)], [rng.Next(64)], [1f]));
-                    else Assert.That(s.Read($"warm-{rng.Next(8)}", a => a.ActiveCount), Is.GreaterThan(0));
+                        if (t == 0)
+                        {
+                            var name = $"churn-{n++ % 4}";
+                            if (s.Contains(name)) s.Delete(name);
+                            else s.Create(name, null, new AdapterBatch().DefineModule(M, 16, 64).Set(M, [1], [1], [1f]));
+                        }
+                        else if (t == 1) s.Apply($"warm-{rng.Next(8)}", new AdapterBatch().Add(M, [rng.Next(16)], [rng.Next(64)], [1f]));
+                        else Assert.That(s.Read($"warm-{rng.Next(8)}", a => a.ActiveCount), Is.GreaterThan(0));
+                    });
+                    Interlocked.Increment(ref done[t]);
                 }
-                catch (Exception e) { errors.Enqueue(e); return; }
+                catch (Exception e) { errors.Enqueue(e); stop.Cancel(); return; }
             }
         })).ToList();
         threads.ForEach(th => th.Start());
+        try
+        {
+            Overlap.WaitUntil(() => stop.IsCancellationRequested || (done.All(d => d >= 200) && overlap.Overlapped >= 100
+                    && s.Stats().Cache.ColdLoads > 0 && s.Stats().Cache.WriteBacks > 0),
+                () => $"operations per thread {string.Join(", ", done)}; {overlap}; {s.Stats().Cache.ColdLoads} cold loads, {s.Stats().Cache.WriteBacks} write-backs");
+        }
+        finally { stop.Cancel(); }
         foreach (var th in threads) Assert.That(th.Join(TimeSpan.FromSeconds(60)), Is.True, "a thread is stuck: deadlock");
         Assert.That(errors, Is.Empty);
+        Assert.That(overlap.Overlapped, Is.GreaterThanOrEqualTo(100), overlap.ToString());
+        Assert.That(done, Is.All.GreaterThanOrEqualTo(200));
         Assert.That(s.Stats().Cache.ColdLoads, Is.GreaterThan(0));
         Assert.That(s.Stats().Cache.WriteBacks, Is.GreaterThan(0));
     }

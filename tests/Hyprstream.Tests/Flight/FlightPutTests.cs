@@ -139,16 +139,37 @@ public sealed class FlightPutTests
     {
         await using var s = await FlightServer.StartAsync();
         await s.Client.DoPutAsync(Cmd(CreateCmd("hot")), WeightSchema.Schema, []);
-        // Every writer adds 1 to the same 16 cells, 4 batches each: each cell ends at 32 × 4.
+        // Every writer adds 1 to the same 16 cells, 4 batches each: each cell ends at 32 × 4. Each writer holds its
+        // call open after its first batch is acknowledged until all 32 have got there, so the server really has 32
+        // DoPut calls on the adapter in flight at once (a serial run cannot pass; the wait is only a hang guard).
+        int open = 0;
+        var allOpen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cells = Enumerable.Range(0, 16).Select(i => (Q, i, i * 3, 1f)).ToArray();
         var tasks = Enumerable.Range(0, 32).Select(async w =>
         {
             using var client = new FlightClient(s.Host.Address);
-            var cells = Enumerable.Range(0, 16).Select(i => (Q, i, i * 3, 1f)).ToArray();
-            var acks = await client.DoPutAsync(Path("adapters", "hot"), WeightSchema.Schema,
-                Enumerable.Range(0, 4).Select(_ => (Batch(cells), (byte[]?)"add"u8.ToArray())).ToList());
-            Assert.That(acks, Has.Count.EqualTo(4));
+            await using var call = client.StartDoPut();
+            var buf = new System.Buffers.ArrayBufferWriter<byte>();
+            FlightDataEncoder.WriteSchema(buf, WeightSchema.Schema, Path("adapters", "hot"));
+            await call.WriteFramedAsync(buf.WrittenMemory.ToArray());
+            int acks = 0;
+            for (int b = 0; b < 4; b++)
+            {
+                buf = new System.Buffers.ArrayBufferWriter<byte>();
+                FlightDataEncoder.WriteBatch(buf, Batch(cells), "add"u8);
+                await call.WriteFramedAsync(buf.WrittenMemory.ToArray());
+                if (b > 0) continue;
+                Assert.That(await call.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(60)), Is.Not.Null, $"writer {w}: first batch not acknowledged");
+                acks++;
+                if (Interlocked.Increment(ref open) == 32) allOpen.TrySetResult();
+                await allOpen.Task.WaitAsync(TimeSpan.FromSeconds(120)); // hang guard: the server could not hold 32 calls
+            }
+            await call.CompleteRequestAsync();
+            while (await call.ReadAsync() is { } m) { PutResult.Parser.ParseFrom(m); acks++; }
+            Assert.That(acks, Is.EqualTo(4), $"writer {w}");
         }).ToList();
         await Task.WhenAll(tasks);
+        Assert.That(open, Is.EqualTo(32), "all 32 calls were open at once");
         var got = await ReadAll(s.Client, (await s.Client.GetFlightInfoAsync(Path("adapters", "hot"))).Endpoint[0].Ticket);
         Assert.That(got, Has.Count.EqualTo(16));
         Assert.That(got.Values, Is.All.EqualTo(128f));

@@ -48,7 +48,7 @@ public sealed class ServeProcessTests
         finally
         {
             if (!server.HasExited) server.Kill(entireProcessTree: true);
-            server.WaitForExit(10_000);
+            server.WaitForExit(30_000); // hang guard only
         }
         // The server was killed (SIGKILL): its store recovers on open and holds the acknowledged DoPut.
         using var store = Hyprstream.Runtime.Store.AdapterStore.Open(System.IO.Path.Combine(dir.Path, Hyprstream.Service.ServiceStore.StoreFolder));
@@ -67,7 +67,7 @@ public sealed class ServeProcessTests
             Assert.That(line, Does.Contain("serving 0 adapters"));
             var stderr = server.StandardError.ReadToEndAsync();
             using (var kill = Process.Start("kill", ["-TERM", server.Id.ToString()])!) kill.WaitForExit();
-            Assert.That(server.WaitForExit(15_000), Is.True, "serve ignored SIGTERM");
+            Assert.That(server.WaitForExit(30_000), Is.True, "serve ignored SIGTERM (30 s hang guard)");
             Assert.That(server.ExitCode, Is.Zero);
             Assert.That(await stderr, Does.Contain("stopping"));
         }

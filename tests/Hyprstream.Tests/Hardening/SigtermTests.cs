@@ -26,6 +26,7 @@ public sealed class SigtermTests
         await client.DoPutAsync(cmd, WeightSchema.Schema, [(FlightPutTests.Batch((Module, 1_000_000, 33_000_000, 0.25f)), null)]);
         // Readers and a writer keep the server busy while it is told to stop.
         using var busy = new CancellationTokenSource();
+        var answered = new int[3];
         var load = Enumerable.Range(0, 3).Select(i => Task.Run(async () =>
         {
             int n = 0;
@@ -37,19 +38,32 @@ public sealed class SigtermTests
                     else if (i == 1) await FlightActionAuthTests.Act(client, "stats");
                     else await client.ListFlightsAsync();
                     n++;
+                    Interlocked.Increment(ref answered[i]);
                 }
                 catch (Exception) { if (server.HasExited) return n; }
             }
             return n;
         })).ToArray();
-        await Task.Delay(500);
+        // Counted events, not a time budget: SIGTERM comes once every kind of load (writes, actions, listings) has been
+        // answered at least 3 times, so the server is busy with all of them. The limit only guards against a hang.
+        var guard = Stopwatch.StartNew();
+        while (answered.Any(a => a < 3))
+        {
+            if (guard.Elapsed > TimeSpan.FromSeconds(60) || server.HasExited)
+            {
+                busy.Cancel();
+                if (!server.HasExited) server.Kill(entireProcessTree: true);
+                Assert.Fail($"the load never got going (hang guard): answered {string.Join(", ", answered)}; exited: {server.HasExited}");
+            }
+            await Task.Delay(10);
+        }
         Process.Start("kill", ["-TERM", server.Id.ToString()])!.WaitForExit();
         bool exited = server.WaitForExit(20_000);
         if (!exited) server.Kill(entireProcessTree: true);
         busy.Cancel();
         var done = await Task.WhenAll(load);
         Assert.That(exited, Is.True, "serve did not end within 20 s of SIGTERM: " + (exited ? "" : await stderr));
-        Assert.That(done.Sum(), Is.GreaterThan(0), "the server answered requests before it was stopped");
+        Assert.That(done, Is.All.GreaterThanOrEqualTo(3), "the server answered every kind of request before it was stopped");
         Assert.That(await stderr, Does.Contain("stopping"));
 
         using var store = AdapterStore.Open(System.IO.Path.Combine(dir.Path, ServiceStore.StoreFolder));
