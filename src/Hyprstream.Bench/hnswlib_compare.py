@@ -2,7 +2,7 @@
 """Runs hnswlib (Debian's python3-hnswlib 0.6.2) on the same .fvecs files as `hyprstream bench index`.
 
     ./hyprstream bench index --write-data /tmp/ann            # writes clustered_base.fvecs / clustered_query.fvecs
-    /usr/bin/python3 bench/hnswlib_compare.py /tmp/ann/clustered_base.fvecs /tmp/ann/clustered_query.fvecs
+    /usr/bin/python3 src/Hyprstream.Bench/hnswlib_compare.py /tmp/ann/clustered_base.fvecs /tmp/ann/clustered_query.fvecs
     ./hyprstream bench index --base /tmp/ann/clustered_base.fvecs --query /tmp/ann/clustered_query.fvecs
 
 Prints build time and, per ef, recall@10 against brute force (numpy) and single-thread QPS.
