@@ -34,13 +34,6 @@ internal sealed class Overlap
         finally { Exit(); }
     }
 
-    public async Task<T> RunAsync<T>(Func<Task<T>> op)
-    {
-        Enter();
-        try { return await op(); }
-        finally { Exit(); }
-    }
-
     private void Enter()
     {
         Interlocked.Increment(ref _calls);
