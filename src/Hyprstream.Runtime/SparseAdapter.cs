@@ -206,8 +206,7 @@ public sealed unsafe class SparseAdapter : IDisposable
         using var locks = LockPair(this, src.Adapter);
         CheckLive(dst);
         src.Adapter.CheckLive(src);
-        if (dst.Scale == 0f) throw new InvalidOperationException($"module '{dst.Name}' has scale 0; set a scale before merging into it");
-        float s = scale * src.Scale / dst.Scale;
+        float s = MergeFactor(dst.Name, dst.Scale, src.Scale, scale);
         if (ReferenceEquals(dst, src))
         {
             // a += s·a: merge against a frozen copy of the grid so the source does not move under us.
@@ -216,6 +215,16 @@ public sealed unsafe class SparseAdapter : IDisposable
             return;
         }
         Status.Check(Hs.hs_grid_merge(_grid, dst.Native, src.Adapter._grid, src.Native, s));
+    }
+
+    /// <summary>
+    /// What a merge multiplies the source's stored weights by so that effective deltas add up:
+    /// dst.scale · w' = dst.scale · w + scale · src.scale · v, i.e. w' = w + (scale · src.scale / dst.scale) · v.
+    /// </summary>
+    internal static float MergeFactor(string module, float dstScale, float srcScale, float scale)
+    {
+        if (dstScale == 0f) throw new InvalidOperationException($"module '{module}' has scale 0; set a scale before merging into it");
+        return scale * srcScale / dstScale;
     }
 
     /// <summary>A new adapter Σ wᵢ·aᵢ over effective deltas (result modules have scale 1).</summary>

@@ -3,15 +3,10 @@ namespace Hyprstream.Runtime.Safetensors;
 /// <summary>F16/BF16 ↔ float32 conversions (round to nearest even, as PyTorch does).</summary>
 public static class FloatBits
 {
-    public static float FromBf16(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
+    // bfloat16 rounding has one home, Bf16 (the scatter kernels use the same bits).
+    public static float FromBf16(ushort bits) => Bf16.ToSingle(bits);
 
-    public static ushort ToBf16(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40); // keep it a (quiet) NaN
-        uint rounding = 0x7FFFu + ((bits >> 16) & 1u);
-        return (ushort)((bits + rounding) >> 16);
-    }
+    public static ushort ToBf16(float value) => Bf16.FromSingle(value);
 
     public static float FromF16(ushort bits) => (float)BitConverter.UInt16BitsToHalf(bits);
 

@@ -281,8 +281,7 @@ public sealed partial class AdapterStore : IDisposable
                 {
                     if (d.Rows != m.Rows || d.Cols != m.Cols)
                         throw new ArgumentException($"cannot merge '{src}' into '{dst}': module '{m.Name}' is {m.Rows}x{m.Cols} there and {d.Rows}x{d.Cols} here");
-                    if (d.Scale == 0f) throw new InvalidOperationException($"module '{m.Name}' of '{dst}' has scale 0; set a scale before merging into it");
-                    factor = scale * m.Scale / d.Scale;
+                    factor = SparseAdapter.MergeFactor($"{m.Name}' of '{dst}", d.Scale, m.Scale, scale);
                 }
                 else batch.DefineModule(m.Name, m.Rows, m.Cols, m.Scale);
                 var (r, c, v) = m.ReadActive();
@@ -496,9 +495,7 @@ public sealed partial class AdapterStore : IDisposable
     private static string FileStem(string name)
     {
         var safe = new string(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').Take(48).ToArray());
-        ulong h = 14695981039346656037UL;
-        foreach (var b in Encoding.UTF8.GetBytes(name)) h = (h ^ b) * 1099511628211UL;
-        return $"{safe}-{h:x16}";
+        return $"{safe}-{Fnv1a.Hash64(name):x16}";
     }
 
     private SparseAdapter LoadSnapshot(string name)

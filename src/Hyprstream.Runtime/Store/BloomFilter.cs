@@ -1,3 +1,4 @@
+using Hyprstream.Runtime.Storage;
 using System.Text;
 
 namespace Hyprstream.Runtime.Store;
@@ -47,8 +48,7 @@ public sealed class BloomFilter
     private static (ulong, ulong) Hash(string key)
     {
         // FNV-1a over UTF-8, then a murmur finalizer to spread the bits.
-        ulong h = 14695981039346656037UL;
-        foreach (var b in Encoding.UTF8.GetBytes(key)) h = (h ^ b) * 1099511628211UL;
+        ulong h = Fnv1a.Hash64(key);
         h ^= h >> 33; h *= 0xff51afd7ed558ccdUL; h ^= h >> 33; h *= 0xc4ceb93e185a53UL; h ^= h >> 33;
         return (h, (h >> 32 | h << 32) | 1);
     }
