@@ -104,54 +104,49 @@ internal static class ApplyBenchmark
 
     private static void RunCuda(CudaApplier gpu, AdapterSnapshot snap, int[] batches, List<Row> rows, Action<string> progress)
     {
-        lock (gpu.Gate)
+        using var diag = new CudaDiagnostics(gpu);
+        var upload = Stopwatch.StartNew();
+        gpu.MakeResident(snap);
+        bool cublas = diag.HasCublas;
+        progress($"cuda: dense baseline is {diag.DenseBaseline}");
+        rows.Add(new("cuda", "snapshot upload (host -> device)", "whole adapter", 0, upload.Elapsed.TotalMilliseconds, "ms", null, null, null));
+        foreach (var (suffix, label) in GemmModules)
         {
-            gpu.MakeCurrent();
-            var upload = Stopwatch.StartNew();
-            gpu.Resident(snap);
-            bool cublas = gpu.HasCublas;
-            progress(cublas ? "cuda: dense baseline is cuBLAS sgemm" : "cuda: libcublas not found; dense baseline is our own kernel");
-            rows.Add(new("cuda", "snapshot upload (host -> device)", "whole adapter", 0, upload.Elapsed.TotalMilliseconds, "ms", null, null, null));
-            foreach (var (suffix, label) in GemmModules)
+            var m = snap["model.layers.0." + suffix];
+            using var dw = diag.Upload<float>(snap.ToDense(m.Name, applyScale: true));
+            foreach (int b in batches)
             {
-                var m = snap["model.layers.0." + suffix];
-                using var dw = gpu.UploadBuffer<float>(snap.ToDense(m.Name, applyScale: true));
-                foreach (int b in batches)
-                {
-                    progress($"cuda: {label}, batch {b}");
-                    using var dx = gpu.UploadBuffer<float>(Random(b * m.Cols, b));
-                    using var dy = gpu.AllocBuffer((long)b * m.Rows * 4);
-                    using var plan = gpu.PlanGemm([snap], [m], [0, b], 1f);
-                    double sparse = MedianMs(() => { gpu.GemmDevice(plan, dx.Pointer, dy.Pointer); gpu.Sync(); }, () => gpu.Time(() => gpu.GemmDevice(plan, dx.Pointer, dy.Pointer)));
-                    Action dense = cublas
-                        ? () => gpu.DenseGemmCublas(dw.Pointer, m.Rows, m.Cols, dx.Pointer, b, dy.Pointer)
-                        : () => gpu.DenseGemmDevice(dw.Pointer, m.Rows, m.Cols, dx.Pointer, b, dy.Pointer);
-                    double baseline = MedianMs(() => { dense(); gpu.Sync(); }, () => gpu.Time(dense));
-                    rows.Add(new("cuda", cublas ? "sparse GEMM vs cuBLAS sgemm" : "sparse GEMM vs own dense kernel (no cuBLAS)", label, b, sparse, "ms", baseline, baseline / sparse, null));
-                }
+                progress($"cuda: {label}, batch {b}");
+                using var dx = diag.Upload<float>(Random(b * m.Cols, b));
+                using var dy = diag.Allocate((long)b * m.Rows * 4);
+                using var plan = gpu.PlanGemm([snap], [0, b], m.Name);
+                double sparse = MedianMs(() => { gpu.Gemm(plan, dx, dy); diag.Synchronize(); }, () => diag.Time(() => gpu.Gemm(plan, dx, dy)));
+                Action dense = () => diag.DenseGemm(dw, m.Rows, m.Cols, dx, b, dy);
+                double baseline = MedianMs(() => { dense(); diag.Synchronize(); }, () => diag.Time(dense));
+                rows.Add(new("cuda", cublas ? "sparse GEMM vs cuBLAS sgemm" : "sparse GEMM vs own dense kernel (no cuBLAS)", label, b, sparse, "ms", baseline, baseline / sparse, null));
             }
-            progress("cuda: full-adapter switch into bf16 base weights (one device buffer per module)");
-            var buffers = new List<DeviceBuffer>();
-            try
+        }
+        progress("cuda: full-adapter switch into bf16 base weights (one device buffer per module)");
+        var buffers = new List<DeviceBuffer>();
+        try
+        {
+            foreach (var m in snap.Modules) buffers.Add(diag.Allocate((long)m.Rows * m.Cols * 2));
+            var names = snap.Modules.Select(m => m.Name).ToArray();
+            using (var switchIn = gpu.PlanSwitch(snap, names, buffers, BaseWeightType.Bf16, 1f))
+            using (var switchOut = gpu.PlanSwitch(snap, names, buffers, BaseWeightType.Bf16, -1f))
             {
-                foreach (var m in snap.Modules) buffers.Add(gpu.AllocBuffer((long)m.Rows * m.Cols * 2));
-                var pointers = buffers.Select(b => b.Pointer).ToArray();
-                using (var switchIn = gpu.PlanSwitch(snap, snap.Modules, pointers, "bf16", 1f))
-                using (var switchOut = gpu.PlanSwitch(snap, snap.Modules, pointers, "bf16", -1f))
-                {
-                    double inMs = MedianMs(() => { gpu.ScatterManyDevice(switchIn); gpu.Sync(); }, () => gpu.Time(() => gpu.ScatterManyDevice(switchIn)));
-                    double outMs = MedianMs(() => { gpu.ScatterManyDevice(switchOut); gpu.Sync(); }, () => gpu.Time(() => gpu.ScatterManyDevice(switchOut)));
-                    rows.Add(new("cuda", $"switch in, {snap.Modules.Count} modules, one launch (bf16, resident snapshot)", "whole adapter", 0, inMs, "ms", null, null, "<= 2 ms"));
-                    rows.Add(new("cuda", $"switch out, {snap.Modules.Count} modules, one launch (bf16, resident snapshot)", "whole adapter", 0, outMs, "ms", null, null, "<= 2 ms"));
-                }
-                void PerModule(float sign) { for (int i = 0; i < snap.Modules.Count; i++) gpu.ScatterDevice(snap, snap.Modules[i], pointers[i], "bf16", sign); }
-                double loopMs = MedianMs(() => { PerModule(1f); gpu.Sync(); }, () => gpu.Time(() => PerModule(1f)));
-                rows.Add(new("cuda", $"switch in, {snap.Modules.Count} launches (bf16, resident snapshot)", "whole adapter", 0, loopMs, "ms", null, null, null));
+                double inMs = MedianMs(() => { gpu.Switch(switchIn); diag.Synchronize(); }, () => diag.Time(() => gpu.Switch(switchIn)));
+                double outMs = MedianMs(() => { gpu.Switch(switchOut); diag.Synchronize(); }, () => diag.Time(() => gpu.Switch(switchOut)));
+                rows.Add(new("cuda", $"switch in, {snap.Modules.Count} modules, one launch (bf16, resident snapshot)", "whole adapter", 0, inMs, "ms", null, null, "<= 2 ms"));
+                rows.Add(new("cuda", $"switch out, {snap.Modules.Count} modules, one launch (bf16, resident snapshot)", "whole adapter", 0, outMs, "ms", null, null, "<= 2 ms"));
             }
-            finally
-            {
-                foreach (var b in buffers) b.Dispose();
-            }
+            void PerModule(float sign) { for (int i = 0; i < names.Length; i++) gpu.Scatter(snap, names[i], buffers[i], BaseWeightType.Bf16, sign); }
+            double loopMs = MedianMs(() => { PerModule(1f); diag.Synchronize(); }, () => diag.Time(() => PerModule(1f)));
+            rows.Add(new("cuda", $"switch in, {snap.Modules.Count} launches (bf16, resident snapshot)", "whole adapter", 0, loopMs, "ms", null, null, null));
+        }
+        finally
+        {
+            foreach (var b in buffers) b.Dispose();
         }
     }
 

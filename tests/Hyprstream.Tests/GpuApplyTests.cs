@@ -103,4 +103,29 @@ public class GpuApplyTests
             Assert.That(vg, Is.EqualTo(vc).Within(1e-6f), m.Name);
         }
     }
+
+    [Test]
+    public void GemmPlan_KeepsItsDeviceCopy_WhenTheSnapshotIsEvicted()
+    {
+        using var a = ApplyFixtures.Random(120);
+        using var s = AdapterSnapshot.Create(a);
+        var m = s.Modules[0];
+        const int batch = 8;
+        var x = ApplyFixtures.RandomMatrix(121, (long)batch * m.Cols);
+        var yc = new float[batch * m.Rows];
+        _cpu.Gemm(s, m.Name, x, yc, batch);
+        using var diag = new CudaDiagnostics(_gpu);
+        using var plan = _gpu.PlanGemm([s], [0, batch], m.Name);
+        _gpu.Evict(s);
+        Assert.That(_gpu.IsResident(s), Is.False, "out of the cache at once");
+        // Were the copy freed, these same-sized NaN buffers would likely take its place.
+        using var junk1 = diag.Upload<float>(Enumerable.Repeat(float.NaN, (int)(s.ByteSize / 4) + 1).ToArray());
+        using var junk2 = diag.Upload<int>(Enumerable.Repeat(-1, (int)s.LeafCount + 1).ToArray());
+        using var dx = diag.Upload<float>(x);
+        using var dy = diag.Upload<float>(new float[yc.Length]);
+        _gpu.Gemm(plan, dx, dy);
+        var yg = new float[yc.Length];
+        diag.Download(dy, yg);
+        Assert.That(ApplyFixtures.MaxRelError(yg, yc), Is.LessThan(1e-5));
+    }
 }

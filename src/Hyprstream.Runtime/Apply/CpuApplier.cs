@@ -217,5 +217,8 @@ public sealed unsafe class CpuApplier : IAdapterApplier
         }
     }
 
+    /// <summary>Nothing to drop: the CPU backend reads the snapshot's own host memory and keeps no copy or cache of it.</summary>
+    public void Evict(AdapterSnapshot snapshot) => ArgumentNullException.ThrowIfNull(snapshot);
+
     public void Dispose() { }
 }

@@ -1,65 +1,37 @@
-using System.Runtime.CompilerServices;
-using Hyprstream.Interop.Cuda;
-
 namespace Hyprstream.Runtime;
+
+/// <summary>The element type of dense base weights in device memory, for the device-resident scatter calls.</summary>
+public enum BaseWeightType { Float32, Fp16, Bf16 }
 
 /// <summary>
 /// The CUDA backend: runs the PTX kernels (native/kernels/apply.cu) on device 0's primary context, over snapshots
-/// uploaded once (the NanoVDB buffer as is, plus the slot-ordered leaf index list) and kept while the snapshot lives.
-/// The span methods copy their inputs to the device and results back (for tests and simple callers); the bench
-/// uses the device-resident methods. Calls are serialized on one stream.
+/// uploaded once (the NanoVDB buffer as is, plus the slot-ordered leaf index list) and kept until evicted or collected.
+/// The span methods copy their inputs to the device and results back (for tests and simple callers); the
+/// device-resident methods (plans, <see cref="DeviceBuffer"/>s) only enqueue work on the backend's stream, and
+/// <see cref="Synchronize"/> waits for it. Calls are serialized on one stream. Device buffers, timing and the dense
+/// baseline are in <see cref="CudaDiagnostics"/>.
+/// <para>The lease rule: a plan (<see cref="GemmPlan"/>, <see cref="SwitchPlan"/>) holds a lease on every device copy it
+/// points to; <see cref="Evict"/> of a leased copy takes it out of the cache at once but frees it when the last plan
+/// using it is disposed.</para>
 /// </summary>
-public sealed unsafe class CudaApplier : IAdapterApplier
+public sealed class CudaApplier : IAdapterApplier
 {
     private const int GemmThreads = 256, ScatterThreads = 512, LookupThreads = 256;
-    private readonly object _gate = new();
-    private readonly CudaContextHandle _context;
-    private readonly CudaModuleHandle _module;
-    private readonly CudaStreamHandle _stream;
-    private readonly Dictionary<string, nint> _functions = new(StringComparer.Ordinal);
-    private readonly ConditionalWeakTable<AdapterSnapshot, DeviceSnapshot> _resident = new();
-    private bool _disposed;
+    private readonly CudaDevice _gpu;
+    private readonly DeviceCopies<AdapterSnapshot, DeviceSnapshot> _resident = new(ds => ds.Free());
 
-    internal sealed class DeviceSnapshot(CudaMemoryHandle grid, CudaMemoryHandle? leaves)
+    internal sealed class DeviceSnapshot(Interop.Cuda.CudaMemoryHandle grid, Interop.Cuda.CudaMemoryHandle? leaves)
     {
-        public CudaMemoryHandle Grid { get; } = grid;
-        public CudaMemoryHandle? Leaves { get; } = leaves;
-        public ulong LeafList(SnapshotModule m) => Leaves == null ? 0 : Leaves.Pointer + (ulong)m.LeafStart * 4;
+        public ulong Grid => grid.Pointer;
+        public ulong LeafList(SnapshotModule m) => leaves == null ? 0 : leaves.Pointer + (ulong)m.LeafStart * 4;
+        public void Free() { grid.Dispose(); leaves?.Dispose(); }
     }
 
-    public CudaApplier(string ptxPath)
-    {
-        CudaStatus.Check(Cu.cuInit(0), "cuInit");
-        CudaStatus.Check(Cu.cuDeviceGet(out int dev, 0), "cuDeviceGet");
-        Device = CudaProbe.DescribeDevice(0);
-        _context = CudaContextHandle.Retain(dev);
-        MakeCurrent();
-        var ptx = File.ReadAllBytes(ptxPath);
-        Array.Resize(ref ptx, ptx.Length + 1);  // cuModuleLoadData wants NUL-terminated PTX text
-        _module = new CudaModuleHandle(_context);
-        fixed (byte* p = ptx)
-        {
-            CudaStatus.Check(Cu.cuModuleLoadData(out var mod, p), $"cuModuleLoadData({ptxPath})");
-            _module.Set(mod);
-        }
-        foreach (var name in new[] { "hs_sgemm_f32", "hs_sgemm_q16", "hs_lookup_f32", "hs_lookup_q16", "hs_dense_gemm_f32",
-                                     "hs_scatter_f32_f32", "hs_scatter_f16_f32", "hs_scatter_bf16_f32",
-                                     "hs_scatter_f32_q16", "hs_scatter_f16_q16", "hs_scatter_bf16_q16",
-                                     "hs_scatter_many_f32_f32", "hs_scatter_many_f16_f32", "hs_scatter_many_bf16_f32",
-                                     "hs_scatter_many_f32_q16", "hs_scatter_many_f16_q16", "hs_scatter_many_bf16_q16" })
-        {
-            CudaStatus.Check(Cu.cuModuleGetFunction(out var fn, _module.DangerousGetHandle(), name), $"cuModuleGetFunction({name})");
-            _functions[name] = fn;
-        }
-        // A blocking stream on purpose: it waits for the synchronous cuMemcpy*_v2 calls on the legacy default
-        // stream (a pageable host-to-device copy may return before its DMA has landed).
-        _stream = new CudaStreamHandle(_context);
-        CudaStatus.Check(Cu.cuStreamCreate(out var stream, Cu.CU_STREAM_DEFAULT), "cuStreamCreate");
-        _stream.Set(stream);
-    }
+    public CudaApplier(string ptxPath) => _gpu = new CudaDevice(ptxPath);
 
     public ApplyBackend Kind => ApplyBackend.Cuda;
-    public string Device { get; }
+    public string Device => _gpu.Description;
+    internal CudaDevice Gpu => _gpu;
 
     // ---- span API (host memory in and out) ----
 
@@ -73,44 +45,49 @@ public sealed unsafe class CudaApplier : IAdapterApplier
                           ReadOnlySpan<float> x, Span<float> y, float scale = 1f)
     {
         var mods = ApplyChecks.Mixed(snapshots, segmentOffsets, module, x.Length, y.Length, scale);
+        SamePrecision(snapshots);
+        GemmHost(snapshots, mods, segmentOffsets.ToArray(), x, y, scale);
+    }
+
+    private static void SamePrecision(IReadOnlyList<AdapterSnapshot> snapshots)
+    {
         if (snapshots.Any(s => s.Precision != snapshots[0].Precision))
             throw new ArgumentException("one mixed-batch launch needs snapshots of one precision (float32 or fp16)");
-        GemmHost(snapshots, mods, segmentOffsets.ToArray(), x, y, scale);
     }
 
     private void GemmHost(IReadOnlyList<AdapterSnapshot> snaps, SnapshotModule[] mods, int[] offsets, ReadOnlySpan<float> x, Span<float> y, float scale)
     {
-        lock (_gate)
+        lock (_gpu.Gate)
         {
-            MakeCurrent();
-            using var dx = Upload(x);
-            using var dy = Upload<float>(y);
+            _gpu.MakeCurrent();
+            using var dx = _gpu.Upload(x);
+            using var dy = _gpu.Upload<float>(y);
             using var plan = PlanGemm(snaps, mods, offsets, scale);
             GemmDevice(plan, dx.Pointer, dy.Pointer);
-            Sync();
-            Download(dy, y);
+            _gpu.Sync();
+            _gpu.Download(dy.Pointer, y);
         }
     }
 
     public void Scatter(AdapterSnapshot snapshot, string module, Span<float> weights, float scale = 1f) =>
-        ScatterHost(snapshot, module, weights, "f32", scale);
+        ScatterHost(snapshot, module, weights, BaseWeightType.Float32, scale);
 
     public void Scatter(AdapterSnapshot snapshot, string module, Span<Half> weights, float scale = 1f) =>
-        ScatterHost(snapshot, module, weights, "f16", scale);
+        ScatterHost(snapshot, module, weights, BaseWeightType.Fp16, scale);
 
     public void ScatterBf16(AdapterSnapshot snapshot, string module, Span<ushort> weights, float scale = 1f) =>
-        ScatterHost(snapshot, module, weights, "bf16", scale);
+        ScatterHost(snapshot, module, weights, BaseWeightType.Bf16, scale);
 
-    private void ScatterHost<T>(AdapterSnapshot snapshot, string module, Span<T> weights, string type, float scale) where T : unmanaged
+    private void ScatterHost<T>(AdapterSnapshot snapshot, string module, Span<T> weights, BaseWeightType type, float scale) where T : unmanaged
     {
         var m = ApplyChecks.Scatter(snapshot, module, weights.Length, scale);
-        lock (_gate)
+        lock (_gpu.Gate)
         {
-            MakeCurrent();
-            using var dw = Upload<T>(weights);
+            _gpu.MakeCurrent();
+            using var dw = _gpu.Upload<T>(weights);
             ScatterDevice(snapshot, m, dw.Pointer, type, scale);
-            Sync();
-            Download(dw, weights);
+            _gpu.Sync();
+            _gpu.Download(dw.Pointer, weights);
         }
     }
 
@@ -118,273 +95,313 @@ public sealed unsafe class CudaApplier : IAdapterApplier
     {
         var m = ApplyChecks.Lookup(snapshot, module, rows, cols, values.Length);
         if (rows.Length == 0) return;
-        lock (_gate)
+        lock (_gpu.Gate)
         {
-            MakeCurrent();
+            _gpu.MakeCurrent();
             using var use = snapshot.Use();
-            var ds = Resident(snapshot);
-            using var dr = Upload(rows);
-            using var dc = Upload(cols);
-            using var dv = Alloc((long)values.Length * 4);
-            ulong* a = stackalloc ulong[7] { ds.Grid.Pointer, (ulong)m.SlotBase, (uint)m.Cols, dr.Pointer, dc.Pointer, dv.Pointer, (uint)rows.Length };
-            Launch(Suffixed("hs_lookup", snapshot), (uint)((rows.Length + LookupThreads - 1) / LookupThreads), 1, LookupThreads, a, 7);
-            Sync();
-            Download(dv, values);
+            using var copy = Lease(snapshot);
+            using var dr = _gpu.Upload(rows);
+            using var dc = _gpu.Upload(cols);
+            using var dv = _gpu.Alloc((long)values.Length * 4);
+            _gpu.Launch(Suffixed("hs_lookup", snapshot), (uint)((rows.Length + LookupThreads - 1) / LookupThreads), 1, LookupThreads,
+            [
+                KernelArg.Ptr(copy.Copy.Grid), KernelArg.I64(m.SlotBase), KernelArg.I32(m.Cols), KernelArg.Ptr(dr.Pointer),
+                KernelArg.Ptr(dc.Pointer), KernelArg.Ptr(dv.Pointer), KernelArg.I32(rows.Length),
+            ]);
+            _gpu.Sync();
+            _gpu.Download(dv.Pointer, values);
         }
     }
 
-    // ---- device-resident API (pointers are device memory; callers hold the gate through these being internal) ----
+    // ---- snapshot residency ----
+
+    /// <summary>Uploads the snapshot's device copy now (≈ the adapter switch-in transfer) rather than on first use.</summary>
+    public void MakeResident(AdapterSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        lock (_gpu.Gate)
+        {
+            _gpu.MakeCurrent();
+            Lease(snapshot).Dispose();
+        }
+    }
+
+    /// <summary>Whether the snapshot has a device copy in the cache (one evicted but still leased by a plan does not count).</summary>
+    public bool IsResident(AdapterSnapshot snapshot) => _resident.Contains(snapshot);
 
     /// <summary>
-    /// The device-side argument arrays of one sparse GEMM launch (per segment: grid, leaf list, tile count, first slot,
-    /// scale; and the segment offsets). Made once and launched many times; keeps the snapshots' buffers alive.
+    /// Drops the snapshot's device copy from the cache: freed now, or, while a plan still points to it, when the last
+    /// such plan is disposed (it is freed anyway when the snapshot is collected). The next use uploads it again.
     /// </summary>
-    internal sealed class GemmPlan : IDisposable
+    public void Evict(AdapterSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        lock (_gpu.Gate) _resident.Evict(snapshot);  // the memory handles make their context current to free
+    }
+
+    /// <summary>A lease on the snapshot's device copy, uploaded on first use (callers hold the gate, context current).</summary>
+    internal DeviceCopies<AdapterSnapshot, DeviceSnapshot>.DeviceCopyLease Lease(AdapterSnapshot snapshot) => _resident.Acquire(snapshot, Upload);
+
+    private DeviceSnapshot Upload(AdapterSnapshot snapshot)
+    {
+        using var use = snapshot.Use();
+        var grid = _gpu.Alloc(snapshot.ByteSize);
+        try
+        {
+            unsafe
+            {
+                Interop.Cuda.CudaStatus.Check(Interop.Cuda.Cu.cuMemcpyHtoD_v2(grid.Pointer, snapshot.Data, (nuint)snapshot.ByteSize), "cuMemcpyHtoD_v2");
+            }
+            var leaves = snapshot.LeafCount == 0 ? null : _gpu.Upload(snapshot.LeafIndices);
+            return new DeviceSnapshot(grid, leaves);
+        }
+        catch { grid.Dispose(); throw; }
+    }
+
+    // ---- device-resident API (enqueue on the stream; no synchronization) ----
+
+    /// <summary>
+    /// The device-side arguments of one sparse GEMM launch (per segment: grid, leaf list, tile count, first slot, scale;
+    /// and the segment offsets). Made once by <see cref="PlanGemm(IReadOnlyList{AdapterSnapshot}, ReadOnlySpan{int}, string, float)"/>
+    /// and launched many times by <see cref="Gemm(GemmPlan, DeviceBuffer, DeviceBuffer)"/>. Holds the snapshots and a lease
+    /// on each device copy until disposed.
+    /// </summary>
+    public sealed class GemmPlan : IDisposable
     {
         private readonly List<IDisposable> _owned = new();
-        public required string Kernel { get; init; }
-        public required uint Segments { get; init; }
-        public required int MaxTiles { get; init; }
-        public required int Rows { get; init; }
-        public required int Cols { get; init; }
-        public ulong Grids, Lists, Counts, Bases, Scales, Offsets;
-        public T Own<T>(T d) where T : IDisposable { _owned.Add(d); return d; }
-        public void Dispose() { foreach (var d in _owned) d.Dispose(); _owned.Clear(); }
+        private bool _disposed;
+        internal GemmPlan() { }
+        internal string Kernel { get; init; } = "";
+        internal uint Segments { get; init; }
+        internal int MaxTiles { get; init; }
+        public int Rows { get; internal init; }
+        public int Cols { get; internal init; }
+        /// <summary>Rows of x (and of y): the last segment offset.</summary>
+        public int Batch { get; internal init; }
+        internal ulong Grids, Lists, Counts, Bases, Scales, Offsets;
+        internal T Own<T>(T d) where T : IDisposable { _owned.Add(d); return d; }
+        internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+            _owned.Clear();
+        }
+    }
+
+    /// <summary>Plans a mixed-batch sparse GEMM (the arguments of <see cref="GemmMixed"/>, without x and y).</summary>
+    public GemmPlan PlanGemm(IReadOnlyList<AdapterSnapshot> snapshots, ReadOnlySpan<int> segmentOffsets, string module, float scale = 1f)
+    {
+        int batch = segmentOffsets.Length > 0 ? segmentOffsets[^1] : 0;
+        ArgumentNullException.ThrowIfNull(snapshots);
+        if (snapshots.Count == 0) throw new ArgumentException("at least one snapshot is required");
+        var first = snapshots[0]?[module] ?? throw new ArgumentNullException($"{nameof(snapshots)}[0]");
+        var mods = ApplyChecks.Mixed(snapshots, segmentOffsets, module, (int)Math.Min(int.MaxValue, (long)batch * first.Cols),
+                                     (int)Math.Min(int.MaxValue, (long)batch * first.Rows), scale);
+        SamePrecision(snapshots);
+        lock (_gpu.Gate)
+        {
+            _gpu.MakeCurrent();
+            return PlanGemm(snapshots, mods, segmentOffsets.ToArray(), scale);
+        }
     }
 
     internal GemmPlan PlanGemm(IReadOnlyList<AdapterSnapshot> snaps, SnapshotModule[] mods, int[] offsets, float scale)
     {
         int n = snaps.Count;
         var grids = new ulong[n]; var lists = new ulong[n]; var counts = new int[n]; var bases = new long[n]; var scales = new float[n];
-        var plan = new GemmPlan { Kernel = Suffixed("hs_sgemm", snaps[0]), Segments = (uint)n, MaxTiles = mods.Max(m => m.LeafCount), Rows = mods[0].Rows, Cols = mods[0].Cols };
+        var plan = new GemmPlan
+        {
+            Kernel = Suffixed("hs_sgemm", snaps[0]), Segments = (uint)n, MaxTiles = mods.Max(m => m.LeafCount),
+            Rows = mods[0].Rows, Cols = mods[0].Cols, Batch = offsets[^1],
+        };
         try
         {
             for (int i = 0; i < n; i++)
             {
                 plan.Own(snaps[i].Use());
-                var ds = Resident(snaps[i]);
-                grids[i] = ds.Grid.Pointer; lists[i] = ds.LeafList(mods[i]); counts[i] = mods[i].LeafCount;
+                var ds = plan.Own(Lease(snaps[i])).Copy;
+                grids[i] = ds.Grid; lists[i] = ds.LeafList(mods[i]); counts[i] = mods[i].LeafCount;
                 bases[i] = mods[i].SlotBase; scales[i] = scale * mods[i].Scale;
             }
-            plan.Grids = plan.Own(Upload<ulong>(grids)).Pointer;
-            plan.Lists = plan.Own(Upload<ulong>(lists)).Pointer;
-            plan.Counts = plan.Own(Upload<int>(counts)).Pointer;
-            plan.Bases = plan.Own(Upload<long>(bases)).Pointer;
-            plan.Scales = plan.Own(Upload<float>(scales)).Pointer;
-            plan.Offsets = plan.Own(Upload<int>(offsets)).Pointer;
+            plan.Grids = plan.Own(_gpu.Upload<ulong>(grids)).Pointer;
+            plan.Lists = plan.Own(_gpu.Upload<ulong>(lists)).Pointer;
+            plan.Counts = plan.Own(_gpu.Upload<int>(counts)).Pointer;
+            plan.Bases = plan.Own(_gpu.Upload<long>(bases)).Pointer;
+            plan.Scales = plan.Own(_gpu.Upload<float>(scales)).Pointer;
+            plan.Offsets = plan.Own(_gpu.Upload<int>(offsets)).Pointer;
             return plan;
         }
         catch { plan.Dispose(); throw; }
     }
 
-    /// <summary>Launches a planned sparse GEMM on the stream (no synchronization).</summary>
-    internal void GemmDevice(GemmPlan plan, ulong x, ulong y)
+    /// <summary>Enqueues a planned sparse GEMM: y[batch × rows] += x[batch × cols] · ΔWᵀ (float32 device buffers).</summary>
+    public void Gemm(GemmPlan plan, DeviceBuffer x, DeviceBuffer y)
     {
-        if (plan.MaxTiles == 0) return;
-        ulong* a = stackalloc ulong[10] { plan.Grids, plan.Lists, plan.Counts, plan.Bases, plan.Scales, plan.Offsets, (uint)plan.Rows, (uint)plan.Cols, x, y };
-        Launch(plan.Kernel, (uint)Math.Min(plan.MaxTiles, 65535), plan.Segments, GemmThreads, a, 10);
+        ArgumentNullException.ThrowIfNull(plan);
+        ulong px = x.At((long)plan.Batch * plan.Cols * 4, "x"), py = y.At((long)plan.Batch * plan.Rows * 4, "y");
+        lock (_gpu.Gate)
+        {
+            _gpu.MakeCurrent();
+            GemmDevice(plan, px, py);
+        }
     }
 
-    /// <summary>Launches a scatter on the stream (no synchronization: a whole adapter is many launches, one wait).</summary>
-    internal void ScatterDevice(AdapterSnapshot snapshot, SnapshotModule m, ulong w, string type, float scale)
+    internal void GemmDevice(GemmPlan plan, ulong x, ulong y)
+    {
+        plan.ThrowIfDisposed();
+        if (plan.MaxTiles == 0) return;
+        _gpu.Launch(plan.Kernel, (uint)Math.Min(plan.MaxTiles, 65535), plan.Segments, GemmThreads,
+        [
+            KernelArg.Ptr(plan.Grids), KernelArg.Ptr(plan.Lists), KernelArg.Ptr(plan.Counts), KernelArg.Ptr(plan.Bases),
+            KernelArg.Ptr(plan.Scales), KernelArg.Ptr(plan.Offsets), KernelArg.I32(plan.Rows), KernelArg.I32(plan.Cols),
+            KernelArg.Ptr(x), KernelArg.Ptr(y),
+        ]);
+    }
+
+    /// <summary>Enqueues w[rows × cols] += scale · ΔW of one module into a device buffer of base weights.</summary>
+    public void Scatter(AdapterSnapshot snapshot, string module, DeviceBuffer weights, BaseWeightType type, float scale = 1f)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        var s = snapshot[module];
+        var m = ApplyChecks.Scatter(snapshot, module, checked(s.Rows * s.Cols), scale);
+        ulong w = weights.At((long)m.Rows * m.Cols * ElementBytes(type), "weights");
+        lock (_gpu.Gate)
+        {
+            _gpu.MakeCurrent();
+            ScatterDevice(snapshot, m, w, type, scale);
+        }
+    }
+
+    internal void ScatterDevice(AdapterSnapshot snapshot, SnapshotModule m, ulong w, BaseWeightType type, float scale)
     {
         if (m.LeafCount == 0) return;
         using var use = snapshot.Use();
-        var ds = Resident(snapshot);
-        ulong* a = stackalloc ulong[8] { ds.Grid.Pointer, ds.LeafList(m), (uint)m.LeafCount, (ulong)m.SlotBase, (uint)m.Rows, (uint)m.Cols,
-                                         BitConverter.SingleToUInt32Bits(scale * m.Scale), w };
-        Launch($"hs_scatter_{type}_{(snapshot.Precision == SnapshotPrecision.Fp16 ? "q16" : "f32")}", (uint)Math.Min(m.LeafCount, 1 << 20), 1, ScatterThreads, a, 8);
+        using var copy = Lease(snapshot);
+        var ds = copy.Copy;
+        _gpu.Launch($"hs_scatter_{TypeName(type)}_{BuildName(snapshot)}", (uint)Math.Min(m.LeafCount, 1 << 20), 1, ScatterThreads,
+        [
+            KernelArg.Ptr(ds.Grid), KernelArg.Ptr(ds.LeafList(m)), KernelArg.I32(m.LeafCount), KernelArg.I64(m.SlotBase),
+            KernelArg.I32(m.Rows), KernelArg.I32(m.Cols), KernelArg.F32(scale * m.Scale), KernelArg.Ptr(w),
+        ]);
     }
 
-    /// <summary>Device arguments of a whole-adapter switch: per module its leaf list, tile count, first slot, shape,
-    /// scale and base-weight array (device pointers, distinct per module). One launch applies them all.</summary>
-    internal sealed class SwitchPlan : IDisposable
+    /// <summary>
+    /// The device arguments of a whole-adapter switch: per module its leaf list, tile count, first slot, shape, scale
+    /// and base-weight buffer. One launch (<see cref="Switch"/>) applies them all. Holds the snapshot, a lease on its
+    /// device copy and the weight buffers until disposed.
+    /// </summary>
+    public sealed class SwitchPlan : IDisposable
     {
         private readonly List<IDisposable> _owned = new();
-        public required string Kernel { get; init; }
-        public required uint Modules { get; init; }
-        public required int MaxTiles { get; init; }
-        public required ulong Grid { get; init; }
-        public ulong Lists, Counts, Bases, Rows, Cols, Scales, Weights;
-        public T Own<T>(T d) where T : IDisposable { _owned.Add(d); return d; }
-        public void Dispose() { foreach (var d in _owned) d.Dispose(); _owned.Clear(); }
+        private bool _disposed;
+        internal SwitchPlan() { }
+        internal string Kernel { get; init; } = "";
+        internal uint Modules { get; init; }
+        internal int MaxTiles { get; init; }
+        internal ulong Grid, Lists, Counts, Bases, Rows, Cols, Scales, Weights;
+        internal T Own<T>(T d) where T : IDisposable { _owned.Add(d); return d; }
+        internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+            _owned.Clear();
+        }
     }
 
-    internal SwitchPlan PlanSwitch(AdapterSnapshot snapshot, IReadOnlyList<SnapshotModule> modules, IReadOnlyList<ulong> weights, string type, float scale)
+    /// <summary>
+    /// Plans switching <paramref name="modules"/> of the snapshot into base weights: <paramref name="weights"/>[i] holds
+    /// module i's rows × cols weights of <paramref name="type"/> (distinct buffers, kept alive by the caller).
+    /// </summary>
+    public SwitchPlan PlanSwitch(AdapterSnapshot snapshot, IReadOnlyList<string> modules, IReadOnlyList<DeviceBuffer> weights, BaseWeightType type, float scale = 1f)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ArgumentNullException.ThrowIfNull(modules);
+        ArgumentNullException.ThrowIfNull(weights);
+        if (modules.Count != weights.Count || modules.Count == 0 || modules.Count > 65535) throw new ArgumentException("one weight buffer per module (1..65535)");
+        var mods = new SnapshotModule[modules.Count];
+        var pointers = new ulong[modules.Count];
+        for (int i = 0; i < mods.Length; i++)
+        {
+            var s = snapshot[modules[i]];
+            mods[i] = ApplyChecks.Scatter(snapshot, modules[i], checked(s.Rows * s.Cols), scale);
+            pointers[i] = weights[i].At((long)s.Rows * s.Cols * ElementBytes(type), $"weights[{i}]");
+        }
+        lock (_gpu.Gate)
+        {
+            _gpu.MakeCurrent();
+            return PlanSwitch(snapshot, mods, pointers, type, scale);
+        }
+    }
+
+    internal SwitchPlan PlanSwitch(AdapterSnapshot snapshot, IReadOnlyList<SnapshotModule> modules, IReadOnlyList<ulong> weights, BaseWeightType type, float scale)
     {
         if (modules.Count != weights.Count || modules.Count == 0 || modules.Count > 65535) throw new ArgumentException("one weight array per module (1..65535)");
-        var lease = snapshot.Use();
-        var ds = Resident(snapshot);
         var plan = new SwitchPlan
         {
-            Kernel = $"hs_scatter_many_{type}_{(snapshot.Precision == SnapshotPrecision.Fp16 ? "q16" : "f32")}",
-            Modules = (uint)modules.Count, MaxTiles = modules.Max(m => m.LeafCount), Grid = ds.Grid.Pointer,
+            Kernel = $"hs_scatter_many_{TypeName(type)}_{BuildName(snapshot)}",
+            Modules = (uint)modules.Count, MaxTiles = modules.Max(m => m.LeafCount),
         };
-        plan.Own(lease);
         try
         {
-            plan.Lists = plan.Own(Upload<ulong>(modules.Select(ds.LeafList).ToArray())).Pointer;
-            plan.Counts = plan.Own(Upload<int>(modules.Select(m => m.LeafCount).ToArray())).Pointer;
-            plan.Bases = plan.Own(Upload<long>(modules.Select(m => m.SlotBase).ToArray())).Pointer;
-            plan.Rows = plan.Own(Upload<int>(modules.Select(m => m.Rows).ToArray())).Pointer;
-            plan.Cols = plan.Own(Upload<int>(modules.Select(m => m.Cols).ToArray())).Pointer;
-            plan.Scales = plan.Own(Upload<float>(modules.Select(m => scale * m.Scale).ToArray())).Pointer;
-            plan.Weights = plan.Own(Upload<ulong>(weights.ToArray())).Pointer;
+            plan.Own(snapshot.Use());
+            var ds = plan.Own(Lease(snapshot)).Copy;
+            plan.Grid = ds.Grid;
+            plan.Lists = plan.Own(_gpu.Upload<ulong>(modules.Select(ds.LeafList).ToArray())).Pointer;
+            plan.Counts = plan.Own(_gpu.Upload<int>(modules.Select(m => m.LeafCount).ToArray())).Pointer;
+            plan.Bases = plan.Own(_gpu.Upload<long>(modules.Select(m => m.SlotBase).ToArray())).Pointer;
+            plan.Rows = plan.Own(_gpu.Upload<int>(modules.Select(m => m.Rows).ToArray())).Pointer;
+            plan.Cols = plan.Own(_gpu.Upload<int>(modules.Select(m => m.Cols).ToArray())).Pointer;
+            plan.Scales = plan.Own(_gpu.Upload<float>(modules.Select(m => scale * m.Scale).ToArray())).Pointer;
+            plan.Weights = plan.Own(_gpu.Upload<ulong>(weights.ToArray())).Pointer;
             return plan;
         }
         catch { plan.Dispose(); throw; }
     }
 
-    /// <summary>Launches a planned whole-adapter switch on the stream (no synchronization).</summary>
-    internal void ScatterManyDevice(SwitchPlan plan)
+    /// <summary>Enqueues a planned whole-adapter switch (one launch).</summary>
+    public void Switch(SwitchPlan plan)
     {
-        if (plan.MaxTiles == 0) return;
-        ulong* a = stackalloc ulong[8] { plan.Grid, plan.Lists, plan.Counts, plan.Bases, plan.Rows, plan.Cols, plan.Scales, plan.Weights };
-        Launch(plan.Kernel, (uint)Math.Min(plan.MaxTiles, 1 << 16), plan.Modules, ScatterThreads, a, 8);
-    }
-
-    /// <summary>Dense baseline kernel: y[b × rows] = x[b × cols] · Wᵀ (device pointers; no synchronization).</summary>
-    internal void DenseGemmDevice(ulong w, int rows, int cols, ulong x, int batch, ulong y)
-    {
-        long warps = (long)rows * batch;
-        ulong* a = stackalloc ulong[6] { w, (uint)rows, (uint)cols, x, (uint)batch, y };
-        Launch("hs_dense_gemm_f32", (uint)((warps * 32 + GemmThreads - 1) / GemmThreads), 1, GemmThreads, a, 6);
-    }
-
-    private CublasHandle? _cublas;
-    private bool _cublasProbed;
-
-    /// <summary>cuBLAS where libcublas can be loaded (the benchmark's dense baseline), else null.</summary>
-    internal string? CublasDescription { get; private set; }
-
-    internal bool HasCublas
-    {
-        get
+        ArgumentNullException.ThrowIfNull(plan);
+        lock (_gpu.Gate)
         {
-            if (_cublasProbed) return _cublas != null;
-            _cublasProbed = true;
-            if (!Cublas.TryLoad(out _)) return false;
-            var h = new CublasHandle(_context);
-            if (Cublas.cublasCreate_v2(out var handle) != 0) return false;
-            h.Set(handle);
-            if (Cublas.cublasSetStream_v2(handle, _stream.DangerousGetHandle()) != 0) { h.Dispose(); return false; }
-            _cublas = h;
-            CublasDescription = "cuBLAS sgemm";
-            return true;
+            _gpu.MakeCurrent();
+            ScatterManyDevice(plan);
         }
     }
 
-    /// <summary>Dense baseline through cuBLAS: y[b × rows] = x[b × cols] · Wᵀ, i.e. column-major Yᵀ = op_T(Wᵀ) · Xᵀ.</summary>
-    internal void DenseGemmCublas(ulong w, int rows, int cols, ulong x, int batch, ulong y)
+    internal void ScatterManyDevice(SwitchPlan plan)
     {
-        if (!HasCublas) throw new InvalidOperationException("cuBLAS is not available");
-        float alpha = 1f, beta = 0f;
-        int rc = Cublas.cublasSgemm_v2(_cublas!.DangerousGetHandle(), Cublas.CUBLAS_OP_T, Cublas.CUBLAS_OP_N, rows, batch, cols,
-                                       &alpha, w, cols, x, cols, &beta, y, rows);
-        if (rc != 0) throw new CudaException(rc, $"cublasSgemm_v2 failed with cublasStatus {rc}");
+        plan.ThrowIfDisposed();
+        if (plan.MaxTiles == 0) return;
+        _gpu.Launch(plan.Kernel, (uint)Math.Min(plan.MaxTiles, 1 << 16), plan.Modules, ScatterThreads,
+        [
+            KernelArg.Ptr(plan.Grid), KernelArg.Ptr(plan.Lists), KernelArg.Ptr(plan.Counts), KernelArg.Ptr(plan.Bases),
+            KernelArg.Ptr(plan.Rows), KernelArg.Ptr(plan.Cols), KernelArg.Ptr(plan.Scales), KernelArg.Ptr(plan.Weights),
+        ]);
     }
 
-    /// <summary>The snapshot's device copy, uploaded on first use (≈ the adapter switch-in transfer).</summary>
-    internal DeviceSnapshot Resident(AdapterSnapshot snapshot)
+    /// <summary>Waits until everything enqueued on the backend's stream has finished.</summary>
+    public void Synchronize()
     {
-        if (_resident.TryGetValue(snapshot, out var ds)) return ds;
-        using var use = snapshot.Use();
-        var grid = Alloc(snapshot.ByteSize);
-        CudaStatus.Check(Cu.cuMemcpyHtoD_v2(grid.Pointer, snapshot.Data, (nuint)snapshot.ByteSize), "cuMemcpyHtoD_v2");
-        var leaves = snapshot.LeafCount == 0 ? null : Upload(snapshot.LeafIndices);
-        ds = new DeviceSnapshot(grid, leaves);
-        _resident.AddOrUpdate(snapshot, ds);
-        return ds;
+        lock (_gpu.Gate)
+        {
+            _gpu.MakeCurrent();
+            _gpu.Sync();
+        }
     }
 
-    // Device buffers for callers above the Runtime (benchmarks), without exposing Interop handle types.
-    internal DeviceBuffer AllocBuffer(long bytes) => new(Alloc(bytes));
-    internal DeviceBuffer UploadBuffer<T>(ReadOnlySpan<T> data) where T : unmanaged => new(Upload(data));
-
-    /// <summary>Frees a snapshot's device copy now (it is freed anyway when the snapshot is collected).</summary>
-    public void Evict(AdapterSnapshot snapshot)
+    private static string Suffixed(string kernel, AdapterSnapshot s) => $"{kernel}_{BuildName(s)}";
+    private static string BuildName(AdapterSnapshot s) => s.Precision == SnapshotPrecision.Fp16 ? "q16" : "f32";
+    private static string TypeName(BaseWeightType t) => t switch
     {
-        lock (_gate)
-            if (_resident.TryGetValue(snapshot, out var ds))
-            {
-                _resident.Remove(snapshot);
-                ds.Grid.Dispose();
-                ds.Leaves?.Dispose();
-            }
-    }
+        BaseWeightType.Float32 => "f32", BaseWeightType.Fp16 => "f16", BaseWeightType.Bf16 => "bf16",
+        _ => throw new ArgumentOutOfRangeException(nameof(t), t, "unknown base weight type"),
+    };
+    private static int ElementBytes(BaseWeightType t) => t == BaseWeightType.Float32 ? 4 : 2;
 
-    /// <summary>Runs <paramref name="work"/> between two events on the stream and returns the GPU milliseconds.</summary>
-    internal float Time(Action work)
-    {
-        using var start = NewEvent();
-        using var end = NewEvent();
-        CudaStatus.Check(Cu.cuEventRecord(start.DangerousGetHandle(), _stream.DangerousGetHandle()), "cuEventRecord");
-        work();
-        CudaStatus.Check(Cu.cuEventRecord(end.DangerousGetHandle(), _stream.DangerousGetHandle()), "cuEventRecord");
-        CudaStatus.Check(Cu.cuEventSynchronize(end.DangerousGetHandle()), "cuEventSynchronize");
-        CudaStatus.Check(Cu.cuEventElapsedTime(out float ms, start.DangerousGetHandle(), end.DangerousGetHandle()), "cuEventElapsedTime");
-        return ms;
-    }
-
-    internal object Gate => _gate;
-
-    internal void MakeCurrent()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        CudaStatus.Check(Cu.cuCtxSetCurrent(_context.DangerousGetHandle()), "cuCtxSetCurrent");
-    }
-
-    internal CudaMemoryHandle Alloc(long bytes)
-    {
-        var h = new CudaMemoryHandle(_context, bytes);
-        CudaStatus.Check(Cu.cuMemAlloc_v2(out var p, (nuint)Math.Max(bytes, 4)), $"cuMemAlloc_v2({bytes} bytes)");
-        h.Set((nint)p);
-        return h;
-    }
-
-    internal CudaMemoryHandle Upload<T>(ReadOnlySpan<T> data) where T : unmanaged
-    {
-        var h = Alloc((long)data.Length * sizeof(T));
-        if (data.Length > 0)
-            fixed (T* p = data) CudaStatus.Check(Cu.cuMemcpyHtoD_v2(h.Pointer, p, (nuint)((long)data.Length * sizeof(T))), "cuMemcpyHtoD_v2");
-        return h;
-    }
-
-    internal CudaMemoryHandle Upload<T>(Span<T> data) where T : unmanaged => Upload((ReadOnlySpan<T>)data);
-
-    internal void Download<T>(CudaMemoryHandle src, Span<T> dst) where T : unmanaged
-    {
-        if (dst.Length == 0) return;
-        fixed (T* p = dst) CudaStatus.Check(Cu.cuMemcpyDtoH_v2(p, src.Pointer, (nuint)((long)dst.Length * sizeof(T))), "cuMemcpyDtoH_v2");
-    }
-
-    private CudaEventHandle NewEvent()
-    {
-        var h = new CudaEventHandle(_context);
-        CudaStatus.Check(Cu.cuEventCreate(out var ev, Cu.CU_EVENT_DEFAULT), "cuEventCreate");
-        h.Set(ev);
-        return h;
-    }
-
-    private static string Suffixed(string kernel, AdapterSnapshot s) => kernel + (s.Precision == SnapshotPrecision.Fp16 ? "_q16" : "_f32");
-
-    // Every kernel argument sits in its own 8-byte slot (ints and floats in the low bytes, little endian).
-    private void Launch(string name, uint gridX, uint gridY, uint block, ulong* args, int count)
-    {
-        void** p = stackalloc void*[count];
-        for (int i = 0; i < count; i++) p[i] = args + i;
-        CudaStatus.Check(Cu.cuLaunchKernel(_functions[name], gridX, gridY, 1, block, 1, 1, 0, _stream.DangerousGetHandle(), p, null), $"cuLaunchKernel({name})");
-    }
-
-    internal void Sync() => CudaStatus.Check(Cu.cuStreamSynchronize(_stream.DangerousGetHandle()), "cuStreamSynchronize");
-
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        _cublas?.Dispose();
-        _stream.Dispose();
-        _module.Dispose();
-        _context.Dispose();
-    }
+    public void Dispose() => _gpu.Dispose();
 }

@@ -30,4 +30,12 @@ public interface IAdapterApplier : IDisposable
 
     /// <summary>Stored weights at (rows[i], cols[i]) (0 where nothing is stored), not scaled.</summary>
     void Lookup(AdapterSnapshot snapshot, string module, ReadOnlySpan<int> rows, ReadOnlySpan<int> cols, Span<float> values);
+
+    /// <summary>
+    /// Drops whatever the backend keeps for the snapshot beyond the snapshot itself (the CUDA backend: its device copy),
+    /// e.g. when the snapshot tier retires it. Never frees anything a launch plan still uses: such a copy goes when the
+    /// last plan is disposed. The snapshot stays usable (a later call rebuilds what it needs). Unknown snapshots are
+    /// ignored.
+    /// </summary>
+    void Evict(AdapterSnapshot snapshot);
 }

@@ -137,7 +137,7 @@ public sealed class SnapshotTier : IDisposable
 
     private void Free(Slot s)
     {
-        if (_applier is CudaApplier cuda) cuda.Evict(s.Snapshot);
+        _applier?.Evict(s.Snapshot);
         s.Snapshot.Dispose();
     }
 
