@@ -1,9 +1,5 @@
 namespace Hyprstream.Runtime;
 
-public enum WeightPrecision { Float32, Half }
-
-public enum FileCompression { Blosc, Zip, None }
-
 /// <summary>How an adapter is written to a .vdb file.</summary>
 public sealed record SaveOptions
 {

@@ -1,8 +1,5 @@
 namespace Hyprstream.Runtime;
 
-/// <summary>The element type of dense base weights in device memory, for the device-resident scatter calls.</summary>
-public enum BaseWeightType { Float32, Fp16, Bf16 }
-
 /// <summary>
 /// The CUDA backend: runs the PTX kernels (native/kernels/apply.cu) on device 0's primary context, over snapshots
 /// uploaded once (the NanoVDB buffer as is, plus the slot-ordered leaf index list) and kept until evicted or collected.
@@ -160,36 +157,6 @@ public sealed class CudaApplier : IAdapterApplier
 
     // ---- device-resident API (enqueue on the stream; no synchronization) ----
 
-    /// <summary>
-    /// The device-side arguments of one sparse GEMM launch (per segment: grid, leaf list, tile count, first slot, scale;
-    /// and the segment offsets). Made once by <see cref="PlanGemm(IReadOnlyList{AdapterSnapshot}, ReadOnlySpan{int}, string, float)"/>
-    /// and launched many times by <see cref="Gemm(GemmPlan, DeviceBuffer, DeviceBuffer)"/>. Holds the snapshots and a lease
-    /// on each device copy until disposed.
-    /// </summary>
-    public sealed class GemmPlan : IDisposable
-    {
-        private readonly List<IDisposable> _owned = new();
-        private bool _disposed;
-        internal GemmPlan() { }
-        internal string Kernel { get; init; } = "";
-        internal uint Segments { get; init; }
-        internal int MaxTiles { get; init; }
-        public int Rows { get; internal init; }
-        public int Cols { get; internal init; }
-        /// <summary>Rows of x (and of y): the last segment offset.</summary>
-        public int Batch { get; internal init; }
-        internal ulong Grids, Lists, Counts, Bases, Scales, Offsets;
-        internal T Own<T>(T d) where T : IDisposable { _owned.Add(d); return d; }
-        internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
-        public void Dispose()
-        {
-            if (_disposed) return;
-            _disposed = true;
-            for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
-            _owned.Clear();
-        }
-    }
-
     /// <summary>Plans a mixed-batch sparse GEMM (the arguments of <see cref="GemmMixed"/>, without x and y).</summary>
     public GemmPlan PlanGemm(IReadOnlyList<AdapterSnapshot> snapshots, ReadOnlySpan<int> segmentOffsets, string module, float scale = 1f)
     {
@@ -285,31 +252,6 @@ public sealed class CudaApplier : IAdapterApplier
             KernelArg.Ptr(ds.Grid), KernelArg.Ptr(ds.LeafList(m)), KernelArg.I32(m.LeafCount), KernelArg.I64(m.SlotBase),
             KernelArg.I32(m.Rows), KernelArg.I32(m.Cols), KernelArg.F32(scale * m.Scale), KernelArg.Ptr(w),
         ]);
-    }
-
-    /// <summary>
-    /// The device arguments of a whole-adapter switch: per module its leaf list, tile count, first slot, shape, scale
-    /// and base-weight buffer. One launch (<see cref="Switch"/>) applies them all. Holds the snapshot, a lease on its
-    /// device copy and the weight buffers until disposed.
-    /// </summary>
-    public sealed class SwitchPlan : IDisposable
-    {
-        private readonly List<IDisposable> _owned = new();
-        private bool _disposed;
-        internal SwitchPlan() { }
-        internal string Kernel { get; init; } = "";
-        internal uint Modules { get; init; }
-        internal int MaxTiles { get; init; }
-        internal ulong Grid, Lists, Counts, Bases, Rows, Cols, Scales, Weights;
-        internal T Own<T>(T d) where T : IDisposable { _owned.Add(d); return d; }
-        internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
-        public void Dispose()
-        {
-            if (_disposed) return;
-            _disposed = true;
-            for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
-            _owned.Clear();
-        }
     }
 
     /// <summary>

@@ -326,6 +326,3 @@ public sealed class AdapterIndex : IDisposable
         public void Dispose() { if (write) l.ExitWriteLock(); else l.ExitReadLock(); }
     }
 }
-
-/// <summary>What <see cref="AdapterIndex.Open(string)"/> found.</summary>
-public sealed record IndexRecovery(string? Snapshot, bool GraphRebuilt, long RecordsReplayed, long DroppedLogBytes);

@@ -3,22 +3,6 @@ using Hyprstream.Runtime.Safetensors;
 
 namespace Hyprstream.Runtime.Peft;
 
-public sealed record PeftImportOptions
-{
-    /// <summary>Fraction of each module's weights kept (LoRA only; SHiRA imports are lossless).</summary>
-    public double Density { get; init; } = 0.01;
-    public SparsityStructure Structure { get; init; } = SparsityStructure.Tile;
-    /// <summary>A Hugging Face config.json to check module shapes against (required for SHiRA, whose files hold no shapes).</summary>
-    public string? BaseConfigPath { get; init; }
-    /// <summary>Adapter name; default: the adapter directory's name.</summary>
-    public string? Name { get; init; }
-}
-
-/// <summary>What one module became: its shape, rank, scale, kept weights and retained energy ‖ΔW_kept‖_F / ‖ΔW‖_F.</summary>
-public sealed record ModuleImport(string Module, int Rows, int Cols, int Rank, double Scale, long Kept, double RetainedEnergy, bool ShapeChecked);
-
-public sealed record PeftImportResult(SparseAdapter Adapter, PeftAdapterConfig Config, IReadOnlyList<ModuleImport> Modules, double RetainedEnergy);
-
 /// <summary>
 /// Imports a PEFT adapter directory (adapter_config.json + adapter_model.safetensors) into a <see cref="SparseAdapter"/>.
 /// LoRA: ΔW = scale · B·A per module (scale = alpha/r, or alpha/√r with rsLoRA), kept at the requested density; the

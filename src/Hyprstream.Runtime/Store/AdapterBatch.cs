@@ -1,30 +1,5 @@
 namespace Hyprstream.Runtime.Store;
 
-/// <summary>What one step of a batch does to an adapter.</summary>
-public enum BatchOpKind : byte
-{
-    DefineModule = 1,
-    Set = 2,
-    Add = 3,
-    Prune = 4,
-    RemoveModule = 5,
-    SetMetadata = 6,
-    KeepTop = 7,
-}
-
-/// <summary>What applying a batch did: weights removed by prune steps, and the retained energy of the last keep-top step.</summary>
-public readonly record struct BatchOutcome(long Removed, double? RetainedEnergy);
-
-/// <summary>
-/// One step of a batch. Set/Add carry parallel arrays; Prune's and KeepTop's module "" means every module;
-/// SetMetadata's module is "" for metadata and <see cref="AdapterBatch.ProvenanceTarget"/> for provenance.
-/// </summary>
-public sealed record BatchOp(BatchOpKind Kind, string Module, int Rows = 0, int Cols = 0, float Scalar = 0f,
-    int[]? RowIndex = null, int[]? ColIndex = null, float[]? Values = null, string? Key = null, string? Text = null)
-{
-    public long WeightCount => Values?.Length ?? 0;
-}
-
 /// <summary>
 /// An ordered list of changes to one adapter that the store logs as one WAL record and applies all-or-nothing:
 /// a reader sees the adapter before the batch or after it, never in between.

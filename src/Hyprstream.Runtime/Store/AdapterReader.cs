@@ -1,8 +1,5 @@
 namespace Hyprstream.Runtime.Store;
 
-/// <summary>What <see cref="AdapterStore.Stage(string, AdapterBatch)"/> logged: its WAL sequence and what applying it did.</summary>
-public readonly record struct StagedUpdate(ulong Seq, BatchOutcome Outcome);
-
 /// <summary>
 /// An adapter on loan from the store for a long read (<see cref="AdapterStore.OpenRead"/>): it stays resident while
 /// the reader lives. Read it through its own thread-safe API; never change it (changes go through the store's log).

@@ -17,17 +17,3 @@ public sealed record RecoveryReport(int Adapters, int SegmentsRead, long Records
         (OrphansRemoved > 0 ? $"; removed {OrphansRemoved} leftover files" : "") +
         (QuarantinedAdapters > 0 ? $"; {QuarantinedAdapters} adapters QUARANTINED ({RecordsHeld} records held; run `hyprstream store repair`)" : "");
 }
-
-/// <summary>The store's numbers: cache tiers, WAL, snapshots.</summary>
-public sealed record StoreStats(CacheStats Cache, string Fsync, long WalBytes, long WalRecordsAppended, long WalBytesAppended, long Fsyncs,
-    ulong LastSequence, long Checkpoints, long SnapshotBytes, int Adapters, RecoveryReport Recovery, IReadOnlyList<QuarantinedAdapter> Quarantined);
-
-public sealed record StoreOptions
-{
-    public FsyncPolicy Fsync { get; init; } = FsyncPolicy.Default;
-    public CacheBudgets Budgets { get; init; } = CacheBudgets.Default;
-    /// <summary>A reader's hit in L2/L3 moves the adapter to L1 on this many hits in a row.</summary>
-    public int PromoteAfter { get; init; } = 2;
-    /// <summary>The background snapshotter folds the WAL once it holds this many bytes (0: never in the background).</summary>
-    public long SnapshotWalBytes { get; init; } = 64L << 20;
-}

@@ -171,7 +171,3 @@ public sealed class SnapshotTier : IDisposable
         }
     }
 }
-
-/// <summary>The snapshot tier's numbers: budget and residency in bytes, hits, first builds, rebuilds after changes, evictions.</summary>
-public sealed record SnapshotTierStats(string Device, SnapshotPrecision Precision, long BudgetBytes, long ResidentBytes, int Entries,
-    long Hits, long Builds, long Rebuilds, long Evictions);

@@ -4,16 +4,6 @@ using Hyprstream.Runtime.Storage;
 
 namespace Hyprstream.Runtime.Store;
 
-/// <summary>What a WAL record does.</summary>
-public enum WalOp : byte
-{
-    CreateAdapter = 1, // payload: base model (UTF-8, may be empty)
-    Update = 2,        // payload: a BatchCodec batch
-    DeleteAdapter = 3, // payload: empty
-    Describe = 4,      // payload: tags + embedding (see AdapterDescription)
-    CreateFrom = 5,    // payload: i32 base-model length, base model (UTF-8), a BatchCodec batch; replaces an existing adapter
-}
-
 /// <summary>
 /// One WAL record: u32 body length, u32 CRC32C of the body, then the body — u64 sequence, u8 op, u16 adapter name
 /// length + UTF-8 name, u8 flags (bit 0: payload is a zstd frame), u32 payload length, payload.

@@ -1,8 +1,5 @@
 namespace Hyprstream.Runtime.Index;
 
-/// <summary>One search result: an adapter and its distance (squared L2, 1 − cos, or the Poincaré distance).</summary>
-public readonly record struct IndexHit(string Adapter, double Distance);
-
 /// <summary>
 /// Which adapters a search may return, tested while the graph is walked (not afterwards), so a selective filter
 /// still returns k results. Tags are free strings; a tenant is the tag "tenant=&lt;name&gt;".
@@ -18,8 +15,3 @@ public sealed record IndexFilter
     internal bool Matches(IReadOnlySet<string> tags) =>
         AllOf.All(tags.Contains) && (AnyOf.Count == 0 || AnyOf.Any(tags.Contains)) && (Tenant == null || tags.Contains("tenant=" + Tenant));
 }
-
-/// <summary>What an index holds and what it costs.</summary>
-public sealed record IndexStats(
-    DistanceMetric Metric, int Dimensions, int Count, int Deleted, int M, int EfConstruction, int EfSearch, bool QuantizedInt8,
-    long VectorBytesHot, long VectorBytesExact, long LinkBytes, int MaxLevel, long WalRecords, string? Directory);

@@ -1,0 +1,3 @@
+namespace Hyprstream.Runtime;
+
+public enum FileCompression { Blosc, Zip, None }

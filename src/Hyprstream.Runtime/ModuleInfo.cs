@@ -1,0 +1,8 @@
+namespace Hyprstream.Runtime;
+
+/// <summary>A module as described by a file's metadata (no weights loaded).</summary>
+public sealed record ModuleInfo(string Name, int Layer, int Rows, int Cols, float Scale, long SlotBase, long ActiveCount)
+{
+    public long TotalWeights => (long)Rows * Cols;
+    public double Density => TotalWeights == 0 ? 0 : (double)ActiveCount / TotalWeights;
+}

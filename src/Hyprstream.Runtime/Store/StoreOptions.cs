@@ -1,0 +1,11 @@
+namespace Hyprstream.Runtime.Store;
+
+public sealed record StoreOptions
+{
+    public FsyncPolicy Fsync { get; init; } = FsyncPolicy.Default;
+    public CacheBudgets Budgets { get; init; } = CacheBudgets.Default;
+    /// <summary>A reader's hit in L2/L3 moves the adapter to L1 on this many hits in a row.</summary>
+    public int PromoteAfter { get; init; } = 2;
+    /// <summary>The background snapshotter folds the WAL once it holds this many bytes (0: never in the background).</summary>
+    public long SnapshotWalBytes { get; init; } = 64L << 20;
+}

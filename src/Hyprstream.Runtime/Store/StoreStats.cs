@@ -1,0 +1,5 @@
+namespace Hyprstream.Runtime.Store;
+
+/// <summary>The store's numbers: cache tiers, WAL, snapshots.</summary>
+public sealed record StoreStats(CacheStats Cache, string Fsync, long WalBytes, long WalRecordsAppended, long WalBytesAppended, long Fsyncs,
+    ulong LastSequence, long Checkpoints, long SnapshotBytes, int Adapters, RecoveryReport Recovery, IReadOnlyList<QuarantinedAdapter> Quarantined);

@@ -1,0 +1,3 @@
+namespace Hyprstream.Runtime;
+
+public enum WeightPrecision { Float32, Half }

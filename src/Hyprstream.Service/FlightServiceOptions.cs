@@ -1,0 +1,20 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Hyprstream.Flight.Grpc;
+using Hyprstream.Runtime.Store;
+
+namespace Hyprstream.Service;
+
+public sealed record FlightServiceOptions
+{
+    public required string DataDirectory { get; init; }
+    public IPEndPoint Listen { get; init; } = new(IPAddress.Loopback, 50051);
+    public IReadOnlyCollection<string> Tokens { get; init; } = [];
+    public string? CertificatePath { get; init; }
+    public string? CertificatePassword { get; init; }
+    public int MaxMessageSize { get; init; } = 64 << 20;
+    public int BatchRows { get; init; } = 16384;
+    /// <summary>The durable store's fsync policy, cache budgets and snapshot threshold.</summary>
+    public StoreOptions Store { get; init; } = new();
+    public Action<string>? Log { get; init; }
+}
