@@ -1,6 +1,8 @@
 using Hyprstream.Runtime.Synthetic;
 using System.Diagnostics;
 using Hyprstream.Runtime;
+using Hyprstream.Runtime.Snapshots;
+using Hyprstream.Runtime.Apply;
 
 namespace Hyprstream.Bench;
 

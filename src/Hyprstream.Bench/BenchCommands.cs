@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Spectre.Console;
 using Hyprstream.Runtime;
+using Hyprstream.Runtime.Apply;
 
 namespace Hyprstream.Bench;
 

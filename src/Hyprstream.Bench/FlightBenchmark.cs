@@ -1,6 +1,6 @@
 using Hyprstream.Runtime.Synthetic;
 using System.Diagnostics;
-using Hyprstream.Flight.Flight;
+using Hyprstream.Flight.Rpc;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Storage;
 using Hyprstream.Runtime.Store;
+using Hyprstream.Runtime.Apply;
 
 namespace Hyprstream.Bench;
 

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Google.Protobuf;
-using Hyprstream.Flight.Flight;
+using Hyprstream.Flight.Rpc;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;

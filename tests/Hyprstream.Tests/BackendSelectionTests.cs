@@ -1,4 +1,5 @@
 using Hyprstream.Runtime;
+using Hyprstream.Runtime.Apply;
 
 namespace Hyprstream.Tests;
 

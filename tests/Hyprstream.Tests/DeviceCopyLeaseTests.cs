@@ -1,5 +1,7 @@
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Store;
+using Hyprstream.Runtime.Snapshots;
+using Hyprstream.Runtime.Apply;
 
 namespace Hyprstream.Tests;
 

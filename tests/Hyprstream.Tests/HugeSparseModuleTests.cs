@@ -2,6 +2,8 @@ using Hyprstream.Runtime;
 using Hyprstream.Runtime.Export;
 using Hyprstream.Runtime.Store;
 using Hyprstream.Runtime.Switching;
+using Hyprstream.Runtime.Snapshots;
+using Hyprstream.Runtime.Apply;
 
 namespace Hyprstream.Tests;
 

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Hyprstream.Runtime;
+using Hyprstream.Runtime.Apply;
 
 namespace Hyprstream.Tests;
 

@@ -1,4 +1,5 @@
 using Hyprstream.Runtime;
+using Hyprstream.Runtime.Snapshots;
 
 namespace Hyprstream.Tests;
 

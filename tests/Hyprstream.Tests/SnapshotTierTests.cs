@@ -1,5 +1,6 @@
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Store;
+using Hyprstream.Runtime.Apply;
 
 namespace Hyprstream.Tests;
 

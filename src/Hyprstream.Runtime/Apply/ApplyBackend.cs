@@ -1,4 +1,4 @@
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>Where adapter kernels run. Auto: CUDA when a device and the PTX are present, else the CPU.
 /// The environment variable HYPRSTREAM_DEVICE=cpu|cuda overrides Auto.</summary>

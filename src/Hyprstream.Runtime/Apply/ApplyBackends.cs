@@ -1,4 +1,4 @@
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>Chooses the apply backend: explicit, or Auto (HYPRSTREAM_DEVICE=cpu|cuda, else CUDA when available).</summary>
 public static class ApplyBackends

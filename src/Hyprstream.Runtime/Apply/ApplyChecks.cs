@@ -1,4 +1,5 @@
-namespace Hyprstream.Runtime;
+using Hyprstream.Runtime.Snapshots;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>Argument checks shared by every backend, so each one refuses bad input with the same message.</summary>
 internal static class ApplyChecks

@@ -1,6 +1,6 @@
 using System.Runtime.Intrinsics;
 
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>bfloat16 as raw bits (the upper half of a float32), rounded to nearest even; NaN stays NaN.</summary>
 public static class Bf16

@@ -1,8 +1,9 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using Hyprstream.Runtime.Snapshots;
 
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
 /// The CPU backend: reads the snapshot's NanoVDB buffer in place (leaf = dense 8×64 tile, row-major), threads over tile

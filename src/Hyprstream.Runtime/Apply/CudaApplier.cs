@@ -1,4 +1,5 @@
-namespace Hyprstream.Runtime;
+using Hyprstream.Runtime.Snapshots;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
 /// The CUDA backend: runs the PTX kernels (native/kernels/apply.cu) on device 0's primary context, over snapshots

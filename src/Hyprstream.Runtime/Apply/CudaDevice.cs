@@ -1,6 +1,6 @@
 using Hyprstream.Interop.Cuda;
 
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
 /// What the CUDA backend and <see cref="CudaDiagnostics"/> share: device 0's primary context, the PTX module with every

@@ -1,6 +1,6 @@
 using Hyprstream.Interop.Cuda;
 
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
 /// Measuring the CUDA backend (the benchmark and self-test use it; inference does not need it): device buffers, GPU

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using Hyprstream.Interop;
 using Hyprstream.Interop.Cuda;
 
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
 /// Whether the CUDA backend can run here, and why not. No driver, no device or no PTX are normal states (most

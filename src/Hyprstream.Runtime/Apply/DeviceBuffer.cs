@@ -1,6 +1,6 @@
 using Hyprstream.Interop.Cuda;
 
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
 /// A block of CUDA device memory owned by the caller (freed on dispose or finalization), made by

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
 /// Device copies of host objects (the CUDA backend's uploaded snapshots), each reference counted: the table holds one

@@ -1,4 +1,4 @@
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
 /// Device arguments prepared once and launched many times. A plan owns what its arguments point to (argument

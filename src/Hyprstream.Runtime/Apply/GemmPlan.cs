@@ -1,4 +1,5 @@
-namespace Hyprstream.Runtime;
+using Hyprstream.Runtime.Snapshots;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
 /// The device-side arguments of one sparse GEMM launch (per segment: grid, leaf list, tile count, first slot, scale;

@@ -1,4 +1,5 @@
-namespace Hyprstream.Runtime;
+using Hyprstream.Runtime.Snapshots;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
 /// The read path of inference: the three adapter operations over an <see cref="AdapterSnapshot"/>. Every operation uses

@@ -1,4 +1,4 @@
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>The kind of one kernel parameter, as declared in native/kernels/apply.cu.</summary>
 internal enum KernelParam : byte

@@ -1,4 +1,4 @@
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
 /// The device arguments of a whole-adapter switch: per module its leaf list, tile count, first slot, shape, scale

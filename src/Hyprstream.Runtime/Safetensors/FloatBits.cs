@@ -1,3 +1,4 @@
+using Hyprstream.Runtime.Apply;
 namespace Hyprstream.Runtime.Safetensors;
 
 /// <summary>F16/BF16 ↔ float32 conversions (round to nearest even, as PyTorch does).</summary>

@@ -3,7 +3,7 @@ using Hyprstream.Interop;
 using Hyprstream.Interop.Handles;
 using Hyprstream.Interop.OpenVdb;
 
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Snapshots;
 
 /// <summary>
 /// An immutable NanoVDB copy of an adapter, for inference: one position-independent buffer (the native NanoVDB grid,

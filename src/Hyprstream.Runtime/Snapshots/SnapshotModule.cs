@@ -1,4 +1,4 @@
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Snapshots;
 
 /// <summary>
 /// One module of an <see cref="AdapterSnapshot"/>: its place in the tile mapping and, once the snapshot is indexed,

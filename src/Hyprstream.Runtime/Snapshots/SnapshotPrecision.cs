@@ -1,4 +1,4 @@
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Snapshots;
 
 /// <summary>Value type of a NanoVDB snapshot: float32 (exact), or Fp16 (NanoVDB's 16-bit per-leaf quantization:
 /// value = code × (max − min)/65535 + min of the leaf, so the error is at most half of that step).</summary>

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Hyprstream.Runtime;
+namespace Hyprstream.Runtime.Snapshots;
 
 /// <summary>
 /// The module table of a snapshot file, as JSON in the file header. NanoVDB drops OpenVDB metadata, so this table is

@@ -1,3 +1,5 @@
+using Hyprstream.Runtime.Snapshots;
+using Hyprstream.Runtime.Apply;
 namespace Hyprstream.Runtime.Store;
 
 /// <summary>

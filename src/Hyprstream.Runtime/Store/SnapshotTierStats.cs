@@ -1,3 +1,4 @@
+using Hyprstream.Runtime.Snapshots;
 namespace Hyprstream.Runtime.Store;
 
 /// <summary>The snapshot tier's numbers: budget and residency in bytes, hits, first builds, rebuilds after changes, evictions.</summary>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Hyprstream.Runtime;
 using Hyprstream.Server.SelfTest;
+using Hyprstream.Runtime.Apply;
 
 namespace Hyprstream.Server.Commands;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Hyprstream.Runtime;
 using Spectre.Console;
+using Hyprstream.Runtime.Snapshots;
 
 namespace Hyprstream.Server.Commands;
 

@@ -1,4 +1,6 @@
 using Hyprstream.Runtime;
+using Hyprstream.Runtime.Snapshots;
+using Hyprstream.Runtime.Apply;
 
 namespace Hyprstream.Server.SelfTest;
 

@@ -68,7 +68,7 @@ public sealed class FlightIndexTests
             DataDirectory = dir,
             Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),
         });
-        using var c2 = new Hyprstream.Flight.Flight.FlightClient(host.Address);
+        using var c2 = new Hyprstream.Flight.Rpc.FlightClient(host.Address);
         var again = await Act(c2, "search", new { vector = new[] { 0.9, 0.1, 0.0 }, k = 1 });
         Assert.That(again.GetProperty("results")[0].GetProperty("adapter").GetString(), Is.EqualTo("code"));
     }

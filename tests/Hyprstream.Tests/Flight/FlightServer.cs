@@ -1,4 +1,4 @@
-using Hyprstream.Flight.Flight;
+using Hyprstream.Flight.Rpc;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Store;
 using Hyprstream.Service;

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Text.Json;
-using Hyprstream.Flight.Flight;
+using Hyprstream.Flight.Rpc;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime.Store;

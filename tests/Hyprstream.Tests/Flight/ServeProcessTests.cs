@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Hyprstream.Flight.Flight;
+using Hyprstream.Flight.Rpc;
 using Hyprstream.Runtime;
 using static Hyprstream.Tests.Flight.FlightServiceTests;
 

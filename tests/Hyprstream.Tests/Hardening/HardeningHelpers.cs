@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using Hyprstream.Flight.Flight;
+using Hyprstream.Flight.Rpc;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Service;
 using Hyprstream.Tests.Flight;

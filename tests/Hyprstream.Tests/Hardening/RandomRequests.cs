@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Hyprstream.Flight.Flight;
+using Hyprstream.Flight.Rpc;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Runtime;
 using Hyprstream.Service;

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Hyprstream.Flight.Flight;
+using Hyprstream.Flight.Rpc;
 using Hyprstream.Runtime.Store;
 using Hyprstream.Service;
 using Hyprstream.Tests.Flight;

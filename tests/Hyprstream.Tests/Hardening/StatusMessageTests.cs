@@ -1,5 +1,5 @@
 using System.Text;
-using Hyprstream.Flight.Flight;
+using Hyprstream.Flight.Rpc;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Service;
 using Hyprstream.Tests.Flight;

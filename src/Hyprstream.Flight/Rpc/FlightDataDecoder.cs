@@ -1,7 +1,7 @@
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 
-namespace Hyprstream.Flight.Flight;
+namespace Hyprstream.Flight.Rpc;
 
 /// <summary>
 /// Turns a FlightData stream back into a schema and record batches (both directions: DoGet on the client, DoPut on

@@ -4,7 +4,7 @@ using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 
-namespace Hyprstream.Flight.Flight;
+namespace Hyprstream.Flight.Rpc;
 
 /// <summary>
 /// A Flight client on our gRPC channel: the RPCs with protocol messages in and out, DoGet decoded into record

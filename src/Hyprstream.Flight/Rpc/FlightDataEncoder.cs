@@ -4,7 +4,7 @@ using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 
-namespace Hyprstream.Flight.Flight;
+namespace Hyprstream.Flight.Rpc;
 
 /// <summary>
 /// Writes one gRPC-framed FlightData message straight into an output buffer: the protobuf tags and lengths by hand,

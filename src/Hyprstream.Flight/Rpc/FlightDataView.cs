@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using Hyprstream.Flight.Protocol;
 
-namespace Hyprstream.Flight.Flight;
+namespace Hyprstream.Flight.Rpc;
 
 /// <summary>
 /// A FlightData message read without copying: data_header, app_metadata and data_body are slices of the received

@@ -1,4 +1,4 @@
-namespace Hyprstream.Flight.Flight;
+namespace Hyprstream.Flight.Rpc;
 
 /// <summary>The gRPC method paths of arrow.flight.protocol.FlightService.</summary>
 public static class FlightPaths
