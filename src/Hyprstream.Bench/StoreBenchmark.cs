@@ -2,7 +2,7 @@ using Hyprstream.Runtime.Synthetic;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Hyprstream.Runtime;
-using Hyprstream.Runtime.Storage;
+using Hyprstream.Runtime.Bytes;
 using Hyprstream.Runtime.Store;
 using Hyprstream.Runtime.Apply;
 

@@ -1,6 +1,6 @@
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Store;
-using Hyprstream.Runtime.Storage;
+using Hyprstream.Runtime.Bytes;
 
 namespace Hyprstream.Tests;
 

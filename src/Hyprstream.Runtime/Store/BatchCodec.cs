@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
-using Hyprstream.Runtime.Storage;
+using Hyprstream.Runtime.Bytes;
 
 namespace Hyprstream.Runtime.Store;
 

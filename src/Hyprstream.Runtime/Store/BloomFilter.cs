@@ -1,4 +1,4 @@
-using Hyprstream.Runtime.Storage;
+using Hyprstream.Runtime.Bytes;
 using System.Text;
 
 namespace Hyprstream.Runtime.Store;

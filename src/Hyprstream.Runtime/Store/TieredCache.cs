@@ -1,5 +1,5 @@
 using System.IO.MemoryMappedFiles;
-using Hyprstream.Runtime.Storage;
+using Hyprstream.Runtime.Bytes;
 
 namespace Hyprstream.Runtime.Store;
 

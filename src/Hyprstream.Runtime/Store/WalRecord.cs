@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
-using Hyprstream.Runtime.Storage;
+using Hyprstream.Runtime.Bytes;
 
 namespace Hyprstream.Runtime.Store;
 

@@ -22,7 +22,7 @@ public static class SyntheticModel
     }
 
     /// <summary>FNV-1a of the name: the same values in every process (string.GetHashCode is randomised).</summary>
-    public static ulong StableHash(string s) => Hyprstream.Runtime.Storage.Fnv1a.Hash64(s);
+    public static ulong StableHash(string s) => Hyprstream.Runtime.Bytes.Fnv1a.Hash64(s);
 
     /// <summary>Writes config.json and the base weights (every linear module + per-layer norms + final norm).</summary>
     public static IReadOnlyList<string> WriteBase(string dir, HfModelConfig config, int layers, TensorDType dtype, int shards, int seed, Action<int, int>? progress = null)

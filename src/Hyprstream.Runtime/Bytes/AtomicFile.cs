@@ -1,4 +1,4 @@
-namespace Hyprstream.Runtime.Storage;
+namespace Hyprstream.Runtime.Bytes;
 
 /// <summary>Whole-file replacement that a crash cannot tear: a reader finds the old file or the new one.</summary>
 public static class AtomicFile

@@ -1,7 +1,7 @@
 using Hyprstream.Interop;
 using Hyprstream.Interop.OpenVdb;
 
-namespace Hyprstream.Runtime.Storage;
+namespace Hyprstream.Runtime.Bytes;
 
 /// <summary>
 /// zstd through the native library (libzstd), with optional trained dictionaries for many small objects.

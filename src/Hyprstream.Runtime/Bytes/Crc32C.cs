@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.Intrinsics.X86;
 
-namespace Hyprstream.Runtime.Storage;
+namespace Hyprstream.Runtime.Bytes;
 
 /// <summary>CRC32C (Castagnoli), the checksum of our logs and snapshots; SSE4.2 when present, a table otherwise.</summary>
 public static class Crc32C

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Hyprstream.Runtime.Storage;
+namespace Hyprstream.Runtime.Bytes;
 
 /// <summary>64-bit FNV-1a: a hash that is the same in every process (string.GetHashCode is randomised per process).</summary>
 public static class Fnv1a

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
-namespace Hyprstream.Runtime.Storage;
+namespace Hyprstream.Runtime.Bytes;
 
 /// <summary>
 /// Byte planes for 4-byte values (all first bytes, then all second bytes, …): exponents and sign bits of floats end
