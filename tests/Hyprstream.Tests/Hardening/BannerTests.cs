@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Hyprstream.Flight.Rpc;
-using Hyprstream.Tests.Flight;
+using Hyprstream.Tests.Service;
 
 namespace Hyprstream.Tests.Hardening;
 

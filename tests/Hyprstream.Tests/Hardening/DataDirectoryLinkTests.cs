@@ -1,6 +1,6 @@
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Runtime;
-using Hyprstream.Tests.Flight;
+using Hyprstream.Tests.Service;
 using static Hyprstream.Tests.Hardening.Hostile;
 
 namespace Hyprstream.Tests.Hardening;

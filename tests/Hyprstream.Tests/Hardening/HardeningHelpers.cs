@@ -3,9 +3,9 @@ using System.Text.Json;
 using Hyprstream.Flight.Rpc;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Service;
-using Hyprstream.Tests.Flight;
-using static Hyprstream.Tests.Flight.FlightPutTests;
-using static Hyprstream.Tests.Flight.FlightServiceTests;
+using Hyprstream.Tests.Service;
+using static Hyprstream.Tests.Service.FlightPutTests;
+using static Hyprstream.Tests.Service.FlightServiceTests;
 
 namespace Hyprstream.Tests.Hardening;
 

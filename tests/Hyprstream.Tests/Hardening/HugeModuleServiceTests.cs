@@ -1,7 +1,7 @@
-using Hyprstream.Tests.Flight;
+using Hyprstream.Tests.Service;
 using Hyprstream.Service;
-using static Hyprstream.Tests.Flight.FlightPutTests;
-using static Hyprstream.Tests.Flight.FlightServiceTests;
+using static Hyprstream.Tests.Service.FlightPutTests;
+using static Hyprstream.Tests.Service.FlightServiceTests;
 
 namespace Hyprstream.Tests.Hardening;
 

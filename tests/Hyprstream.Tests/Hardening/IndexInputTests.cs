@@ -1,5 +1,5 @@
 using Hyprstream.Flight.Grpc;
-using Hyprstream.Tests.Flight;
+using Hyprstream.Tests.Service;
 using static Hyprstream.Tests.Hardening.Hostile;
 
 namespace Hyprstream.Tests.Hardening;

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Hyprstream.Flight.Rpc;
 using Hyprstream.Runtime.Store;
 using Hyprstream.Service;
-using Hyprstream.Tests.Flight;
+using Hyprstream.Tests.Service;
 
 namespace Hyprstream.Tests.Hardening;
 

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using Hyprstream.Flight.Rpc;
 using Hyprstream.Runtime.Store;
 using Hyprstream.Service;
-using Hyprstream.Tests.Flight;
-using static Hyprstream.Tests.Flight.FlightServiceTests;
+using Hyprstream.Tests.Service;
+using static Hyprstream.Tests.Service.FlightServiceTests;
 
 namespace Hyprstream.Tests.Hardening;
 

@@ -2,9 +2,9 @@ using System.Text;
 using Hyprstream.Flight.Rpc;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Service;
-using Hyprstream.Tests.Flight;
-using static Hyprstream.Tests.Flight.FlightPutTests;
-using static Hyprstream.Tests.Flight.FlightServiceTests;
+using Hyprstream.Tests.Service;
+using static Hyprstream.Tests.Service.FlightPutTests;
+using static Hyprstream.Tests.Service.FlightServiceTests;
 using static Hyprstream.Tests.Hardening.Hostile;
 
 namespace Hyprstream.Tests.Hardening;

@@ -3,9 +3,9 @@ using Hyprstream.Flight.Grpc;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 
-using static Hyprstream.Tests.Flight.FlightActionAuthTests;
+using static Hyprstream.Tests.Service.FlightActionAuthTests;
 
-namespace Hyprstream.Tests.Flight;
+namespace Hyprstream.Tests.Service;
 
 /// <summary>The routing index over Flight: index-upsert / search / index-remove actions and the ["index"] flight.</summary>
 [TestFixture]

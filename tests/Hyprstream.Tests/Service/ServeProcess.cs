@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Hyprstream.Tests.Flight;
+namespace Hyprstream.Tests.Service;
 
 /// <summary>`hyprstream serve` started as a separate process, as users run it; the caller kills or stops it.</summary>
 internal static class ServeProcess

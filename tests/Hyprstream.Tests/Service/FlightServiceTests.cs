@@ -8,7 +8,7 @@ using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
 using Hyprstream.Service;
 
-namespace Hyprstream.Tests.Flight;
+namespace Hyprstream.Tests.Service;
 
 /// <summary>The Flight service end to end with our own client: a real Kestrel server on a loopback port.</summary>
 [TestFixture]

@@ -6,9 +6,9 @@ using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
 using Hyprstream.Service;
-using static Hyprstream.Tests.Flight.FlightServiceTests;
+using static Hyprstream.Tests.Service.FlightServiceTests;
 
-namespace Hyprstream.Tests.Flight;
+namespace Hyprstream.Tests.Service;
 
 /// <summary>DoPut: set/add batches, creation on demand, durability before the acknowledgement, bad batches change nothing.</summary>
 [TestFixture]

@@ -7,10 +7,10 @@ using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
 using Hyprstream.Service;
-using static Hyprstream.Tests.Flight.FlightPutTests;
-using static Hyprstream.Tests.Flight.FlightServiceTests;
+using static Hyprstream.Tests.Service.FlightPutTests;
+using static Hyprstream.Tests.Service.FlightServiceTests;
 
-namespace Hyprstream.Tests.Flight;
+namespace Hyprstream.Tests.Service;
 
 /// <summary>Hostile or broken clients: each gets a clear status, the server keeps serving, nothing is lost.</summary>
 [TestFixture]

@@ -2,9 +2,9 @@ using System.Diagnostics;
 using System.Text.Json;
 using Hyprstream.Flight.Rpc;
 using Hyprstream.Runtime;
-using static Hyprstream.Tests.Flight.FlightServiceTests;
+using static Hyprstream.Tests.Service.FlightServiceTests;
 
-namespace Hyprstream.Tests.Flight;
+namespace Hyprstream.Tests.Service;
 
 /// <summary>`hyprstream serve` as users run it: a separate process, our client and the Node client against it.</summary>
 [TestFixture]

@@ -5,10 +5,10 @@ using Hyprstream.Flight.Rpc;
 using Hyprstream.Flight.Grpc;
 using Hyprstream.Runtime;
 using Hyprstream.Service;
-using static Hyprstream.Tests.Flight.FlightPutTests;
-using static Hyprstream.Tests.Flight.FlightServiceTests;
+using static Hyprstream.Tests.Service.FlightPutTests;
+using static Hyprstream.Tests.Service.FlightServiceTests;
 
-namespace Hyprstream.Tests.Flight;
+namespace Hyprstream.Tests.Service;
 
 /// <summary>DoAction (every action, with its JSON body and result), .vdb hand-over by file, and bearer-token auth.</summary>
 [TestFixture]

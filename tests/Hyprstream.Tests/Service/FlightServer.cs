@@ -3,7 +3,7 @@ using Hyprstream.Runtime;
 using Hyprstream.Runtime.Store;
 using Hyprstream.Service;
 
-namespace Hyprstream.Tests.Flight;
+namespace Hyprstream.Tests.Service;
 
 /// <summary>A real service on a loopback port over a fresh data directory, plus a client; disposed by the test.</summary>
 internal sealed class FlightServer : IAsyncDisposable

@@ -6,9 +6,9 @@ using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime.Store;
 using Hyprstream.Service;
-using static Hyprstream.Tests.Flight.FlightServiceTests;
+using static Hyprstream.Tests.Service.FlightServiceTests;
 
-namespace Hyprstream.Tests.Flight;
+namespace Hyprstream.Tests.Service;
 
 /// <summary>
 /// The service's durability promise, tested as it fails in production: `hyprstream serve` is killed with SIGKILL

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Hyprstream.Runtime;
 
-namespace Hyprstream.Tests.Flight;
+namespace Hyprstream.Tests.Service;
 
 /// <summary>
 /// The service against an independent Flight implementation: tests/interop/flight_client.mjs (npm apache-arrow and
