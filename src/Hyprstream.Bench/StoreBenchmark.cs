@@ -48,7 +48,7 @@ internal static class StoreBenchmark
         var dir = Fresh(s, "tp");
         try
         {
-            using var store = AdapterStore.Open(dir, new StoreOptions { Fsync = policy, SnapshotWalBytes = 0 });
+            using var store = AdapterStore.Open(dir, new StoreOptions { Fsync = policy, CheckpointWalBytes = 0 });
             const int dim = 2048;
             for (int t = 0; t < writers; t++)
             {
@@ -91,7 +91,7 @@ internal static class StoreBenchmark
         try
         {
             long weights = 0;
-            using (var store = AdapterStore.Open(dir, new StoreOptions { Fsync = FsyncPolicy.Never, SnapshotWalBytes = 0 }))
+            using (var store = AdapterStore.Open(dir, new StoreOptions { Fsync = FsyncPolicy.Never, CheckpointWalBytes = 0 }))
             {
                 store.Create("r");
                 store.Apply("r", new AdapterBatch().DefineModule("model.layers.0.mlp.up_proj", 6144, 2048));
@@ -106,7 +106,7 @@ internal static class StoreBenchmark
             }
             long bytes = Directory.EnumerateFiles(Path.Combine(dir, "wal")).Sum(f => new FileInfo(f).Length);
             var sw = Stopwatch.StartNew();
-            using var reopened = AdapterStore.Open(dir, new StoreOptions { SnapshotWalBytes = 0 });
+            using var reopened = AdapterStore.Open(dir, new StoreOptions { CheckpointWalBytes = 0 });
             double secs = sw.Elapsed.TotalSeconds;
             var rep = reopened.Recovery;
             return
@@ -140,7 +140,7 @@ internal static class StoreBenchmark
             var dir = Fresh(s, "tier");
             try
             {
-                using var store = AdapterStore.Open(dir, new StoreOptions { Fsync = FsyncPolicy.Never, SnapshotWalBytes = 0, Budgets = budgets, PromoteAfter = int.MaxValue });
+                using var store = AdapterStore.Open(dir, new StoreOptions { Fsync = FsyncPolicy.Never, CheckpointWalBytes = 0, Budgets = budgets, PromoteAfter = int.MaxValue });
                 store.Create("qwen", "Qwen/Qwen3-1.7B");
                 store.Apply("qwen", batch);
                 int n = tier.StartsWith("L1") ? 2000 : s.Samples;

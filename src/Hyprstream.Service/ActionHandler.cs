@@ -169,7 +169,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
     {
         Store.Checkpoint();
         var st = Store.Stats();
-        return new { checkpoints = st.Checkpoints, wal_bytes = st.WalBytes, snapshot_bytes = st.SnapshotBytes, last_sequence = st.LastSequence };
+        return new { checkpoints = st.Checkpoints, wal_bytes = st.WalBytes, snapshot_bytes = st.CheckpointBytes, last_sequence = st.LastSequence };
     }
 
     private object Stats(JsonObject body)
@@ -187,7 +187,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
             adapters = per.Count,
             active_weights = per.Sum(p => p.Info.ActiveCount),
             memory_bytes = per.Sum(p => p.Info.MemoryBytes),
-            disk_bytes = st.SnapshotBytes + st.WalBytes,
+            disk_bytes = st.CheckpointBytes + st.WalBytes,
             weights_written = stats.WeightsWritten,
             put_batches = stats.Batches,
             updates_per_second = Math.Round(stats.UpdatesPerSecond, 1),

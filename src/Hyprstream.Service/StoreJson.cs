@@ -15,7 +15,7 @@ public static class StoreJson
         fsyncs = st.Fsyncs,
         last_sequence = st.LastSequence,
         checkpoints = st.Checkpoints,
-        snapshot_bytes = st.SnapshotBytes,
+        snapshot_bytes = st.CheckpointBytes,
         cache = new
         {
             tiers = st.Cache.Tiers.Select(t => new

@@ -89,7 +89,7 @@ public static class Program
         var options = new Hyprstream.Runtime.Store.StoreOptions
         {
             Fsync = Hyprstream.Runtime.Store.FsyncPolicy.Parse(args[2]),
-            SnapshotWalBytes = long.Parse(args[3], CultureInfo.InvariantCulture),
+            CheckpointWalBytes = long.Parse(args[3], CultureInfo.InvariantCulture),
             Budgets = new Hyprstream.Runtime.Store.CacheBudgets(long.Parse(args[4], CultureInfo.InvariantCulture), 256 << 10, 64 << 20),
         };
         int seed = int.Parse(args[5], CultureInfo.InvariantCulture);

@@ -4,7 +4,7 @@ using Hyprstream.Runtime.Bytes;
 namespace Hyprstream.Runtime.Store;
 
 /// <summary>
-/// Quarantined adapters: kept (their last checkpoint in snapshots/, their later records in quarantine/NAME.wal),
+/// Quarantined adapters: kept (their last checkpoint in checkpoints/, their later records in quarantine/NAME.wal),
 /// listed in stats, refused to readers and writers, and brought back by <see cref="Repair"/>.
 /// </summary>
 public sealed partial class AdapterStore
@@ -33,7 +33,7 @@ public sealed partial class AdapterStore
                 foreach (var r in WriteAheadLog.ReadSegment(RecordsFileOf(name), cut: false).Records) records[r.Seq] = r;
         foreach (var path in segments)
             foreach (var r in WriteAheadLog.ReadSegment(path, cut: false).Records)
-                if (_quarantine.TryGetValue(r.Adapter, out var q) && r.Seq > q.SnapshotSeq) kept[r.Adapter][r.Seq] = r;
+                if (_quarantine.TryGetValue(r.Adapter, out var q) && r.Seq > q.CheckpointSeq) kept[r.Adapter][r.Seq] = r;
         foreach (var (name, records) in kept)
         {
             using var ms = new MemoryStream();
@@ -68,9 +68,9 @@ public sealed partial class AdapterStore
             {
                 if (!drop)
                 {
-                    if (q.Snapshot != null)
+                    if (q.Checkpoint != null)
                     {
-                        try { state = LoadCheckpoint(name, q.Snapshot); }
+                        try { state = LoadCheckpoint(name, q.Checkpoint); }
                         catch (StoreDamagedException ex)
                         {
                             throw new StoreDamagedException($"{ex.Message} (its later records cannot be applied without it; `store repair --drop` deletes it)", ex);

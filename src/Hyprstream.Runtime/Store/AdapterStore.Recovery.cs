@@ -21,7 +21,7 @@ public sealed partial class AdapterStore
             basis[m.Name] = m;
             if (m.Quarantine != null) { _quarantine[m.Name] = m; continue; }
             var e = _cache.GetOrAdd(m.Name);
-            e.BaseModel = m.BaseModel; e.SnapshotFile = m.Snapshot; e.SnapshotSeq = m.SnapshotSeq; e.LastSeq = m.SnapshotSeq;
+            e.BaseModel = m.BaseModel; e.CheckpointFile = m.Checkpoint; e.CheckpointSeq = m.CheckpointSeq; e.LastSeq = m.CheckpointSeq;
             e.Tags = m.Tags; e.Embedding = m.Embedding;
             _adapters[m.Name] = e;
             _bloom.Add(m.Name);
@@ -83,8 +83,8 @@ public sealed partial class AdapterStore
     private int RemoveLeftovers(StoreManifest manifest)
     {
         int orphans = 0;
-        var live = manifest.Adapters.Where(a => a.Snapshot != null).Select(a => a.Snapshot!).ToHashSet(StringComparer.Ordinal);
-        foreach (var f in System.IO.Directory.EnumerateFiles(_snapDir))
+        var live = manifest.Adapters.Where(a => a.Checkpoint != null).Select(a => a.Checkpoint!).ToHashSet(StringComparer.Ordinal);
+        foreach (var f in System.IO.Directory.EnumerateFiles(_checkpointDir))
             if (!live.Contains(Path.GetFileName(f))) { File.Delete(f); orphans++; }
         var tmp = Path.Combine(_dir, StoreManifest.FileName + ".tmp");
         if (File.Exists(tmp)) { File.Delete(tmp); orphans++; }
@@ -93,11 +93,11 @@ public sealed partial class AdapterStore
         return orphans;
     }
 
-    /// <summary>Applies one logged record during recovery, by the rules it was checked by before it was logged; false when a snapshot already holds it.</summary>
+    /// <summary>Applies one logged record during recovery, by the rules it was checked by before it was logged; false when a checkpoint already holds it.</summary>
     private bool Replay(WalRecord r)
     {
         _adapters.TryGetValue(r.Adapter, out var e);
-        if (e != null && r.Seq <= e.SnapshotSeq) return false;
+        if (e != null && r.Seq <= e.CheckpointSeq) return false;
         switch (r.Op)
         {
             case WalOp.CreateAdapter:
@@ -162,7 +162,7 @@ public sealed partial class AdapterStore
         var why = $"WAL record {r.Seq} ({r.Op}) could not be replayed: {ex.Message}";
         _quarantine[r.Adapter] = new ManifestEntry
         {
-            Name = r.Adapter, BaseModel = checkpoint?.BaseModel, Snapshot = checkpoint?.Snapshot, SnapshotSeq = checkpoint?.SnapshotSeq ?? 0,
+            Name = r.Adapter, BaseModel = checkpoint?.BaseModel, Checkpoint = checkpoint?.Checkpoint, CheckpointSeq = checkpoint?.CheckpointSeq ?? 0,
             Tags = checkpoint?.Tags ?? [], Embedding = checkpoint?.Embedding, Quarantine = why, QuarantineSeq = r.Seq,
         };
     }

@@ -6,20 +6,20 @@ namespace Hyprstream.Runtime.Store;
 
 /// <summary>
 /// A durable, cached store of adapters in one directory:
-///   manifest.hsm       adapters → snapshot file, folded WAL sequence, tags, embedding (replaced atomically)
+///   manifest.hsm       adapters → checkpoint file, folded WAL sequence, tags, embedding (replaced atomically)
 ///   wal/NNNNNN.log     write-ahead log segments (see <see cref="WriteAheadLog"/>)
-///   snapshots/*.vdb    one OpenVDB file per adapter, written temp + fsync + rename
+///   checkpoints/*.vdb  one OpenVDB file per adapter: its state at a WAL sequence, written temp + fsync + rename
 ///   cache/*.l3         the cache's spilled tier (discarded on open)
 /// Every change is one WAL record, appended and applied under the adapter's gate, acknowledged once durable per the
-/// fsync policy. A checkpoint rotates the WAL, snapshots the changed adapters from private copies (readers keep
+/// fsync policy. A checkpoint rotates the WAL, writes the changed adapters from private copies (readers keep
 /// reading), swaps the manifest and deletes the folded segments. Opening replays the unfolded segments and stops at
 /// the first torn or corrupt record.
-/// Must never: acknowledge an update that is not in the WAL, apply part of a batch, or block readers on a snapshot.
+/// Must never: acknowledge an update that is not in the WAL, apply part of a batch, or block readers on a checkpoint.
 /// Note: a reader may see an update before its fsync has completed (it is acknowledged only after).
 /// </summary>
 public sealed partial class AdapterStore : IDisposable
 {
-    private readonly string _dir, _walDir, _snapDir;
+    private readonly string _dir, _walDir, _checkpointDir;
     private readonly StoreOptions _options;
     // Lock order: an adapter's Gate, then _metaLock, then the cache's lock, then _manifestLock. The cache calls back
     // (cold loads, write-backs) under its lock, so those callbacks never take _metaLock.
@@ -35,10 +35,13 @@ public sealed partial class AdapterStore : IDisposable
     private readonly bool _readOnly;
     private long _walSegment;
     private long _checkpoints, _bloomRejects;
-    private readonly Thread? _snapshotter;
+    private readonly Thread? _checkpointer;
     private readonly FileStream? _lockFile;
     private volatile bool _disposed;
-    private Exception? _snapshotFailure;
+    private Exception? _checkpointFailure;
+
+    /// <summary>The folder of the adapters' checkpoints (their states at a WAL sequence, as .vdb files).</summary>
+    public const string CheckpointFolder = "checkpoints";
 
     public string Directory => _dir;
     public RecoveryReport Recovery { get; private set; } = null!;
@@ -50,21 +53,28 @@ public sealed partial class AdapterStore : IDisposable
         _options = options;
         _readOnly = readOnly;
         _walDir = Path.Combine(_dir, "wal");
-        _snapDir = Path.Combine(_dir, "snapshots");
+        _checkpointDir = Path.Combine(_dir, CheckpointFolder);
+        // Stores written before the folder was named for what it holds keep their checkpoints in snapshots/.
+        var legacy = Path.Combine(_dir, "snapshots");
+        if (System.IO.Directory.Exists(legacy) && !System.IO.Directory.Exists(_checkpointDir))
+        {
+            if (readOnly) _checkpointDir = legacy;
+            else System.IO.Directory.Move(legacy, _checkpointDir);
+        }
         if (readOnly)
         {
             // Nothing is written: no lock, no spill folder, no WAL segment; everything replayed stays in memory.
-            _cache = new TieredCache(null, new CacheBudgets(long.MaxValue / 4, 0, 0), options.PromoteAfter, LoadSnapshot, WriteBack);
+            _cache = new TieredCache(null, new CacheBudgets(long.MaxValue / 4, 0, 0), options.PromoteAfter, LoadFromCheckpoint, WriteBack);
             return;
         }
         System.IO.Directory.CreateDirectory(_walDir);
-        System.IO.Directory.CreateDirectory(_snapDir);
+        System.IO.Directory.CreateDirectory(_checkpointDir);
         // One process per store: two writers appending to one WAL would interleave records.
         try { _lockFile = new FileStream(Path.Combine(_dir, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
         catch (IOException e) { throw new IOException($"the store in {_dir} is open in another process ({e.Message})", e); }
-        _cache = new TieredCache(Path.Combine(_dir, "cache"), options.Budgets, options.PromoteAfter, LoadSnapshot, WriteBack);
-        if (options.SnapshotWalBytes > 0)
-            _snapshotter = new Thread(SnapshotLoop) { IsBackground = true, Name = "hyprstream-snapshotter" };
+        _cache = new TieredCache(Path.Combine(_dir, "cache"), options.Budgets, options.PromoteAfter, LoadFromCheckpoint, WriteBack);
+        if (options.CheckpointWalBytes > 0)
+            _checkpointer = new Thread(CheckpointLoop) { IsBackground = true, Name = "hyprstream-checkpointer" };
     }
 
     /// <summary>Opens (creating if needed) the store in <paramref name="dir"/> and recovers it.</summary>
@@ -74,7 +84,7 @@ public sealed partial class AdapterStore : IDisposable
         var s = new AdapterStore(dir, options ?? new StoreOptions(), readOnly: false);
         try { s.Recover(); }
         catch { s._cache.Dispose(); s._lockFile?.Dispose(); throw; }
-        s._snapshotter?.Start();
+        s._checkpointer?.Start();
         return s;
     }
 
@@ -88,7 +98,7 @@ public sealed partial class AdapterStore : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(dir);
         if (!IsStore(dir))
             throw new InvalidDataException($"{Path.GetFullPath(dir)} is not a hyprstream store (it has no {StoreManifest.FileName} and no wal/ folder)");
-        var s = new AdapterStore(dir, new StoreOptions { SnapshotWalBytes = 0 }, readOnly: true);
+        var s = new AdapterStore(dir, new StoreOptions { CheckpointWalBytes = 0 }, readOnly: true);
         try { s.Recover(); }
         catch { s._cache.Dispose(); throw; }
         return s;
@@ -190,7 +200,7 @@ public sealed partial class AdapterStore : IDisposable
     private void InstallEntry(string name, string? baseModel, ulong seq, SparseAdapter adapter)
     {
         var e = _cache.GetOrAdd(name);
-        e.Deleted = false; e.BaseModel = baseModel; e.SnapshotFile = null; e.SnapshotSeq = 0; e.Tags = []; e.Embedding = null;
+        e.Deleted = false; e.BaseModel = baseModel; e.CheckpointFile = null; e.CheckpointSeq = 0; e.Tags = []; e.Embedding = null;
         e.Info = null;
         _adapters[name] = e;
         _bloom.Add(name);
@@ -386,7 +396,7 @@ public sealed partial class AdapterStore : IDisposable
         return Volatile.Read(ref e.LastSeq);
     }
 
-    /// <summary>Drops the adapter from every cache tier (unsaved changes go to its snapshot first); false when pinned or in use.</summary>
+    /// <summary>Drops the adapter from every cache tier (unsaved changes go to its checkpoint first); false when pinned or in use.</summary>
     public bool Evict(string name)
     {
         var e = Find(name);
@@ -424,9 +434,9 @@ public sealed partial class AdapterStore : IDisposable
         }
     }
 
-    // ---- snapshots ----
+    // ---- checkpoints ----
 
-    /// <summary>Folds the WAL into snapshots: rotate, snapshot changed adapters from private copies, swap the manifest,
+    /// <summary>Folds the WAL into checkpoints: rotate, write the changed adapters from private copies, swap the manifest,
     /// delete folded segments. Readers and writers keep going meanwhile.</summary>
     public void Checkpoint()
     {
@@ -448,23 +458,23 @@ public sealed partial class AdapterStore : IDisposable
                     copy = _cache.CloneState(e);
                     seq = e.LastSeq;
                 }
-                using (copy) done.Add((e, SaveSnapshot(copy, seq), seq));
+                using (copy) done.Add((e, SaveCheckpoint(copy, seq), seq));
             }
             var obsolete = new List<string>();
             lock (_manifestLock)
             {
                 foreach (var (e, file, seq) in done)
                 {
-                    if (e.Deleted || seq <= e.SnapshotSeq) { obsolete.Add(file); continue; }
-                    if (e.SnapshotFile != null) obsolete.Add(e.SnapshotFile);
-                    e.SnapshotFile = file;
-                    e.SnapshotSeq = seq;
+                    if (e.Deleted || seq <= e.CheckpointSeq) { obsolete.Add(file); continue; }
+                    if (e.CheckpointFile != null) obsolete.Add(e.CheckpointFile);
+                    e.CheckpointFile = file;
+                    e.CheckpointSeq = seq;
                 }
                 _walSegment = newSegment;
                 WriteManifestLocked(maxSeq);
             }
-            foreach (var (e, _, seq) in done) _cache.MarkSnapshotted(e, seq);
-            foreach (var f in obsolete) File.Delete(Path.Combine(_snapDir, f));
+            foreach (var (e, _, seq) in done) _cache.MarkCheckpointed(e, seq);
+            foreach (var f in obsolete) File.Delete(Path.Combine(_checkpointDir, f));
             Wal.DeleteBefore(newSegment);
             Interlocked.Increment(ref _checkpoints);
         }
@@ -476,18 +486,18 @@ public sealed partial class AdapterStore : IDisposable
         {
             WalSegment = _walSegment,
             MaxSeq = maxSeq,
-            Adapters = _adapters.Values.Where(e => e.SnapshotFile != null).OrderBy(e => e.Name, StringComparer.Ordinal).Select(e => new ManifestEntry
+            Adapters = _adapters.Values.Where(e => e.CheckpointFile != null).OrderBy(e => e.Name, StringComparer.Ordinal).Select(e => new ManifestEntry
             {
-                Name = e.Name, BaseModel = e.BaseModel, Snapshot = e.SnapshotFile, SnapshotSeq = e.SnapshotSeq, Tags = e.Tags, Embedding = e.Embedding,
+                Name = e.Name, BaseModel = e.BaseModel, Checkpoint = e.CheckpointFile, CheckpointSeq = e.CheckpointSeq, Tags = e.Tags, Embedding = e.Embedding,
             }).Concat(_quarantine.Values).OrderBy(e => e.Name, StringComparer.Ordinal).ToList(),
         };
         m.Write(_dir);
     }
 
-    private string SaveSnapshot(SparseAdapter a, ulong seq)
+    private string SaveCheckpoint(SparseAdapter a, ulong seq)
     {
         var file = $"{FileStem(a.Name)}.{seq}.vdb";
-        a.Save(Path.Combine(_snapDir, file));
+        a.Save(Path.Combine(_checkpointDir, file));
         return file;
     }
 
@@ -498,11 +508,11 @@ public sealed partial class AdapterStore : IDisposable
         return $"{safe}-{Fnv1a.Hash64(name):x16}";
     }
 
-    private SparseAdapter LoadSnapshot(string name)
+    private SparseAdapter LoadFromCheckpoint(string name)
     {
         string? file;
-        file = _adapters.TryGetValue(name, out var e) ? Volatile.Read(ref e.SnapshotFile) : null;
-        if (file == null) throw new InvalidOperationException($"adapter '{name}' has no snapshot and is not cached (store invariant broken)");
+        file = _adapters.TryGetValue(name, out var e) ? Volatile.Read(ref e.CheckpointFile) : null;
+        if (file == null) throw new InvalidOperationException($"adapter '{name}' has no checkpoint and is not cached (store invariant broken)");
         var a = LoadCheckpoint(name, file);
         a.Name = name;
         return a;
@@ -511,44 +521,44 @@ public sealed partial class AdapterStore : IDisposable
     /// <summary>Reads an adapter's checkpoint file; damage is a <see cref="StoreDamagedException"/> that names the file.</summary>
     private SparseAdapter LoadCheckpoint(string name, string file)
     {
-        try { return AdapterFile.Load(Path.Combine(_snapDir, file)); }
+        try { return AdapterFile.Load(Path.Combine(_checkpointDir, file)); }
         catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException)
         {
             throw new StoreDamagedException(
-                $"the checkpoint of adapter '{name}' (snapshots/{file}) is damaged: {ex.Message}; restore that file from a backup, or delete the adapter", ex);
+                $"the checkpoint of adapter '{name}' ({CheckpointFolder}/{file}) is damaged: {ex.Message}; restore that file from a backup, or delete the adapter", ex);
         }
     }
 
-    /// <summary>Called by the cache (under its lock) when a changed adapter leaves it: snapshot it and swap the manifest.</summary>
+    /// <summary>Called by the cache (under its lock) when a changed adapter leaves it: checkpoint it and swap the manifest.</summary>
     private void WriteBack(TieredCache.Entry e, SparseAdapter state)
     {
-        var file = SaveSnapshot(state, e.LastSeq);
+        var file = SaveCheckpoint(state, e.LastSeq);
         string? old;
         lock (_manifestLock)
         {
-            old = e.SnapshotFile;
-            e.SnapshotFile = file;
-            e.SnapshotSeq = e.LastSeq;
+            old = e.CheckpointFile;
+            e.CheckpointFile = file;
+            e.CheckpointSeq = e.LastSeq;
             WriteManifestLocked(Math.Max(Wal.LastSequence, e.LastSeq));
         }
         e.Dirty = false;
-        if (old != null && old != file) File.Delete(Path.Combine(_snapDir, old));
+        if (old != null && old != file) File.Delete(Path.Combine(_checkpointDir, old));
     }
 
-    private void SnapshotLoop()
+    private void CheckpointLoop()
     {
         while (!_disposed)
         {
             Thread.Sleep(50);
             try
             {
-                if (!_disposed && Wal.DiskBytes >= _options.SnapshotWalBytes) Checkpoint();
+                if (!_disposed && Wal.DiskBytes >= _options.CheckpointWalBytes) Checkpoint();
             }
             catch (ObjectDisposedException) { return; }
             catch (Exception ex)
             {
-                // A failed snapshot loses nothing (the WAL still holds everything); surface it to writers.
-                _snapshotFailure = ex;
+                // A failed checkpoint loses nothing (the WAL still holds everything); surface it to writers.
+                _checkpointFailure = ex;
             }
         }
     }
@@ -558,13 +568,13 @@ public sealed partial class AdapterStore : IDisposable
     private long WalDiskBytes() => System.IO.Directory.Exists(_walDir) ? WriteAheadLog.Segments(_walDir).Sum(s => new FileInfo(s.Path).Length) : 0;
 
     /// <summary>The last background checkpoint failure, if any (nothing is lost: the WAL still holds every change).</summary>
-    public Exception? LastSnapshotFailure => _snapshotFailure;
+    public Exception? LastCheckpointFailure => _checkpointFailure;
 
     // ---- stats ----
 
     public StoreStats Stats()
     {
-        long snapBytes = System.IO.Directory.Exists(_snapDir) ? System.IO.Directory.EnumerateFiles(_snapDir).Sum(f => new FileInfo(f).Length) : 0;
+        long snapBytes = System.IO.Directory.Exists(_checkpointDir) ? System.IO.Directory.EnumerateFiles(_checkpointDir).Sum(f => new FileInfo(f).Length) : 0;
         int count;
         lock (_metaLock) count = _adapters.Count;
         var cache = _cache.Stats(Interlocked.Read(ref _bloomRejects));
@@ -605,7 +615,7 @@ public sealed partial class AdapterStore : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _snapshotter?.Join();
+        _checkpointer?.Join();
         lock (_checkpointLock)
         {
             _wal?.Dispose();

@@ -10,9 +10,11 @@ public sealed class ManifestEntry
 {
     public string Name { get; set; } = "";
     public string? BaseModel { get; set; }
-    /// <summary>Snapshot file name under snapshots/, or null while the adapter exists only in the WAL.</summary>
-    public string? Snapshot { get; set; }
-    public ulong SnapshotSeq { get; set; }
+    /// <summary>Checkpoint file name under checkpoints/, or null while the adapter exists only in the WAL.</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("Snapshot")] // the manifest's field names are its format
+    public string? Checkpoint { get; set; }
+    [System.Text.Json.Serialization.JsonPropertyName("SnapshotSeq")]
+    public ulong CheckpointSeq { get; set; }
     public string[] Tags { get; set; } = [];
     /// <summary>zstd frame of the byte-planed float32 embedding (base64 in JSON), or null.</summary>
     public byte[]? Embedding { get; set; }

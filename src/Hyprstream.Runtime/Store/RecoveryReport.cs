@@ -12,7 +12,7 @@ public sealed record RecoveryReport(int Adapters, int SegmentsRead, long Records
     public ulong LastSequence { get; init; }
     public bool Clean => DroppedBytes == 0 && QuarantinedAdapters == 0;
     public override string ToString() =>
-        $"{Adapters} adapters, {RecordsReplayed} WAL records replayed ({RecordsSkipped} already in snapshots) from {WalBytesRead} B in {Elapsed.TotalMilliseconds:F0} ms" +
+        $"{Adapters} adapters, {RecordsReplayed} WAL records replayed ({RecordsSkipped} already in checkpoints) from {WalBytesRead} B in {Elapsed.TotalMilliseconds:F0} ms" +
         (DroppedBytes > 0 ? $"; dropped {DroppedBytes} B of torn/corrupt tail ({DropReason})" : "") +
         (OrphansRemoved > 0 ? $"; removed {OrphansRemoved} leftover files" : "") +
         (QuarantinedAdapters > 0 ? $"; {QuarantinedAdapters} adapters QUARANTINED ({RecordsHeld} records held; run `hyprstream store repair`)" : "");

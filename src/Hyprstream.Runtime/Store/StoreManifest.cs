@@ -14,9 +14,9 @@ public sealed class StoreManifest
     public const string FileName = "manifest.hsm";
     private static ReadOnlySpan<byte> Magic => "HSM1"u8;
 
-    /// <summary>First WAL segment that is not folded into snapshots.</summary>
+    /// <summary>First WAL segment that is not folded into checkpoints.</summary>
     public long WalSegment { get; set; } = 1;
-    /// <summary>Highest sequence any snapshot holds (the WAL never reuses a lower one).</summary>
+    /// <summary>Highest sequence any checkpoint holds (the WAL never reuses a lower one).</summary>
     public ulong MaxSeq { get; set; }
     public List<ManifestEntry> Adapters { get; set; } = [];
 

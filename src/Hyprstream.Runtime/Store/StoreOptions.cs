@@ -6,6 +6,6 @@ public sealed record StoreOptions
     public CacheBudgets Budgets { get; init; } = CacheBudgets.Default;
     /// <summary>A reader's hit in L2/L3 moves the adapter to L1 on this many hits in a row.</summary>
     public int PromoteAfter { get; init; } = 2;
-    /// <summary>The background snapshotter folds the WAL once it holds this many bytes (0: never in the background).</summary>
-    public long SnapshotWalBytes { get; init; } = 64L << 20;
+    /// <summary>The background checkpointer folds the WAL once it holds this many bytes (0: never in the background).</summary>
+    public long CheckpointWalBytes { get; init; } = 64L << 20;
 }

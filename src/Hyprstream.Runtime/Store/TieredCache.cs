@@ -6,9 +6,9 @@ namespace Hyprstream.Runtime.Store;
 /// <summary>
 /// The store's memory-budgeted cache. Each adapter's current state lives in exactly one place: L1 (a decoded
 /// <see cref="SparseAdapter"/>), L2 (a zstd frame of its <see cref="BatchCodec"/> form, in RAM), L3 (that frame in a
-/// file under cache/, read through a memory map), or nowhere (its snapshot file is current: a cold load).
+/// file under cache/, read through a memory map), or nowhere (its checkpoint file is current: a cold load).
 /// Eviction is LRU per tier and cascades L1 → L2 → L3 → out; an adapter leaving the cache with changes not in its
-/// snapshot is written back first. Pinned and leased adapters are never evicted. A reader's hit in L2/L3 decodes a
+/// checkpoint is written back first. Pinned and leased adapters are never evicted. A reader's hit in L2/L3 decodes a
 /// private copy; the PromoteAfter-th hit (or any write) moves the adapter up to L1.
 /// Must never: exceed a budget once a lease is released, or hold an adapter's state in two tiers.
 /// </summary>
@@ -33,8 +33,8 @@ internal sealed class TieredCache : IDisposable
         public readonly object Gate = new();
         public bool Deleted;
         public string? BaseModel;
-        public string? SnapshotFile;
-        public ulong SnapshotSeq;
+        public string? CheckpointFile;
+        public ulong CheckpointSeq;
         public string[] Tags = [];
         public byte[]? Embedding;
         public AdapterInfo? Info;   // the store's cached description, valid while InfoSeq == LastSeq
@@ -69,7 +69,7 @@ internal sealed class TieredCache : IDisposable
         _writeBack = writeBack;
         if (spillDir == null) return;
         Directory.CreateDirectory(spillDir);
-        // Spilled files are a cache of RAM state from a previous run: the snapshots and the WAL are the truth.
+        // Spilled files are a cache of RAM state from a previous run: the checkpoints and the WAL are the truth.
         foreach (var f in Directory.EnumerateFiles(spillDir)) File.Delete(f);
     }
 
@@ -284,7 +284,7 @@ internal sealed class TieredCache : IDisposable
         else Leave(e, frame, decoded);
     }
 
-    /// <summary>The adapter leaves the cache; unsaved changes are written back to a snapshot first.</summary>
+    /// <summary>The adapter leaves the cache; unsaved changes are written back to a checkpoint first.</summary>
     private void Leave(Entry e, byte[] frame, SparseAdapter? decoded)
     {
         if (!e.Dirty) return;
@@ -293,7 +293,7 @@ internal sealed class TieredCache : IDisposable
         _writeBacks++;
     }
 
-    /// <summary>A private, consistent copy of the adapter's current state (for snapshots); never blocks readers.</summary>
+    /// <summary>A private, consistent copy of the adapter's current state (for checkpoints); never blocks readers.</summary>
     public SparseAdapter CloneState(Entry e)
     {
         Lease lease;
@@ -347,8 +347,8 @@ internal sealed class TieredCache : IDisposable
     }
 
     /// <summary>
-    /// Moves the adapter out of every tier (writing unsaved changes back to its snapshot): it is read from its
-    /// snapshot on next use. False when it is pinned or in use.
+    /// Moves the adapter out of every tier (writing unsaved changes back to its checkpoint): it is read from its
+    /// checkpoint on next use. False when it is pinned or in use.
     /// </summary>
     public bool Evict(Entry e)
     {
@@ -362,8 +362,8 @@ internal sealed class TieredCache : IDisposable
 
     public void MarkDirty(Entry e, ulong seq) { lock (_lock) { e.Dirty = true; e.LastSeq = seq; } }
 
-    /// <summary>After a snapshot of state <paramref name="seq"/>: clean unless a later update arrived meanwhile.</summary>
-    public void MarkSnapshotted(Entry e, ulong seq) { lock (_lock) if (e.LastSeq == seq) e.Dirty = false; }
+    /// <summary>After a checkpoint of state <paramref name="seq"/>: clean unless a later update arrived meanwhile.</summary>
+    public void MarkCheckpointed(Entry e, ulong seq) { lock (_lock) if (e.LastSeq == seq) e.Dirty = false; }
 
     public CacheTier? TierOf(Entry e) { lock (_lock) return e.Tier; }
 

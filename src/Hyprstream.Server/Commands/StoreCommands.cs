@@ -25,7 +25,7 @@ internal static class StoreCommands
 
     private static int Repair(string dir, string[] only, bool drop, bool json)
     {
-        using var store = AdapterStore.Open(dir, new StoreOptions { SnapshotWalBytes = 0 });
+        using var store = AdapterStore.Open(dir, new StoreOptions { CheckpointWalBytes = 0 });
         var quarantined = store.Quarantined;
         foreach (var name in only)
             if (quarantined.All(q => q.Name != name))

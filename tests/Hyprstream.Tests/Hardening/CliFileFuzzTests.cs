@@ -120,7 +120,7 @@ public sealed class CliFileFuzzTests
         for (int round = 0; round < 12; round++)
         {
             using var dir = new TempDir();
-            using (var store = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0 }))
+            using (var store = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0 }))
             {
                 foreach (var n in new[] { "a", "b" })
                 {
@@ -139,7 +139,7 @@ public sealed class CliFileFuzzTests
 
             AssertClean(Cli.Run("info", "--store", dir.Path), what);
             AdapterStore store2;
-            try { store2 = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0 }); }
+            try { store2 = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0 }); }
             catch (Exception e) when (e is InvalidDataException or IOException)
             {
                 TestContext.Out.WriteLine($"{what}: open refused: {e.Message}");
@@ -161,7 +161,7 @@ public sealed class CliFileFuzzTests
                 }
                 store2.Create("c", null, new AdapterBatch().DefineModule("m", 8, 64));
             }
-            using var again = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0 });
+            using var again = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0 });
             Assert.That(again.Contains("c"), Is.True, what);
         }
     }

@@ -24,7 +24,7 @@ public sealed class ReadOnlyInfoTests
     public void InfoStore_OnAStoreWithATornTail_ReportsIt_AndChangesNoByte()
     {
         using var dir = new TempDir();
-        using (var store = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0 }))
+        using (var store = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0 }))
         {
             store.Create("a", null, new AdapterBatch().DefineModule("m", 8, 64));
             store.Apply("a", new AdapterBatch().Set("m", [1], [1], [1f]));
@@ -43,7 +43,7 @@ public sealed class ReadOnlyInfoTests
     public void InfoStore_WhileAServerHoldsTheStore_StillReads()
     {
         using var dir = new TempDir();
-        using var live = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0 });
+        using var live = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0 });
         live.Create("a", null, new AdapterBatch().DefineModule("m", 8, 64));
         var outText = Cli.Ok("info", "--store", dir.Path);
         Assert.That(outText, Does.Contain("1 adapters"));

@@ -10,7 +10,7 @@ namespace Hyprstream.Tests.Hardening;
 [TestFixture]
 public sealed class StoreLimitTests
 {
-    private static readonly StoreOptions Manual = new() { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never };
+    private static readonly StoreOptions Manual = new() { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Never };
 
     [TestCase(int.MaxValue, int.MaxValue)]
     [TestCase(AdapterLimits.MaxModuleDimension + 1, 64)]

@@ -12,7 +12,7 @@ namespace Hyprstream.Tests.Hardening;
 public sealed class StoreQuarantineTests
 {
     private const string M = StoreTestData.Module;
-    private static readonly StoreOptions Manual = new() { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never };
+    private static readonly StoreOptions Manual = new() { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Never };
 
     /// <summary>Appends a record to the store's newest WAL segment as a buggy writer would have (unchecked).</summary>
     private static void AppendRaw(string storeDir, WalRecord r)

@@ -22,7 +22,7 @@ public sealed class HugeSparseModuleTests
     private const int Rows = 1_048_576, Cols = 33_554_432;
     private const int R = 1_000_000, C = 33_000_000;
     private const int SmallRows = 16, SmallCols = 128;
-    private static readonly StoreOptions NoBackground = new() { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Always };
+    private static readonly StoreOptions NoBackground = new() { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Always };
 
     /// <summary>Runs the body on another thread and fails the test when it has not finished within the limit.</summary>
     private static void Bounded(Action body, int seconds = 60)

@@ -12,7 +12,7 @@ public sealed class StoreCliTests
     public void InfoStore_ReportsAdaptersReplayedRecordsAndTiers()
     {
         using var dir = new TempDir();
-        using (var s = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0 }))
+        using (var s = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0 }))
         {
             D.CreateWithModule(s, "alpha");
             s.Apply("alpha", D.Batch(0));

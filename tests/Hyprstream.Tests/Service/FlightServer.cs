@@ -53,7 +53,7 @@ internal sealed class FlightServer : IAsyncDisposable
             try { File.Copy(f, dst); }
             catch (FileNotFoundException) { } // deleted meanwhile (a folded WAL segment, a replaced snapshot)
         }
-        return AdapterStore.Open(into, new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never });
+        return AdapterStore.Open(into, new StoreOptions { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Never });
     }
 
     public async ValueTask DisposeAsync()

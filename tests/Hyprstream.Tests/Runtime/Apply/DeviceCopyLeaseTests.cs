@@ -118,7 +118,7 @@ public class DeviceCopyLeaseTests
     {
         const string M = "model.layers.0.mlp.up_proj";
         using var dir = new TempDir();
-        using var store = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never });
+        using var store = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Never });
         store.Create("a", null, new AdapterBatch().DefineModule(M, 64, 256).Set(M, [0], [0], [1f]));
         using var applier = new RecordingApplier();
         using var tier = new SnapshotTier(store, long.MaxValue, applier);

@@ -12,7 +12,7 @@ namespace Hyprstream.Tests;
 public sealed class SnapshotTierTests
 {
     private const string M = "model.layers.0.mlp.up_proj";
-    private static readonly StoreOptions NoBackground = new() { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never };
+    private static readonly StoreOptions NoBackground = new() { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Never };
 
     private static void Create(AdapterStore s, string name, float v) =>
         s.Create(name, null, new AdapterBatch().DefineModule(M, 64, 256).Set(M, [0, 9, 63], [0, 100, 255], [v, -v, 2 * v]));

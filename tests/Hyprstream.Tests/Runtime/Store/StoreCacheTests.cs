@@ -10,14 +10,14 @@ public sealed class StoreCacheTests
     private static long AdapterBytes()
     {
         using var dir = new TempDir();
-        using var s = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never });
+        using var s = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Never });
         D.CreateWithModule(s, "probe");
         s.Apply("probe", D.Batch(0, k: 64));
         return s.Read("probe", a => a.MemoryBytes);
     }
 
     private static AdapterStore OpenWith(TempDir dir, CacheBudgets budgets) =>
-        AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never, Budgets = budgets, PromoteAfter = 2 });
+        AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Never, Budgets = budgets, PromoteAfter = 2 });
 
     private static void AssertWithinBudgets(AdapterStore s)
     {
@@ -158,7 +158,7 @@ public sealed class StoreCacheTests
     public void ReadersDuringSnapshots_SeeWholeBatches_NeverATornAdapter()
     {
         using var dir = new TempDir();
-        using var s = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Batch(1) });
+        using var s = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Batch(1) });
         D.CreateWithModule(s, "a");
         const int k = 256;
         var rows = Enumerable.Range(0, k).Select(i => i / 16).ToArray();

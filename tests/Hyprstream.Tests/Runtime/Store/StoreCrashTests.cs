@@ -115,7 +115,7 @@ public sealed class StoreCrashTests
         TestContext.Out.WriteLine($"{kills} kills, {acked.Sum(a => a.Count)} acknowledged batches, {dropped} recoveries cut a torn tail, {sw.Elapsed.TotalSeconds:F1} s");
         Assert.That(kills, Is.GreaterThanOrEqualTo(20));
         // The background snapshotter ran while the child was being killed: snapshots exist and the manifest names them.
-        Assert.That(Directory.GetFiles(Path.Combine(dir.Path, "snapshots"), "*.vdb"), Is.Not.Empty);
+        Assert.That(Directory.GetFiles(Path.Combine(dir.Path, AdapterStore.CheckpointFolder), "*.vdb"), Is.Not.Empty);
         Assert.That(StoreManifest.Read(dir.Path).WalSegment, Is.GreaterThan(1), "no checkpoint ever completed");
         Assert.That(acked.Sum(a => a.Count), Is.GreaterThan(100), "the child acknowledged too few batches for the test to mean anything");
     }

@@ -7,7 +7,7 @@ namespace Hyprstream.Tests;
 [TestFixture]
 public sealed class StoreDurabilityTests
 {
-    private static readonly StoreOptions NoBackground = new() { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Always };
+    private static readonly StoreOptions NoBackground = new() { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Always };
 
     private static string LastSegment(string dir) => WriteAheadLog.Segments(Path.Combine(dir, "wal")).Last().Path;
 
@@ -111,12 +111,12 @@ public sealed class StoreDurabilityTests
             s.Checkpoint();
         }
         // The crash: the new snapshot files and a half-written manifest exist, the manifest swap never happened.
-        foreach (var f in Directory.GetFiles(Path.Combine(dir.Path, "snapshots")))
-            File.Copy(f, Path.Combine(before.Path, "snapshots", Path.GetFileName(f)));
+        foreach (var f in Directory.GetFiles(Path.Combine(dir.Path, AdapterStore.CheckpointFolder)))
+            File.Copy(f, Path.Combine(before.Path, AdapterStore.CheckpointFolder, Path.GetFileName(f)));
         File.WriteAllText(Path.Combine(before.Path, StoreManifest.FileName + ".tmp"), "{ half a manif");
         using var r = AdapterStore.Open(before.Path, NoBackground);
         Assert.That(r.Recovery.OrphansRemoved, Is.EqualTo(2));
-        Assert.That(Directory.GetFiles(Path.Combine(before.Path, "snapshots")), Is.Empty);
+        Assert.That(Directory.GetFiles(Path.Combine(before.Path, AdapterStore.CheckpointFolder)), Is.Empty);
         for (int n = 0; n < 5; n++) Assert.That(D.Present(r, "a", n), Is.EqualTo(16));
     }
 

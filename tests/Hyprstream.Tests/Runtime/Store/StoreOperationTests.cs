@@ -12,7 +12,7 @@ namespace Hyprstream.Tests;
 public sealed class StoreOperationTests
 {
     private const string M = "model.layers.0.self_attn.q_proj";
-    private static readonly StoreOptions NoBackground = new() { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Always };
+    private static readonly StoreOptions NoBackground = new() { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Always };
 
     private static AdapterBatch Content() => new AdapterBatch()
         .DefineModule(M, 16, 64, 2f)
@@ -97,7 +97,7 @@ public sealed class StoreOperationTests
         foreach (var policy in new[] { FsyncPolicy.Always, FsyncPolicy.Batch(2), FsyncPolicy.Never })
         {
             using var dir = new TempDir();
-            using var s = AdapterStore.Open(dir.Path, new StoreOptions { SnapshotWalBytes = 0, Fsync = policy });
+            using var s = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0, Fsync = policy });
             s.Create("a", null, new AdapterBatch().DefineModule(M, 16, 64));
             var seqs = Enumerable.Range(0, 50).Select(i => s.Stage("a", new AdapterBatch().Add(M, [i % 16], [i % 64], [1f])).Seq).ToList();
             Assert.That(seqs, Is.Ordered.Ascending);
@@ -136,7 +136,7 @@ public sealed class StoreOperationTests
         // A tiny L1/L2 budget: every read is a cold load from a snapshot, every write evicts (and writes back) another
         // adapter, all under the cache's lock, while other threads create and delete adapters.
         using var dir = new TempDir();
-        var options = new StoreOptions { SnapshotWalBytes = 0, Fsync = FsyncPolicy.Never, Budgets = new CacheBudgets(4 << 10, 1 << 10, 0) };
+        var options = new StoreOptions { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Never, Budgets = new CacheBudgets(4 << 10, 1 << 10, 0) };
         using var s = AdapterStore.Open(dir.Path, options);
         for (int i = 0; i < 8; i++) s.Create($"warm-{i}", null, new AdapterBatch().DefineModule(M, 16, 64).Set(M, [i], [i], [i + 1f]));
         // Counted events, not a time budget: the threads run until each has done at least 200 operations, cold loads
