@@ -221,7 +221,8 @@ public class CpuApplyTests
         // keeps calling until it is refused, so each one sees the dispose.
         // The dispose comes only once every worker has completed a call, so all four are calling when it happens.
         int completed = 0, refused = 0, running = 0;
-        var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+        // Dedicated threads: busy pool threads would keep the pool from starting the fourth worker on a 2-core machine.
+        var workers = Enumerable.Range(0, 4).Select(_ => new Thread(() =>
         {
             var y = new float[8 * 256];
             for (int k = 0; k < 10_000_000; k++)
@@ -230,11 +231,12 @@ public class CpuApplyTests
                 catch (ObjectDisposedException) { Interlocked.Increment(ref refused); return; }
             }
         })).ToArray();
-        Overlap.WaitUntil(() => Volatile.Read(ref completed) >= 20 && Volatile.Read(ref running) == 4 || workers.Any(w => w.IsCompleted),
+        foreach (var w in workers) w.Start();
+        Overlap.WaitUntil(() => Volatile.Read(ref completed) >= 20 && Volatile.Read(ref running) == 4 || workers.Any(w => !w.IsAlive),
             () => $"{completed} calls completed, {running} of 4 workers running");
-        Assert.That(workers.Any(w => w.IsCompleted), Is.False, "a worker stopped before the dispose");
+        Assert.That(workers.Any(w => !w.IsAlive), Is.False, "a worker stopped before the dispose");
         s.Dispose();
-        Assert.That(Task.WaitAll(workers, 60_000), Is.True);
+        foreach (var w in workers) Assert.That(w.Join(60_000), Is.True, "a worker is stuck (hang guard)");
         Assert.That(refused, Is.EqualTo(4));
     }
 }
