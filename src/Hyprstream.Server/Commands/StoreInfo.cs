@@ -31,7 +31,7 @@ internal static class StoreInfo
         }
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(store.Directory)}[/]  {st.Adapters} adapters");
         AnsiConsole.MarkupLine($"recovery: {Markup.Escape(st.Recovery.ToString())}");
-        AnsiConsole.MarkupLine($"WAL: {st.WalBytes:N0} bytes on disk, last sequence {st.LastSequence}; snapshots: {st.CheckpointBytes:N0} bytes");
+        AnsiConsole.MarkupLine($"WAL: {st.WalBytes:N0} bytes on disk, last sequence {st.LastSequence}; checkpoints: {st.CheckpointBytes:N0} bytes");
         var table = new Table().AddColumns("tier", "budget", "resident", "entries", "hits", "promotions", "evictions");
         foreach (var t in st.Cache.Tiers)
             table.AddRow(t.Tier.ToString(), t.BudgetBytes.ToString("N0"), t.ResidentBytes.ToString("N0"), t.Entries.ToString(), t.Hits.ToString(), t.Promotions.ToString(), t.Evictions.ToString());
