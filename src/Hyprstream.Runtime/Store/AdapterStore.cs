@@ -28,6 +28,8 @@ public sealed partial class AdapterStore : IDisposable
     private readonly object _checkpointLock = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TieredCache.Entry> _adapters = new(StringComparer.Ordinal);
     private readonly BloomFilter _bloom = new();
+    // Checkpoint files of deleted or replaced adapters, deleted after the next manifest swap.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _retired = new();
     // Adapters whose WAL could not be replayed, as their manifest entries (with Quarantine set); never in _adapters.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ManifestEntry> _quarantine = new(StringComparer.Ordinal);
     private readonly TieredCache _cache;
@@ -348,6 +350,8 @@ public sealed partial class AdapterStore : IDisposable
         e.Deleted = true;
         _adapters.TryRemove(e.Name, out _);
         _cache.Remove(e);
+        // Its checkpoint file goes once a manifest that no longer names it is in place (the next checkpoint).
+        if (Volatile.Read(ref e.CheckpointFile) is { } file) _retired.Enqueue(file);
     }
 
     /// <summary>Runs <paramref name="reader"/> on a consistent state of the adapter (no batch is half-applied).</summary>
@@ -461,6 +465,8 @@ public sealed partial class AdapterStore : IDisposable
                 using (copy) done.Add((e, SaveCheckpoint(copy, seq), seq));
             }
             var obsolete = new List<string>();
+            // Taken before the manifest is built: each of these left _adapters first, so the new manifest cannot name it.
+            while (_retired.TryDequeue(out var gone)) obsolete.Add(gone);
             lock (_manifestLock)
             {
                 foreach (var (e, file, seq) in done)
@@ -474,7 +480,7 @@ public sealed partial class AdapterStore : IDisposable
                 WriteManifestLocked(maxSeq);
             }
             foreach (var (e, _, seq) in done) _cache.MarkCheckpointed(e, seq);
-            foreach (var f in obsolete) File.Delete(Path.Combine(_checkpointDir, f));
+            foreach (var f in obsolete.Distinct()) File.Delete(Path.Combine(_checkpointDir, f));
             Wal.DeleteBefore(newSegment);
             Interlocked.Increment(ref _checkpoints);
         }

@@ -26,4 +26,30 @@ public sealed class CheckpointFolderTests
         Assert.That(Directory.Exists(Path.Combine(dir.Path, "snapshots")), Is.False);
         Assert.That(Directory.GetFiles(Path.Combine(dir.Path, AdapterStore.CheckpointFolder), "*.vdb"), Has.Length.EqualTo(1));
     }
+
+    [Test]
+    public void CheckpointFilesOfDeletedOrReplacedAdapters_GoWithTheNextCheckpoint()
+    {
+        using var dir = new TempDir();
+        var folder = Path.Combine(dir.Path, AdapterStore.CheckpointFolder);
+        using (var store = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0 }))
+        {
+            foreach (var n in new[] { "a", "b", "c" })
+                store.Create(n, null, new AdapterBatch().DefineModule("m", 8, 64).Set("m", [0], [0], [1f]));
+            store.Checkpoint();
+            Assert.That(Directory.GetFiles(folder), Has.Length.EqualTo(3));
+            store.Delete("a");
+            store.Create("b", null, new AdapterBatch().DefineModule("m", 8, 64).Set("m", [0], [0], [2f]), replace: true);
+            Assert.That(Directory.GetFiles(folder), Has.Length.EqualTo(3), "kept until a manifest stops naming them");
+            store.Checkpoint();
+            // Only the live adapters' current checkpoints are left: nothing a deleted adapter could come back from.
+            Assert.That(Directory.GetFiles(folder).Select(Path.GetFileName).Select(f => f![..1]).Order(), Is.EqualTo(new[] { "b", "c" }));
+        }
+        using (var store = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0 }))
+        {
+            Assert.That(store.Names, Is.EqualTo(new[] { "b", "c" }));
+            Assert.That(store.Read("b", a => a.Modules["m"].Get(0, 0)), Is.EqualTo(2f));
+            Assert.That(store.Recovery.OrphansRemoved, Is.EqualTo(0), "nothing was left behind for recovery to clean up");
+        }
+    }
 }
