@@ -206,7 +206,7 @@ public sealed unsafe class SparseAdapter : IDisposable
         using var locks = LockPair(this, src.Adapter);
         CheckLive(dst);
         src.Adapter.CheckLive(src);
-        float s = MergeFactor(dst.Name, dst.Scale, src.Scale, scale);
+        float s = MergeFactor(_name, dst.Name, dst.Scale, src.Scale, scale);
         if (ReferenceEquals(dst, src))
         {
             // a += s·a: merge against a frozen copy of the grid so the source does not move under us.
@@ -221,9 +221,9 @@ public sealed unsafe class SparseAdapter : IDisposable
     /// What a merge multiplies the source's stored weights by so that effective deltas add up:
     /// dst.scale · w' = dst.scale · w + scale · src.scale · v, i.e. w' = w + (scale · src.scale / dst.scale) · v.
     /// </summary>
-    internal static float MergeFactor(string module, float dstScale, float srcScale, float scale)
+    internal static float MergeFactor(string adapter, string module, float dstScale, float srcScale, float scale)
     {
-        if (dstScale == 0f) throw new InvalidOperationException($"module '{module}' has scale 0; set a scale before merging into it");
+        if (dstScale == 0f) throw new InvalidOperationException($"module '{module}' of '{adapter}' has scale 0; set a scale before merging into it");
         return scale * srcScale / dstScale;
     }
 

@@ -32,7 +32,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
         ("pin", "{\"adapter\"}: keep it decoded in memory (L1), never evicted"),
         ("unpin", "{\"adapter\"}: let it be evicted again"),
         ("prefetch", "{\"adapter\"}: load it into memory (L1) ahead of use"),
-        ("checkpoint", "{}: fold the write-ahead log into snapshots now"),
+        ("checkpoint", "{}: fold the write-ahead log into checkpoints now"),
         ("rescan", "{}: import .vdb files added to the data directory since start"),
         ("index-upsert", "{\"adapter\", \"vector\": [..], \"tags\"=[], \"metric\"=\"cosine\"|\"l2\"|\"poincare\" (fixed by the first upsert)}: add or replace a stored adapter's embedding"),
         ("index-remove", "{\"adapter\"}: remove an adapter's embedding"),

@@ -22,8 +22,7 @@ public sealed class IndexService : IDisposable
     public IndexService(string dataDirectory)
     {
         _dir = Path.Combine(dataDirectory, ".index");
-        if (File.Exists(Path.Combine(_dir, AdapterIndex.SnapshotFile)) || File.Exists(Path.Combine(_dir, AdapterIndex.SnapshotFile + ".prev")))
-            _index = AdapterIndex.Open(_dir);
+        if (AdapterIndex.HasData(_dir)) _index = AdapterIndex.Open(_dir);
     }
 
     /// <summary>The index, or null before the first upsert.</summary>

@@ -93,7 +93,8 @@ public sealed class AdapterIndex : IDisposable
         return index;
     }
 
-    private static bool HasData(string dir) =>
+    /// <summary>True when <paramref name="dir"/> holds an index (its snapshot, or the previous one).</summary>
+    public static bool HasData(string dir) =>
         File.Exists(Path.Combine(dir, SnapshotFile)) || File.Exists(Path.Combine(dir, SnapshotFile + ".prev"));
 
     private void Load(IndexSnapshot.Image image)

@@ -99,8 +99,9 @@ public sealed class AdapterBatch
                     }
                     // The same rules AddModule applies on replay: a batch that passes here cannot fail there.
                     AdapterLimits.CheckShape(op.Module, op.Rows, op.Cols);
-                    AdapterLimits.CheckTiles(adapter.Name, op.Module, declared, TileMapping.TileCount(op.Rows, op.Cols));
-                    declared += TileMapping.TileCount(op.Rows, op.Cols);
+                    long tiles = TileMapping.TileCount(op.Rows, op.Cols);
+                    AdapterLimits.CheckTiles(adapter.Name, op.Module, declared, tiles);
+                    declared += tiles;
                     shapes[op.Module] = (op.Rows, op.Cols);
                     break;
                 case BatchOpKind.Set or BatchOpKind.Add:
@@ -119,7 +120,6 @@ public sealed class AdapterBatch
                         declared -= TileMapping.TileCount(gone.Rows, gone.Cols);
                     }
                     break;
-
             }
         }
         // Bounds are checked: the stored values the sums start from can be read.
@@ -193,17 +193,27 @@ public sealed class AdapterBatch
         return new BatchOutcome(removed, energy);
     }
 
+    /// <summary>
+    /// Checks the batch against the adapter, then applies it, under the adapter's write lock: refused, it changes
+    /// nothing. The rules are the ones a record was checked by before it was logged (replay and repair use this).
+    /// </summary>
+    internal BatchOutcome ApplyValidated(SparseAdapter adapter)
+    {
+        using (adapter.WriteScope())
+        {
+            Validate(adapter);
+            return ApplyTo(adapter);
+        }
+    }
+
     /// <summary>A new adapter built by this batch (validated first when asked); disposed again if anything fails.</summary>
     internal SparseAdapter Build(string name, string? baseModel, bool validate)
     {
         var a = new SparseAdapter(name, baseModel);
         try
         {
-            using (a.WriteScope())
-            {
-                if (validate) Validate(a);
-                ApplyTo(a);
-            }
+            if (validate) ApplyValidated(a);
+            else using (a.WriteScope()) ApplyTo(a);
             return a;
         }
         catch

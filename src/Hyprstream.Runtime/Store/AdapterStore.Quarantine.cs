@@ -1,4 +1,3 @@
-using System.Text;
 using Hyprstream.Runtime.Bytes;
 
 namespace Hyprstream.Runtime.Store;
@@ -14,7 +13,8 @@ public sealed partial class AdapterStore
     /// <summary>The adapters this store holds but does not serve, with the reason.</summary>
     public IReadOnlyList<QuarantinedAdapter> Quarantined =>
         _quarantine.Values.OrderBy(q => q.Name, StringComparer.Ordinal)
-            .Select(q => new QuarantinedAdapter(q.Name, q.Quarantine!, q.QuarantineSeq, File.Exists(RecordsFileOf(q.Name)) ? RecordsFileOf(q.Name) : null))
+            .Select(q => (Entry: q, File: RecordsFileOf(q.Name)))
+            .Select(q => new QuarantinedAdapter(q.Entry.Name, q.Entry.Quarantine!, q.Entry.QuarantineSeq, File.Exists(q.File) ? q.File : null))
             .ToList();
 
     private string RecordsFileOf(string name) => Path.Combine(_dir, QuarantineFolder, FileStem(name) + ".wal");
@@ -75,7 +75,6 @@ public sealed partial class AdapterStore
                         {
                             throw new StoreDamagedException($"{ex.Message} (its later records cannot be applied without it; `store repair --drop` deletes it)", ex);
                         }
-                        state.Name = name;
                     }
                     foreach (var r in records)
                     {
@@ -128,7 +127,7 @@ public sealed partial class AdapterStore
         switch (r.Op)
         {
             case WalOp.CreateAdapter:
-                baseModel = r.Payload.Length == 0 ? null : Encoding.UTF8.GetString(r.Payload);
+                baseModel = DecodeBaseModel(r.Payload);
                 state?.Dispose();
                 state = new SparseAdapter(name, baseModel);
                 (tags, embedding) = ([], null);
@@ -148,12 +147,7 @@ public sealed partial class AdapterStore
             case WalOp.Update:
             {
                 var adapter = state ?? throw new InvalidDataException($"it updates adapter '{name}', which does not exist at that point");
-                var batch = BatchCodec.Decode(r.Payload);
-                using (adapter.WriteScope())
-                {
-                    batch.Validate(adapter);
-                    batch.ApplyTo(adapter);
-                }
+                BatchCodec.Decode(r.Payload).ApplyValidated(adapter);
                 break;
             }
             case WalOp.Describe:

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 
 namespace Hyprstream.Runtime.Store;
 
@@ -102,7 +101,7 @@ public sealed partial class AdapterStore
         {
             case WalOp.CreateAdapter:
             {
-                var baseModel = r.Payload.Length == 0 ? null : Encoding.UTF8.GetString(r.Payload);
+                var baseModel = DecodeBaseModel(r.Payload);
                 var created = new SparseAdapter(r.Adapter, baseModel);
                 if (e != null) DropAdapter(e);
                 InstallEntry(r.Adapter, baseModel, r.Seq, created);
@@ -126,11 +125,7 @@ public sealed partial class AdapterStore
                 var lease = _cache.Acquire(e, write: true);
                 try
                 {
-                    using (lease.Adapter.WriteScope())
-                    {
-                        batch.Validate(lease.Adapter); // refused: nothing applied, the adapter is as before the record
-                        batch.ApplyTo(lease.Adapter);
-                    }
+                    batch.ApplyValidated(lease.Adapter); // refused: nothing applied, the adapter is as before the record
                     _cache.MarkDirty(e, r.Seq);
                 }
                 finally { _cache.Release(lease, true); }

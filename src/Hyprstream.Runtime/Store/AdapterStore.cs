@@ -185,7 +185,7 @@ public sealed partial class AdapterStore : IDisposable
                     throw new InvalidOperationException($"adapter '{name}' changed while it was being replaced; try again");
                 }
                 ulong seq = content == null && !replace
-                    ? Wal.Append(WalOp.CreateAdapter, name, Encoding.UTF8.GetBytes(baseModel ?? ""))
+                    ? Wal.Append(WalOp.CreateAdapter, name, EncodeBaseModel(baseModel))
                     : Wal.Append(WalOp.CreateFrom, name, BatchCodec.EncodeAdapter(baseModel, content ?? new AdapterBatch()));
                 if (old != null) DropAdapter(old);
                 InstallEntry(name, baseModel, seq, adapter);
@@ -293,7 +293,7 @@ public sealed partial class AdapterStore : IDisposable
                 {
                     if (d.Rows != m.Rows || d.Cols != m.Cols)
                         throw new ArgumentException($"cannot merge '{src}' into '{dst}': module '{m.Name}' is {m.Rows}x{m.Cols} there and {d.Rows}x{d.Cols} here");
-                    factor = SparseAdapter.MergeFactor($"{m.Name}' of '{dst}", d.Scale, m.Scale, scale);
+                    factor = SparseAdapter.MergeFactor(dst, m.Name, d.Scale, m.Scale, scale);
                 }
                 else batch.DefineModule(m.Name, m.Rows, m.Cols, m.Scale);
                 var (r, c, v) = m.ReadActive();
@@ -519,20 +519,24 @@ public sealed partial class AdapterStore : IDisposable
         string? file;
         file = _adapters.TryGetValue(name, out var e) ? Volatile.Read(ref e.CheckpointFile) : null;
         if (file == null) throw new InvalidOperationException($"adapter '{name}' has no checkpoint and is not cached (store invariant broken)");
-        var a = LoadCheckpoint(name, file);
-        a.Name = name;
-        return a;
+        return LoadCheckpoint(name, file);
     }
 
-    /// <summary>Reads an adapter's checkpoint file; damage is a <see cref="StoreDamagedException"/> that names the file.</summary>
+    /// <summary>
+    /// Reads an adapter's checkpoint file under the adapter's name (the file's grid name does not matter); damage is a
+    /// <see cref="StoreDamagedException"/> that names the file.
+    /// </summary>
     private SparseAdapter LoadCheckpoint(string name, string file)
     {
-        try { return AdapterFile.Load(Path.Combine(_checkpointDir, file)); }
+        SparseAdapter a;
+        try { a = AdapterFile.Load(Path.Combine(_checkpointDir, file)); }
         catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException)
         {
             throw new StoreDamagedException(
                 $"the checkpoint of adapter '{name}' ({CheckpointFolder}/{file}) is damaged: {ex.Message}; restore that file from a backup, or delete the adapter", ex);
         }
+        a.Name = name;
+        return a;
     }
 
     /// <summary>Called by the cache (under its lock) when a changed adapter leaves it: checkpoint it and swap the manifest.</summary>
@@ -571,8 +575,6 @@ public sealed partial class AdapterStore : IDisposable
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    private long WalDiskBytes() => System.IO.Directory.Exists(_walDir) ? WriteAheadLog.Segments(_walDir).Sum(s => new FileInfo(s.Path).Length) : 0;
-
     /// <summary>The last background checkpoint failure, if any (nothing is lost: the WAL still holds every change).</summary>
     public Exception? LastCheckpointFailure => _checkpointFailure;
 
@@ -580,15 +582,20 @@ public sealed partial class AdapterStore : IDisposable
 
     public StoreStats Stats()
     {
-        long snapBytes = System.IO.Directory.Exists(_checkpointDir) ? System.IO.Directory.EnumerateFiles(_checkpointDir).Sum(f => new FileInfo(f).Length) : 0;
+        long checkpointBytes = System.IO.Directory.Exists(_checkpointDir) ? System.IO.Directory.EnumerateFiles(_checkpointDir).Sum(f => new FileInfo(f).Length) : 0;
         int count;
         lock (_metaLock) count = _adapters.Count;
         var cache = _cache.Stats(Interlocked.Read(ref _bloomRejects));
         if (_wal is not { } wal)
-            return new StoreStats(cache, "read-only", WalDiskBytes(), 0, 0, 0, Recovery.LastSequence, 0, snapBytes, count, Recovery, Quarantined);
+            return new StoreStats(cache, "read-only", WriteAheadLog.DiskBytesIn(_walDir), 0, 0, 0, Recovery.LastSequence, 0, checkpointBytes, count, Recovery, Quarantined);
         return new StoreStats(cache, wal.Policy.ToString(), wal.DiskBytes, wal.RecordsAppended,
-            wal.BytesAppended, wal.Fsyncs, wal.LastSequence, Interlocked.Read(ref _checkpoints), snapBytes, count, Recovery, Quarantined);
+            wal.BytesAppended, wal.Fsyncs, wal.LastSequence, Interlocked.Read(ref _checkpoints), checkpointBytes, count, Recovery, Quarantined);
     }
+
+    /// <summary>A CreateAdapter record's payload: the base model in UTF-8, empty for none.</summary>
+    private static byte[] EncodeBaseModel(string? baseModel) => Encoding.UTF8.GetBytes(baseModel ?? "");
+
+    private static string? DecodeBaseModel(byte[] payload) => payload.Length == 0 ? null : Encoding.UTF8.GetString(payload);
 
     private static byte[] EncodeDescription(IReadOnlyList<string> tags, byte[]? embedding)
     {

@@ -224,7 +224,10 @@ public sealed class WriteAheadLog : IDisposable
     }
 
     /// <summary>Bytes in segments still on disk.</summary>
-    public long DiskBytes => Segments(_dir).Sum(s => new FileInfo(s.Path).Length);
+    public long DiskBytes => DiskBytesIn(_dir);
+
+    /// <summary>Bytes of the segments in <paramref name="dir"/> (0 when there is no such folder).</summary>
+    public static long DiskBytesIn(string dir) => Directory.Exists(dir) ? Segments(dir).Sum(s => new FileInfo(s.Path).Length) : 0;
 
     public void Dispose()
     {
