@@ -285,7 +285,7 @@ public sealed unsafe class AdapterModule
         Status.Check(Hs.hs_grid_clear_module(Adapter.Grid, Native));
     }
 
-    internal ModuleInfo Describe(long active) => new(Name, Layer, Rows, Cols, _scale, SlotBase, active);
+    internal ModuleInfo Describe(long active) => new(Name, Layer, Rows, Cols, _scale, SlotBase, active) { TileCount = TileCount };
 
     private static void CheckLengths(int rows, int cols, int values)
     {

@@ -1,7 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Google.Protobuf;
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Store;
@@ -39,15 +40,13 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
         ("search", "{\"vector\": [..], \"k\"=10, \"metric\"?, \"ef\"?, \"filter\"={\"tags\": [..], \"any\": [..], \"tenant\"}}: nearest adapters and distances"),
     ];
 
-    public async Task ListActionsAsync(GrpcServerCall call)
+    public async Task ListActions(Empty request, IServerStreamWriter<ActionType> responses, ServerCallContext context)
     {
-        await call.ReadSingleAsync(Empty.Parser);
-        foreach (var (type, description) in Actions) await call.WriteAsync(new ActionType { Type = type, Description = description });
+        foreach (var (type, description) in Actions) await responses.WriteAsync(new ActionType { Type = type, Description = description });
     }
 
-    public async Task DoActionAsync(GrpcServerCall call)
+    public async Task DoAction(Hyprstream.Flight.Protocol.Action action, IServerStreamWriter<Result> responses, ServerCallContext context)
     {
-        var action = await call.ReadSingleAsync(Hyprstream.Flight.Protocol.Action.Parser);
         JsonObject body;
         try
         {
@@ -74,15 +73,15 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
             "index-upsert" => Indexes().Upsert(body, Store.Contains),
             "index-remove" => Indexes().Remove(body),
             "search" => Indexes().Search(body),
-            _ => throw new GrpcException(GrpcStatusCode.InvalidArgument, $"unknown action {StatusText.Quote(action.Type)} (ListActions lists them)"),
+            _ => throw ErrorMapping.Status(StatusCode.InvalidArgument, $"unknown action {StatusText.Quote(action.Type)} (ListActions lists them)"),
         };
-        await call.WriteAsync(new Result { Body = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(result)) });
+        await responses.WriteAsync(new Result { Body = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(result)) });
     }
 
     /// <summary>Runs blocking store work (file reads, fsync waits) off the request's thread.</summary>
     private static Task<object> Offload(Func<object> work) => Task.Run(work);
 
-    private IndexService Indexes() => index ?? throw new GrpcException(GrpcStatusCode.Unimplemented, "this server has no adapter index");
+    private IndexService Indexes() => index ?? throw ErrorMapping.Status(StatusCode.Unimplemented, "this server has no adapter index");
 
     /// <summary>The body's adapter name, checked to exist (NotFound otherwise).</summary>
     private string Known(JsonObject body) => Known(Name(body));
@@ -119,7 +118,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
         if (weights.Count != sourceNames.Length)
             throw ErrorMapping.Invalid($"\"weights\" must hold one number per source ({sourceNames.Length}), not {weights.Count}");
         var sources = sourceNames.Select(Known).ToList();
-        if (Store.Contains(name)) throw new GrpcException(GrpcStatusCode.AlreadyExists, $"adapter '{name}' already exists");
+        if (Store.Contains(name)) throw ErrorMapping.Status(StatusCode.AlreadyExists, $"adapter '{name}' already exists");
         return await Offload(() =>
         {
             var copies = new List<SparseAdapter>();
@@ -130,7 +129,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
                 try { Store.Create(name, fused.BaseModel, AdapterBatch.FromAdapter(fused)); }
                 catch (InvalidOperationException e) when (Store.Contains(name))
                 {
-                    throw new GrpcException(GrpcStatusCode.AlreadyExists, e.Message);
+                    throw ErrorMapping.Status(StatusCode.AlreadyExists, e.Message);
                 }
                 return new { name, active = fused.ActiveCount };
             }

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
-using Hyprstream.Flight.Grpc;
+using Hyprstream.Flight;
 using Hyprstream.Runtime.Store;
 
 namespace Hyprstream.Service;

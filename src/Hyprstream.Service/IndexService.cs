@@ -1,6 +1,9 @@
 using System.Text.Json.Nodes;
+using Apache.Arrow;
+using Apache.Arrow.Types;
 using Hyprstream.Flight.Ipc;
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Index;
 using static Hyprstream.Service.JsonFields;
@@ -86,13 +89,13 @@ public sealed class IndexService : IDisposable
     }
 
     /// <summary>`adapter utf8, embedding fixed_size_list&lt;float32&gt;[dim]` (Poincaré coordinates are rounded to float32 here).</summary>
-    public ArrowSchema Schema(AdapterIndex index) => new([
-        new ArrowField("adapter", ArrowType.Utf8, Nullable: false),
-        new ArrowField("embedding", ArrowType.FixedSizeList(index.Dimensions, ArrowType.Float32), Nullable: false),
+    public Schema Schema(AdapterIndex index) => new([
+        new Field("adapter", StringType.Default, nullable: false),
+        new Field("embedding", new FixedSizeListType(new Field("item", FloatType.Default, nullable: false), index.Dimensions), nullable: false),
     ], new Dictionary<string, string> { ["hyprstream.metric"] = index.Metric.Name() });
 
     /// <summary>The index's vectors as record batches of at most <paramref name="rows"/> rows.</summary>
-    public IEnumerable<ArrowRecordBatch> Batches(AdapterIndex index, int rows)
+    public IEnumerable<RecordBatch> Batches(AdapterIndex index, int rows)
     {
         var schema = Schema(index);
         foreach (var chunk in index.Entries().Chunk(rows))
@@ -100,8 +103,10 @@ public sealed class IndexService : IDisposable
             var values = new float[chunk.Length * index.Dimensions];
             for (int i = 0; i < chunk.Length; i++)
                 for (int d = 0; d < index.Dimensions; d++) values[i * index.Dimensions + d] = (float)chunk[i].Vector[d];
-            yield return new ArrowRecordBatch(schema, chunk.Length,
-                [ArrowArray.Utf8(chunk.Select(c => (string?)c.Adapter).ToList()), ArrowArray.FixedSizeListFloat32(index.Dimensions, values)]);
+            yield return new RecordBatch(schema, [
+                Columns.Utf8(chunk.Select(c => c.Adapter)),
+                Columns.FixedSizeList(Columns.Float32(values, values.Length), index.Dimensions, chunk.Length),
+            ], chunk.Length);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 
 namespace Hyprstream.Service;
 
@@ -93,7 +94,7 @@ internal static class JsonFields
     }
 
     /// <summary>INVALID_ARGUMENT: "\"k\" must be an integer, not a string".</summary>
-    public static GrpcException Wrong(string key, string expected, JsonNode? got) =>
+    public static RpcException Wrong(string key, string expected, JsonNode? got) =>
         ErrorMapping.Invalid($"\"{key}\" must be {expected}, not {KindOf(got)}");
 
     public static float ToFloat(double d, string key)

@@ -2,8 +2,10 @@ using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Google.Protobuf;
-using Hyprstream.Flight.Rpc;
-using Hyprstream.Flight.Grpc;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+using Grpc.Core;
+using Hyprstream.Flight;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
@@ -23,16 +25,19 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
     private sealed record PutCommand(string Adapter, string Mode, bool Create, string? BaseModel, List<ModuleSpec> Modules);
     private sealed record ModuleSpec(string Name, int Rows, int Cols, float Scale);
 
-    public async Task DoPutAsync(GrpcServerCall call)
+    /// <summary>The largest buffer a DoPut may make Arrow allocate (a body, or a buffer once decompressed).</summary>
+    public long MaxBuffer { get; init; } = 256 << 20;
+
+    public async Task DoPut(IAsyncStreamReader<FlightData> requests, IServerStreamWriter<PutResult> responses, ServerCallContext context)
     {
-        var first = Parse(await call.ReadMessageAsync() ?? throw ErrorMapping.Invalid("DoPut needs a first message with a descriptor and a schema"));
-        if (first.Descriptor == null) throw ErrorMapping.Invalid("the first DoPut message carries no flight descriptor");
-        var cmd = ParseDescriptor(first.Descriptor);
-        var decoder = new FlightDataDecoder();
-        try { decoder.Decode(first); }
-        catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw ErrorMapping.Invalid($"bad schema message: {e.Message}"); }
-        var schema = decoder.Schema ?? throw ErrorMapping.Invalid("the first DoPut message carries no Arrow schema");
-        CheckSchema(schema);
+        using var reader = FlightDataReader.From(requests, MaxBuffer);
+        Schema? schema;
+        try { schema = await reader.ReadSchemaAsync(context.CancellationToken); }
+        catch (InvalidDataException e) { throw ErrorMapping.Invalid($"bad schema message: {e.Message}"); }
+        if (schema == null) throw ErrorMapping.Invalid("DoPut needs a first message with a descriptor and a schema");
+        if (reader.Descriptor == null) throw ErrorMapping.Invalid("the first DoPut message carries no flight descriptor");
+        var cmd = ParseDescriptor(reader.Descriptor);
+        var form = CheckSchema(schema);
 
         await OpenAdapterAsync(cmd);
         var acks = Channel.CreateUnbounded<(ulong Seq, byte[] Ack)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
@@ -44,25 +49,29 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
                 while (acks.Reader.TryRead(out var a)) ready.Add(a);
                 // One wait covers every batch logged so far: the WAL acknowledges in sequence order.
                 await store.WhenDurableAsync(ready.Max(a => a.Seq));
-                foreach (var (_, a) in ready) await call.WriteAsync(new PutResult { AppMetadata = ByteString.CopyFrom(a) });
+                foreach (var (_, a) in ready) await responses.WriteAsync(new PutResult { AppMetadata = ByteString.CopyFrom(a) });
                 ready.Clear();
             }
         });
         try
         {
             int index = 0;
-            while (await call.ReadMessageAsync() is { } raw)
+            while (true)
             {
-                var data = Parse(raw);
-                ArrowRecordBatch? batch;
-                try { batch = decoder.Decode(data); }
-                catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw ErrorMapping.Invalid($"batch {index}: {e.Message}"); }
-                if (batch == null) continue;
-                var mode = data.AppMetadata.IsEmpty ? cmd.Mode : ParseMode(Encoding.UTF8.GetString(data.AppMetadata.Span));
-                var seq = Log(cmd.Adapter, ToStoreBatch(batch, mode, index), index);
-                stats.Written(batch.Length);
-                var ack = JsonSerializer.SerializeToUtf8Bytes(new { batch = index, rows = batch.Length, mode, adapter = cmd.Adapter, version = seq });
-                await acks.Writer.WriteAsync((seq, ack));
+                RecordBatch? batch;
+                try { batch = await reader.ReadAsync(context.CancellationToken); }
+                catch (InvalidDataException e) { throw ErrorMapping.Invalid($"batch {index}: {e.Message}"); }
+                if (batch == null) break;
+                using (batch)
+                {
+                    var meta = reader.AppMetadata;
+                    var mode = meta.IsEmpty ? cmd.Mode : ParseMode(Encoding.UTF8.GetString(meta.Span));
+                    var (storeBatch, weights) = form == WeightSchema.TileForm ? TileBatch(batch, mode, index) : RowBatch(batch, mode, index);
+                    var seq = Log(cmd.Adapter, storeBatch, index);
+                    stats.Written(weights);
+                    var ack = JsonSerializer.SerializeToUtf8Bytes(new { batch = index, rows = batch.Length, mode, adapter = cmd.Adapter, version = seq });
+                    await acks.Writer.WriteAsync((seq, ack));
+                }
                 index++;
                 if (ackWriter.IsFaulted) break;
             }
@@ -71,23 +80,16 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
         {
             acks.Writer.TryComplete();
             // Earlier batches are logged: their acknowledgements still go out (once durable) before any error.
-            try { await ackWriter; } catch when (call.CancellationToken.IsCancellationRequested) { }
+            try { await ackWriter; } catch when (context.CancellationToken.IsCancellationRequested) { }
         }
-    }
-
-    /// <summary>The FlightData fields as slices of the received message (no copy of the body).</summary>
-    private static FlightDataView Parse(byte[] raw)
-    {
-        try { return FlightDataView.Parse(raw); }
-        catch (Exception e) when (e is InvalidDataException or InvalidProtocolBufferException) { throw ErrorMapping.Invalid($"malformed FlightData message: {e.Message}"); }
     }
 
     private static PutCommand ParseDescriptor(FlightDescriptor d)
     {
         if (d.Type == FlightDescriptor.Types.DescriptorType.Path)
         {
-            if (d.Path.Count != 2 || d.Path[0] != "adapters")
-                throw ErrorMapping.Invalid("DoPut path must be [\"adapters\", name]; use a CMD descriptor with JSON to create adapters or modules");
+            if (d.Path.Count != 2 || d.Path[0] is not ("adapters" or "tiles"))
+                throw ErrorMapping.Invalid("DoPut path must be [\"adapters\", name] (or [\"tiles\", name]); use a CMD descriptor with JSON to create adapters or modules");
             return new PutCommand(AdapterNames.ValidateAdapter(d.Path[1]), "set", false, null, []);
         }
         if (d.Type != FlightDescriptor.Types.DescriptorType.Cmd) throw ErrorMapping.Invalid("DoPut descriptor must be PATH or CMD");
@@ -150,7 +152,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
         return v.TryGetInt32(out var n) ? n : throw ErrorMapping.Invalid($"DoPut CMD: \"{label}\" must be a 32-bit integer, not {StatusText.Quote(v.GetRawText())}");
     }
 
-    private static GrpcException CmdWrong(string label, string expected, JsonElement? got) =>
+    private static RpcException CmdWrong(string label, string expected, JsonElement? got) =>
         ErrorMapping.Invalid($"DoPut CMD: \"{label}\" must be {expected}, not {(got is { } g ? KindOf(g) : "missing")}");
 
     private static string KindOf(JsonElement e) => e.ValueKind switch
@@ -170,11 +172,31 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
         var other => throw ErrorMapping.Invalid($"unknown DoPut mode {StatusText.Quote(other)} (use \"set\" or \"add\")"),
     };
 
-    private static void CheckSchema(ArrowSchema schema)
+    /// <summary>The form the schema carries (rows or tiles), with the column types each needs; anything else is INVALID_ARGUMENT.</summary>
+    private static string CheckSchema(Schema schema)
     {
-        if (!schema.SameColumns(WeightSchema.Schema))
-            throw ErrorMapping.Invalid($"DoPut schema must be ({WeightSchema.Schema}) in that order; got ({schema})");
+        var form = WeightSchema.FormOf(schema) ?? throw ErrorMapping.Invalid(
+            $"DoPut schema must be rows (module, row, col, value) or tiles (module, tile_row, tile_col, values), in that order; got ({Describe(schema)})");
+        bool ok = schema.GetFieldByIndex(0).DataType is StringType or DictionaryType { ValueType: StringType }
+            && schema.GetFieldByIndex(1).DataType is Int32Type && schema.GetFieldByIndex(2).DataType is Int32Type
+            && (form == WeightSchema.RowForm
+                ? schema.GetFieldByIndex(3).DataType is FloatType
+                : schema.GetFieldByIndex(3).DataType is FixedSizeListType { ListSize: WeightSchema.TileSize, ValueDataType: FloatType or HalfFloatType });
+        if (!ok)
+            throw ErrorMapping.Invalid(form == WeightSchema.RowForm
+                ? $"DoPut row schema must be (module utf8 or dictionary<int, utf8>, row int32, col int32, value float32); got ({Describe(schema)})"
+                : $"DoPut tile schema must be (module utf8 or dictionary<int, utf8>, tile_row int32, tile_col int32, values fixed_size_list<float32 or float16>[{WeightSchema.TileSize}]); got ({Describe(schema)})");
+        return form;
     }
+
+    private static string Describe(Schema schema) => string.Join(", ", schema.FieldsList.Select(f => $"{StatusText.Quote(f.Name)} {TypeName(f.DataType)}"));
+
+    private static string TypeName(IArrowType t) => t switch
+    {
+        DictionaryType d => $"dictionary<{TypeName(d.IndexType)}, {TypeName(d.ValueType)}>",
+        FixedSizeListType l => $"fixed_size_list<{TypeName(l.ValueDataType)}>[{l.ListSize}]",
+        _ => t.Name,
+    };
 
     /// <summary>Creates the adapter and declares its modules as the CMD asks, each durably before any batch is read.</summary>
     private async Task OpenAdapterAsync(PutCommand cmd)
@@ -214,36 +236,89 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
         await store.WhenDurableAsync(staged.Seq);
     }
 
-    /// <summary>Rows [Start, Start + Length) all name one module.</summary>
-    private readonly record struct Run(string Module, int Start, int Length);
-
-    /// <summary>Checks what the store cannot (nulls, finite values) and cuts the batch into one set/add step per module run.</summary>
-    private static AdapterBatch ToStoreBatch(ArrowRecordBatch batch, string mode, int index)
+    /// <summary>Checks what the store cannot (nulls, types, finite values) and cuts a row batch into one set/add step per module run.</summary>
+    private static (AdapterBatch, long) RowBatch(RecordBatch batch, string mode, int index)
     {
-        for (int c = 0; c < batch.Columns.Count; c++)
-            if (batch.Columns[c].NullCount > 0) throw ErrorMapping.Invalid($"batch {index}: column '{batch.Schema.Fields[c].Name}' has nulls");
-        var rows = batch.Columns[1].Values<int>();
-        var cols = batch.Columns[2].Values<int>();
-        var values = batch.Columns[3].Values<float>();
+        string[] names; int[] modules;
+        ReadOnlySpan<int> rows, cols; ReadOnlySpan<float> values;
+        try
+        {
+            (names, modules) = Columns.Strings(batch.Column(0), "module");
+            rows = Columns.Int32Values(batch.Column(1), "row");
+            cols = Columns.Int32Values(batch.Column(2), "col");
+            values = Columns.Float32Values(batch.Column(3), "value");
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException) { throw ErrorMapping.Invalid($"batch {index}: {e.Message}"); }
         for (int i = 0; i < values.Length; i++)
             if (!float.IsFinite(values[i])) throw ErrorMapping.Invalid($"batch {index}, row {i}: value {values[i]} is not finite");
-        var module = batch.Columns[0];
         var result = new AdapterBatch();
         int start = 0;
         for (int i = 1; i <= batch.Length; i++)
         {
-            if (i < batch.Length && module.Bytes(i).SequenceEqual(module.Bytes(start))) continue;
-            var name = Encoding.UTF8.GetString(module.Bytes(start));
-            var (r, c, v) = (rows.Slice(start, i - start).ToArray(), cols.Slice(start, i - start).ToArray(), values.Slice(start, i - start).ToArray());
+            if (i < batch.Length && modules[i] == modules[start]) continue;
+            var (r, c, v) = (rows[start..i].ToArray(), cols[start..i].ToArray(), values[start..i].ToArray());
             try
             {
-                if (mode == "add") result.Add(name, r, c, v);
-                else result.Set(name, r, c, v);
+                if (mode == "add") result.Add(names[modules[start]], r, c, v);
+                else result.Set(names[modules[start]], r, c, v);
             }
             catch (ArgumentException e) { throw ErrorMapping.Invalid($"batch {index}, row {start}: {e.Message}"); }
             start = i;
         }
-        return result;
+        return (result, batch.Length);
+    }
+
+    /// <summary>A tile batch as one set/add-tiles step per module run (values as float32; float16 is widened).</summary>
+    private static (AdapterBatch, long) TileBatch(RecordBatch batch, string mode, int index)
+    {
+        string[] names; int[] modules;
+        ReadOnlySpan<int> tileRows, tileCols;
+        float[] values;
+        try
+        {
+            (names, modules) = Columns.Strings(batch.Column(0), "module");
+            tileRows = Columns.Int32Values(batch.Column(1), "tile_row");
+            tileCols = Columns.Int32Values(batch.Column(2), "tile_col");
+            values = TileValues(batch.Column(3), batch.Length);
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException) { throw ErrorMapping.Invalid($"batch {index}: {e.Message}"); }
+        int bad = System.Numerics.Tensors.TensorPrimitives.IndexOfMaxMagnitude<float>(values) is var at && at >= 0 && !float.IsFinite(values[at]) ? at : -1;
+        if (bad >= 0)
+            throw ErrorMapping.Invalid($"batch {index}, tile {bad / WeightSchema.TileSize}: value {values[bad]} at ({bad % WeightSchema.TileSize / WeightSchema.TileCols}, {bad % WeightSchema.TileCols}) is not finite");
+        var result = new AdapterBatch();
+        int start = 0;
+        for (int i = 1; i <= batch.Length; i++)
+        {
+            if (i < batch.Length && modules[i] == modules[start]) continue;
+            var v = values.AsSpan(start * WeightSchema.TileSize, (i - start) * WeightSchema.TileSize).ToArray();
+            try
+            {
+#if HS_TILES
+                if (mode == "add") result.AddTiles(names[modules[start]], tileRows[start..i].ToArray(), tileCols[start..i].ToArray(), v);
+                else result.SetTiles(names[modules[start]], tileRows[start..i].ToArray(), tileCols[start..i].ToArray(), v);
+#else
+                throw new NotSupportedException("TEMP");
+#endif
+            }
+            catch (ArgumentException e) { throw ErrorMapping.Invalid($"batch {index}, tile {start}: {e.Message}"); }
+            start = i;
+        }
+        return (result, (long)batch.Length * WeightSchema.TileSize);
+    }
+
+    private static float[] TileValues(IArrowArray column, int tiles)
+    {
+        if (column is not FixedSizeListArray list) throw new InvalidDataException($"column 'values' must be fixed_size_list, not {column.Data.DataType.Name}");
+        if (list.NullCount > 0 || list.Values.NullCount > 0) throw new InvalidDataException("column 'values' has nulls");
+        int n = tiles * WeightSchema.TileSize, first = list.Offset * WeightSchema.TileSize;
+        var values = new float[n];
+        switch (list.Values)
+        {
+            case FloatArray f: f.Values.Slice(first, n).CopyTo(values); break;
+            case HalfFloatArray h: System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(h.Values.Slice(first, n), values); break;
+            default: throw new InvalidDataException($"column 'values' must hold float32 or float16, not {list.Values.Data.DataType.Name}");
+        }
+        return values;
     }
 
     /// <summary>Logs and applies the batch (not yet durable); the store refuses it whole if any row is bad.</summary>
@@ -256,7 +331,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
         }
         catch (Exception e) when (ErrorMapping.Map(e) is { } mapped)
         {
-            throw new GrpcException(mapped.Status, $"batch {index}: {e.Message}");
+            throw ErrorMapping.Status(mapped.StatusCode, $"batch {index}: {e.Message}");
         }
     }
 }

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Google.Protobuf;
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
 using Hyprstream.Flight.Protocol;
 
 namespace Hyprstream.Service;
@@ -68,21 +68,20 @@ public sealed class TokenAuth
         return ok;
     }
 
-    /// <summary>The router's interceptor: every call except Handshake must carry a valid bearer token.</summary>
-    public ValueTask CheckAsync(GrpcServerCall call)
+    /// <summary>Every call but Handshake must carry a valid bearer token (when tokens are configured).</summary>
+    public void Check(ServerCallContext context)
     {
-        if (!Enabled || call.Method == "Handshake") return ValueTask.CompletedTask;
-        var header = call.RequestHeaders.Authorization.ToString();
+        if (!Enabled) return;
+        var header = context.RequestHeaders.GetValue("authorization") ?? "";
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-            throw new GrpcException(GrpcStatusCode.Unauthenticated, "this server requires a bearer token (authorization: Bearer <token>); call Handshake first");
+            throw ErrorMapping.Status(StatusCode.Unauthenticated, "this server requires a bearer token (authorization: Bearer <token>); call Handshake first");
         if (!IsValid(Encoding.UTF8.GetBytes(header[7..].Trim())))
-            throw new GrpcException(GrpcStatusCode.Unauthenticated, "the bearer token is not valid");
-        return ValueTask.CompletedTask;
+            throw ErrorMapping.Status(StatusCode.Unauthenticated, "the bearer token is not valid");
     }
 
-    public async Task HandshakeAsync(GrpcServerCall call)
+    public async Task Handshake(IAsyncStreamReader<HandshakeRequest> requests, IServerStreamWriter<HandshakeResponse> responses, ServerCallContext context)
     {
-        var request = await call.ReadAsync(HandshakeRequest.Parser);
+        var request = await requests.MoveNext(context.CancellationToken) ? requests.Current : null;
         byte[]? token = null;
         if (!Enabled)
         {
@@ -90,16 +89,16 @@ public sealed class TokenAuth
         }
         else
         {
-            foreach (var candidate in Candidates(call, request))
+            foreach (var candidate in Candidates(context, request))
                 if (IsValid(candidate)) { token = candidate; break; }
-            if (token == null) throw new GrpcException(GrpcStatusCode.Unauthenticated, "handshake failed: no valid token was presented");
-            call.ResponseHeaders.Authorization = "Bearer " + Encoding.UTF8.GetString(token);
+            if (token == null) throw ErrorMapping.Status(StatusCode.Unauthenticated, "handshake failed: no valid token was presented");
+            await context.WriteResponseHeadersAsync(new Metadata { { "authorization", "Bearer " + Encoding.UTF8.GetString(token) } });
         }
-        await call.WriteAsync(new HandshakeResponse { ProtocolVersion = request?.ProtocolVersion ?? 0, Payload = ByteString.CopyFrom(token) });
-        while (await call.ReadMessageAsync() != null) { }
+        await responses.WriteAsync(new HandshakeResponse { ProtocolVersion = request?.ProtocolVersion ?? 0, Payload = ByteString.CopyFrom(token) });
+        while (await requests.MoveNext(context.CancellationToken)) { }
     }
 
-    private static IEnumerable<byte[]> Candidates(GrpcServerCall call, HandshakeRequest? request)
+    private static IEnumerable<byte[]> Candidates(ServerCallContext context, HandshakeRequest? request)
     {
         if (request != null && !request.Payload.IsEmpty)
         {
@@ -108,7 +107,7 @@ public sealed class TokenAuth
             try { basic = BasicAuth.Parser.ParseFrom(request.Payload); } catch (InvalidProtocolBufferException) { }
             if (basic != null && basic.Password.Length > 0) yield return Encoding.UTF8.GetBytes(basic.Password);
         }
-        var header = call.RequestHeaders.Authorization.ToString();
+        var header = context.RequestHeaders.GetValue("authorization") ?? "";
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) yield return Encoding.UTF8.GetBytes(header[7..].Trim());
         if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {

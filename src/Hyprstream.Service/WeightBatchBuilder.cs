@@ -1,65 +1,48 @@
-using System.Text;
+using Apache.Arrow;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Runtime;
 
 namespace Hyprstream.Service;
 
 /// <summary>
-/// Fills reusable arrays with up to <see cref="Capacity"/> weights and exposes them as one Arrow record batch
-/// without copying; the transport copies the arrays to the wire, then the builder is reset for the next batch.
+/// Fills reusable arrays with up to <see cref="Capacity"/> weights of the row form and exposes them as one Arrow
+/// record batch without copying (the module column as indices into the stream's dictionary); the transport copies
+/// the arrays to the wire, then the builder is reset for the next batch.
 /// </summary>
-internal sealed class WeightBatchBuilder(int capacity)
+internal sealed class WeightBatchBuilder(Schema schema, StringArray dictionary, int capacity)
 {
     private readonly int[] _rows = new int[capacity];
     private readonly int[] _cols = new int[capacity];
     private readonly float[] _values = new float[capacity];
-    private readonly int[] _offsets = new int[capacity + 1];
-    private byte[] _names = new byte[capacity * 32];
-    private int _nameBytes;
+    private readonly short[] _index16 = new short[capacity];
+    private readonly int[] _index32 = new int[capacity];
+    private readonly bool _wide = dictionary.Length > short.MaxValue;
 
     public int Capacity => capacity;
     public int Count { get; private set; }
     public bool Full => Count == capacity;
 
-    /// <summary>Reads the next weights of a module straight into the batch arrays; returns how many (0: module done).</summary>
-    public int Fill(ActiveWeightCursor cursor, byte[] module)
+    /// <summary>Reads the next weights of module number <paramref name="module"/> straight into the batch; returns how many (0: module done).</summary>
+    public int Fill(ActiveWeightCursor cursor, int module, float scale)
     {
         int free = capacity - Count;
-        int n = cursor.Read(_rows.AsSpan(Count, free), _cols.AsSpan(Count, free), _values.AsSpan(Count, free));
+        var values = _values.AsSpan(Count, free);
+        int n = cursor.Read(_rows.AsSpan(Count, free), _cols.AsSpan(Count, free), values);
         if (n == 0) return 0;
-        int need = _nameBytes + n * module.Length;
-        if (need > _names.Length) Array.Resize(ref _names, Math.Max(_names.Length * 2, need));
-        var names = _names.AsSpan();
-        for (int i = 0; i < n; i++)
-        {
-            module.CopyTo(names[_nameBytes..]);
-            _nameBytes += module.Length;
-            _offsets[Count + i + 1] = _nameBytes;
-        }
+        if (scale != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(values[..n], scale, values[..n]);
+        if (_wide) _index32.AsSpan(Count, n).Fill(module);
+        else _index16.AsSpan(Count, n).Fill((short)module);
         Count += n;
         return n;
     }
 
-    public ArrowRecordBatch Build()
+    public RecordBatch Build()
     {
-        var n = Count;
-        var module = new ArrowArray(ArrowType.Utf8, n, 0, [ReadOnlyMemory<byte>.Empty, Bytes(_offsets, n + 1), _names.AsMemory(0, _nameBytes)]);
-        return new ArrowRecordBatch(WeightSchema.Schema, n, [
-            module,
-            ArrowArray.FromMemory(ArrowType.Int32, n, Bytes(_rows, n)),
-            ArrowArray.FromMemory(ArrowType.Int32, n, Bytes(_cols, n)),
-            ArrowArray.FromMemory(ArrowType.Float32, n, Bytes(_values, n)),
-        ]);
+        int n = Count;
+        IArrowArray indices = _wide ? Columns.Int32(_index32, n) : Columns.Int16(_index16, n);
+        var module = new DictionaryArray((Apache.Arrow.Types.DictionaryType)schema.GetFieldByIndex(0).DataType, indices, dictionary);
+        return new RecordBatch(schema, [module, Columns.Int32(_rows, n), Columns.Int32(_cols, n), Columns.Float32(_values, n)], n);
     }
 
-    public void Reset()
-    {
-        Count = 0;
-        _nameBytes = 0;
-    }
-
-    private static ReadOnlyMemory<byte> Bytes<T>(T[] a, int n) where T : struct =>
-        new ArrayBytes<T>(a).Memory[..(n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>())];
-
-    public static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
+    public void Reset() => Count = 0;
 }

@@ -1,48 +1,62 @@
-using System.Text;
-using System.Text.Json;
+using Apache.Arrow;
+using Apache.Arrow.Types;
 using Hyprstream.Flight.Ipc;
 
 namespace Hyprstream.Service;
 
 /// <summary>
-/// How adapter weights look as Arrow: one row per stored weight, `module utf8, row int32, col int32, value float32`
-/// (the stored value; multiply by the module's scale, listed in the flight's app_metadata, for the effective ΔW).
+/// How adapter weights look as Arrow, in two forms. Rows: one row per stored weight, `module, row int32, col int32,
+/// value float32`. Tiles: one row per stored 8×64 tile, `module, tile_row int32, tile_col int32, values
+/// fixed_size_list&lt;T&gt;[512]` (row-major: values[r*64 + c] is the weight at row tile_row*8 + r, column
+/// tile_col*64 + c; weights not stored read 0). `module` is dictionary-encoded (the stream's dictionary holds the
+/// module names). Values are the stored ones unless the ticket asks for "scaled" (multiplied by the module's scale,
+/// listed in the flight's app_metadata).
 /// </summary>
 public static class WeightSchema
 {
-    public static readonly ArrowSchema Schema = new([
-        new ArrowField("module", ArrowType.Utf8, Nullable: false),
-        new ArrowField("row", ArrowType.Int32, Nullable: false),
-        new ArrowField("col", ArrowType.Int32, Nullable: false),
-        new ArrowField("value", ArrowType.Float32, Nullable: false),
-    ]);
+    public const int TileRows = 8, TileCols = 64, TileSize = TileRows * TileCols;
 
-    public static ArrowSchema WithMetadata(IReadOnlyDictionary<string, string> meta) => new(Schema.Fields, meta);
+    public const string RowForm = "rows", TileForm = "tiles";
 
-    /// <summary>Arrow bytes per weight in a DoGet batch (values + offsets + the repeated module name).</summary>
-    public static long BytesPerWeight(string module) => 12 + 4 + Encoding.UTF8.GetByteCount(module);
+    public static Schema Rows(int modules, IReadOnlyDictionary<string, string>? meta = null) => new([
+        new Field("module", Columns.DictionaryOf(modules), nullable: false),
+        new Field("row", Int32Type.Default, nullable: false),
+        new Field("col", Int32Type.Default, nullable: false),
+        new Field("value", FloatType.Default, nullable: false),
+    ], meta);
 
-    /// <summary>A ticket: which adapter (and optionally which module) to stream. JSON, so users can write one by hand.</summary>
-    public sealed record Ticket(string Adapter, string? Module)
+    public static Schema Tiles(int modules, WeightType type, IReadOnlyDictionary<string, string>? meta = null) => new([
+        new Field("module", Columns.DictionaryOf(modules), nullable: false),
+        new Field("tile_row", Int32Type.Default, nullable: false),
+        new Field("tile_col", Int32Type.Default, nullable: false),
+        new Field("values", new FixedSizeListType(new Field("item", ValueType(type), nullable: false), TileSize), nullable: false),
+    ], meta);
+
+    public static IArrowType ValueType(WeightType t) => t switch
     {
-        public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string?> { ["adapter"] = Adapter, ["module"] = Module }
-            .Where(kv => kv.Value != null).ToDictionary());
+        WeightType.Float32 => FloatType.Default,
+        WeightType.Float16 => HalfFloatType.Default,
+        // Arrow has no bfloat16 type: its 16 bits travel as uint16, marked by field metadata.
+        WeightType.BFloat16 => UInt16Type.Default,
+        _ => throw new ArgumentOutOfRangeException(nameof(t)),
+    };
 
-        public static Ticket Parse(ReadOnlySpan<byte> bytes)
-        {
-            try
-            {
-                using var doc = JsonDocument.Parse(bytes.ToArray());
-                var root = doc.RootElement;
-                if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("adapter", out var a) || a.ValueKind != JsonValueKind.String)
-                    throw new ArgumentException("ticket must be a JSON object with an \"adapter\" string");
-                string? module = null;
-                if (root.TryGetProperty("module", out var m) && m.ValueKind != JsonValueKind.Null)
-                    module = m.ValueKind == JsonValueKind.String ? m.GetString() : throw new ArgumentException("ticket \"module\" must be a string (or absent)");
-                return new Ticket(a.GetString()!, module);
-            }
-            catch (JsonException e) { throw new ArgumentException($"ticket is not JSON: {e.Message}"); }
-            catch (InvalidOperationException) { throw new ArgumentException("ticket strings must be valid Unicode text (an unpaired surrogate)"); }
-        }
+    /// <summary>Arrow bytes per weight of a form as DoGet sends it (values, coordinates, dictionary indices).</summary>
+    public static double BytesPerWeight(string form, WeightType type, int modules)
+    {
+        int index = modules <= short.MaxValue ? 2 : 4;
+        return form == TileForm ? ((int)type == 0 ? 4 : 2) + (8.0 + index) / TileSize : 12 + index;
+    }
+
+    /// <summary>Which form a DoPut schema carries (by its column names), or null when it is neither.</summary>
+    public static string? FormOf(Schema schema)
+    {
+        var names = schema.FieldsList.Select(f => f.Name).ToArray();
+        if (names.SequenceEqual(["module", "row", "col", "value"])) return RowForm;
+        if (names.SequenceEqual(["module", "tile_row", "tile_col", "values"])) return TileForm;
+        return null;
     }
 }
+
+/// <summary>The value type of a tile flight.</summary>
+public enum WeightType { Float32 = 0, Float16 = 1, BFloat16 = 2 }

@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Text;
 
-namespace Hyprstream.Flight.Grpc;
+namespace Hyprstream.Flight;
 
 /// <summary>
-/// Keeps status messages short and printable. Every `grpc-message` the router writes goes through
+/// Keeps status messages short and printable. Every status message the service sends goes through
 /// <see cref="Bound"/> (at most <see cref="MaxBytes"/> UTF-8 bytes, no control or format characters), and handlers
 /// quote client text (names, modes, action types) with <see cref="Quote"/>, so a 200 KB string sent by a client
 /// never comes back as a 200 KB header (which clients refuse, taking the connection with them).
