@@ -100,7 +100,7 @@ public sealed class FlightClient : IDisposable
     /// server is thrown as <see cref="RpcException"/> once every result before it has been read.
     /// </summary>
     public async Task<List<PutResult>> DoPutAsync(FlightDescriptor descriptor, Schema schema, IEnumerable<(RecordBatch Batch, byte[]? AppMetadata)> batches,
-        IpcCompression compression = IpcCompression.None, CancellationToken ct = default)
+        IpcCompression compression = IpcCompression.None, CancellationToken ct = default, Action<long>? ipcBytes = null)
     {
         using var call = Stub.DoPut(Options(ct: ct));
         var results = new List<PutResult>();
@@ -115,7 +115,9 @@ public sealed class FlightClient : IDisposable
             foreach (var (batch, meta) in batches)
             {
                 if (reader.IsCompleted) break; // the server ended the call (an error); the reader has it
+                long before = writer.IpcBytes;
                 await writer.WriteAsync(batch, meta == null ? null : ByteString.CopyFrom(meta), ct);
+                ipcBytes?.Invoke(writer.IpcBytes - before);
             }
             await call.RequestStream.CompleteAsync();
         }

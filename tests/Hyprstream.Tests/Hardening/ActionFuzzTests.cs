@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 using static Hyprstream.Tests.Hardening.Hostile;
 
 namespace Hyprstream.Tests.Hardening;
@@ -35,8 +36,8 @@ public sealed class ActionFuzzTests
         ["search"] = ["vector", "k", "metric", "ef", "filter"],
     };
 
-    private static readonly GrpcStatusCode[] Allowed =
-        [GrpcStatusCode.InvalidArgument, GrpcStatusCode.NotFound, GrpcStatusCode.AlreadyExists, GrpcStatusCode.FailedPrecondition];
+    private static readonly StatusCode[] Allowed =
+        [StatusCode.InvalidArgument, StatusCode.NotFound, StatusCode.AlreadyExists, StatusCode.FailedPrecondition];
 
     [Test]
     public async Task RandomActionBodies_GetOkOrAClientError_AndTheServerKeepsServing()
@@ -57,11 +58,11 @@ public sealed class ActionFuzzTests
                 await Raw(s.Client, type, body);
                 seen["OK"] = seen.GetValueOrDefault("OK") + 1;
             }
-            catch (GrpcException e)
+            catch (RpcException e)
             {
                 seen[e.Status.ToString()] = seen.GetValueOrDefault(e.Status.ToString()) + 1;
-                if (!Allowed.Contains(e.Status) || Encoding.UTF8.GetByteCount(e.Detail) > StatusText.MaxBytes || e.Detail.Any(char.IsControl))
-                    bad.Add($"#{i} {Cut(type)} {Cut(body)} -> {e.Status}: {e.Detail}");
+                if (!Allowed.Contains(e.StatusCode) || Encoding.UTF8.GetByteCount(e.Status.Detail) > StatusText.MaxBytes || e.Status.Detail.Any(char.IsControl))
+                    bad.Add($"#{i} {Cut(type)} {Cut(body)} -> {e.Status}: {e.Status.Detail}");
             }
         }
         TestContext.Out.WriteLine(string.Join(", ", seen.Select(kv => $"{kv.Key} {kv.Value}")));

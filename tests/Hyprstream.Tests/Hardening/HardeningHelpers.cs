@@ -1,7 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using Hyprstream.Flight.Rpc;
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 using Hyprstream.Service;
 using Hyprstream.Tests.Service;
 using static Hyprstream.Tests.Service.FlightPutTests;
@@ -23,24 +24,24 @@ internal static class Hostile
     }
 
     public static Task Put(FlightClient c, string name) =>
-        c.DoPutAsync(Cmd(CreateCmd(name)), WeightSchema.Schema, [(Batch((Q, 0, 0, 1f), (Q, 1, 1, 2f)), null)]);
+        c.DoPutAsync(Cmd(CreateCmd(name)), RowSchema, [(Batch((Q, 0, 0, 1f), (Q, 1, 1, 2f)), null)]);
 
     /// <summary>One DoAction with a raw body and a 30 s limit: a call that never ends fails the test instead of hanging it.</summary>
     public static async Task<List<byte[]>> Raw(FlightClient c, string type, string? body)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try { return await c.DoActionAsync(type, body == null ? null : Encoding.UTF8.GetBytes(body), cts.Token); }
-        catch (Exception e) when (e is not GrpcException && cts.IsCancellationRequested)
+        catch (Exception e) when (e is not RpcException && cts.IsCancellationRequested)
         {
             throw new AssertionException($"action {type[..Math.Min(type.Length, 40)]} got no status within 30 s: {e.GetType().Name}");
         }
     }
 
     /// <summary>The status of an action that must fail.</summary>
-    public static async Task<GrpcException> Fails(FlightClient c, string type, string? body)
+    public static async Task<RpcException> Fails(FlightClient c, string type, string? body)
     {
         try { await Raw(c, type, body); }
-        catch (GrpcException e) { return e; }
+        catch (RpcException e) { return e; }
         throw new AssertionException($"action {type} with {body} succeeded");
     }
 

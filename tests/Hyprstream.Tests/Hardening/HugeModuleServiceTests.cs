@@ -30,7 +30,7 @@ public sealed class HugeModuleServiceTests
         await using var s = await FlightServer.StartAsync();
         var c = s.Client;
         var cmd = Cmd(new { adapter = "huge", create = true, modules = new[] { new { name = M, rows = 1 << 20, cols = 1 << 25, scale = 2.0 } } });
-        await c.DoPutAsync(cmd, WeightSchema.Schema, [(Batch((M, 1_000_000, 33_000_000, 0.25f), (M, 3, 5, 0.001f)), null)]);
+        await c.DoPutAsync(cmd, RowSchema, [(Batch((M, 1_000_000, 33_000_000, 0.25f), (M, 3, 5, 0.001f)), null)]);
 
         var flights = await c.ListFlightsAsync();
         Assert.That(flights.Select(f => string.Join("/", f.FlightDescriptor.Path)), Does.Contain("adapters/huge").And.Contain($"adapters/huge/{M}"));

@@ -1,4 +1,5 @@
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 using Hyprstream.Service;
 using Hyprstream.Tests.Service;
 using static Hyprstream.Tests.Service.FlightPutTests;
@@ -73,8 +74,8 @@ public sealed class JsonTypeTests
         foreach (var (action, body, field) in Actions)
         {
             var e = await Fails(s.Client, action, body);
-            if (e.Status != GrpcStatusCode.InvalidArgument || !e.Detail.Contains($"\"{field}\"", StringComparison.Ordinal))
-                wrong.Add($"{action} {body}: {e.Status} {e.Detail}");
+            if (e.StatusCode != StatusCode.InvalidArgument || !e.Status.Detail.Contains($"\"{field}\"", StringComparison.Ordinal))
+                wrong.Add($"{action} {body}: {e.Status} {e.Status.Detail}");
         }
         Assert.That(wrong, Is.Empty);
         // Nothing was changed by the refused calls.
@@ -90,8 +91,8 @@ public sealed class JsonTypeTests
         foreach (var body in new[] { "[1]", "7", "\"a\"", "null", "{", "{\"adapter\":\"a\",}", new string('[', 5000) })
         {
             var e = await Fails(s.Client, "save", body);
-            Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), body);
-            AssertShortAndPrintable(e.Detail);
+            Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), body);
+            AssertShortAndPrintable(e.Status.Detail);
         }
     }
 
@@ -101,11 +102,11 @@ public sealed class JsonTypeTests
         await using var s = await ServerWithAdapters();
         foreach (var ticket in new[] { """{"adapter":"a","module":7}""", """{"adapter":"a","module":["x"]}""", """{"adapter":"x\ud800"}""", """{"adapter":"a","module":"\udc00"}""" })
         {
-            var e = Assert.ThrowsAsync<GrpcException>(async () =>
+            var e = Assert.ThrowsAsync<RpcException>(async () =>
             {
                 await foreach (var _ in s.Client.DoGetAsync(new Hyprstream.Flight.Protocol.Ticket { Ticket_ = Google.Protobuf.ByteString.CopyFromUtf8(ticket) })) { }
             })!;
-            Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), ticket + ": " + e.Detail);
+            Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), ticket + ": " + e.Status.Detail);
         }
         var ok = await ReadAll(s.Client, new Hyprstream.Flight.Protocol.Ticket { Ticket_ = Google.Protobuf.ByteString.CopyFromUtf8("""{"adapter":"a","module":null}""") });
         Assert.That(ok, Has.Count.EqualTo(2), "a null module is the whole adapter");
@@ -138,11 +139,11 @@ public sealed class JsonTypeTests
         {
             try
             {
-                await s.Client.DoPutAsync(Cmd(cmd), WeightSchema.Schema, [(Batch((Q, 5, 5, 1f)), null)]);
+                await s.Client.DoPutAsync(Cmd(cmd), RowSchema, [(Batch((Q, 5, 5, 1f)), null)]);
                 wrong.Add($"{field}: accepted");
             }
-            catch (GrpcException e) when (e.Status == GrpcStatusCode.InvalidArgument && e.Detail.Contains($"\"{field}\"", StringComparison.Ordinal)) { }
-            catch (GrpcException e) { wrong.Add($"{field}: {e.Status} {e.Detail}"); }
+            catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument && e.Status.Detail.Contains($"\"{field}\"", StringComparison.Ordinal)) { }
+            catch (RpcException e) { wrong.Add($"{field}: {e.Status} {e.Status.Detail}"); }
         }
         Assert.That(wrong, Is.Empty);
         var got = await ReadAll(s.Client, (await s.Client.GetFlightInfoAsync(Path("adapters", "a"))).Endpoint[0].Ticket);

@@ -1,4 +1,5 @@
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 using Hyprstream.Runtime;
 using Hyprstream.Service;
 using Hyprstream.Tests.Service;
@@ -57,18 +58,18 @@ public sealed class NameRuleTests
         // DoPut (CMD and PATH), actions, GetFlightInfo, tickets: all INVALID_ARGUMENT, none creates anything.
         foreach (var bad in new[] { euro200, "evil\u202Eexe", "a\u200Bb" })
         {
-            var e = Assert.ThrowsAsync<GrpcException>(() => s.Client.DoPutAsync(Cmd(CreateCmd(bad)), WeightSchema.Schema, [(Batch((Q, 0, 0, 1f)), null)]))!;
-            Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), e.Detail);
-            AssertShortAndPrintable(e.Detail);
-            e = Assert.ThrowsAsync<GrpcException>(() => s.Client.DoPutAsync(Path("adapters", bad), WeightSchema.Schema, [(Batch((Q, 0, 0, 1f)), null)]))!;
-            Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), e.Detail);
-            e = Assert.ThrowsAsync<GrpcException>(() => s.Client.GetFlightInfoAsync(Path("adapters", bad)))!;
-            Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), e.Detail);
+            var e = Assert.ThrowsAsync<RpcException>(() => s.Client.DoPutAsync(Cmd(CreateCmd(bad)), RowSchema, [(Batch((Q, 0, 0, 1f)), null)]))!;
+            Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
+            AssertShortAndPrintable(e.Status.Detail);
+            e = Assert.ThrowsAsync<RpcException>(() => s.Client.DoPutAsync(Path("adapters", bad), RowSchema, [(Batch((Q, 0, 0, 1f)), null)]))!;
+            Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
+            e = Assert.ThrowsAsync<RpcException>(() => s.Client.GetFlightInfoAsync(Path("adapters", bad)))!;
+            Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
             var body = System.Text.Json.JsonSerializer.Serialize(new { name = bad, sources = new[] { "a" }, weights = new[] { 1.0 } });
             e = await Fails(s.Client, "fuse", body);
-            Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), e.Detail);
+            Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
             e = await Fails(s.Client, "save", System.Text.Json.JsonSerializer.Serialize(new { adapter = bad }));
-            Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), e.Detail);
+            Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
         }
         // An unpaired surrogate can only arrive escaped in JSON (protobuf strings and our serializer turn it into
         // U+FFFD): INVALID_ARGUMENT, not a crash.
@@ -77,13 +78,13 @@ public sealed class NameRuleTests
             Type = Hyprstream.Flight.Protocol.FlightDescriptor.Types.DescriptorType.Cmd,
             Cmd = Google.Protobuf.ByteString.CopyFromUtf8("{\"adapter\":\"x\\ud800\",\"create\":true}"),
         };
-        var u = Assert.ThrowsAsync<GrpcException>(() => s.Client.DoPutAsync(raw, WeightSchema.Schema, [(Batch((Q, 0, 0, 1f)), null)]))!;
-        Assert.That(u.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), u.Detail);
+        var u = Assert.ThrowsAsync<RpcException>(() => s.Client.DoPutAsync(raw, RowSchema, [(Batch((Q, 0, 0, 1f)), null)]))!;
+        Assert.That(u.Status, Is.EqualTo(StatusCode.InvalidArgument), u.Status.Detail);
         u = await Fails(s.Client, "save", "{\"adapter\":\"x\\ud800\"}");
-        Assert.That(u.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), u.Detail);
+        Assert.That(u.Status, Is.EqualTo(StatusCode.InvalidArgument), u.Status.Detail);
         // A bad module name in a put: INVALID_ARGUMENT too.
-        var m = Assert.ThrowsAsync<GrpcException>(() => s.Client.DoPutAsync(Path("adapters", "a"), WeightSchema.Schema, [(Batch(("q\u202Ep", 0, 0, 1f)), null)]))!;
-        Assert.That(m.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), m.Detail);
+        var m = Assert.ThrowsAsync<RpcException>(() => s.Client.DoPutAsync(Path("adapters", "a"), RowSchema, [(Batch(("q\u202Ep", 0, 0, 1f)), null)]))!;
+        Assert.That(m.Status, Is.EqualTo(StatusCode.InvalidArgument), m.Status.Detail);
 
         // The longest good name (198 bytes) goes all the way to a file.
         var euro66 = string.Concat(Enumerable.Repeat("€", 66));

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Hyprstream.Flight.Rpc;
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 using Hyprstream.Runtime;
 using Hyprstream.Service;
 using static Hyprstream.Tests.Service.FlightPutTests;
@@ -31,7 +32,7 @@ internal sealed class RandomRequests(int seed)
         Enumerable.Range(0, _rng.Next(1, 6)).Select(_ => (module ?? Pick(Modules), _rng.Next(-2, 70), _rng.Next(-2, 130), Pick(Values))).ToArray();
 
     /// <summary>Sends one random request; returns what it was and its status (OK when it succeeded).</summary>
-    public async Task<(string What, GrpcStatusCode Status)> SendAsync(FlightClient c)
+    public async Task<(string What, StatusCode Status)> SendAsync(FlightClient c)
     {
         int kind = _rng.Next(11);
         string name = Pick(Names), other = Pick(Names);
@@ -50,7 +51,7 @@ internal sealed class RandomRequests(int seed)
                     var w = _rng.Next(2) == 0 && m.rows > 0 && m.cols > 0
                         ? [(m.name, _rng.Next(Math.Min(m.rows, 1 << 20)), _rng.Next(Math.Min(m.cols, 1 << 20)), 1f)]
                         : Weights(m.name);
-                    await c.DoPutAsync(Cmd(cmd), WeightSchema.Schema, [(Batch(w), null)]);
+                    await c.DoPutAsync(Cmd(cmd), RowSchema, [(Batch(w), null)]);
                     break;
                 }
                 case 2:
@@ -58,7 +59,7 @@ internal sealed class RandomRequests(int seed)
                     var w = Weights();
                     var mode = _rng.Next(2) == 0 ? "set" : "add";
                     what = $"put {mode} {name} {string.Join(" ", w)}";
-                    await c.DoPutAsync(Cmd(new { adapter = name, mode }), WeightSchema.Schema, [(Batch(w), null)]);
+                    await c.DoPutAsync(Cmd(new { adapter = name, mode }), RowSchema, [(Batch(w), null)]);
                     break;
                 }
                 case 3:
@@ -99,14 +100,14 @@ internal sealed class RandomRequests(int seed)
                         new { adapter = Pick(new[] { "../x", "", ".hidden", new string('€', 70), "a\u0001b" }), target = 7, tolerance = "x" });
                     break;
             }
-            return (what, GrpcStatusCode.OK);
+            return (what, StatusCode.OK);
         }
-        catch (GrpcException e) { return (what, e.Status); }
+        catch (RpcException e) { return (what, e.StatusCode); }
     }
 
     private static async Task Act(FlightClient c, string type, object body) => await c.DoActionAsync(type, JsonSerializer.SerializeToUtf8Bytes(body));
 
     /// <summary>Statuses a request may end with: success or a refusal that names the client's mistake.</summary>
-    public static readonly GrpcStatusCode[] Allowed =
-        [GrpcStatusCode.OK, GrpcStatusCode.InvalidArgument, GrpcStatusCode.NotFound, GrpcStatusCode.AlreadyExists, GrpcStatusCode.FailedPrecondition];
+    public static readonly StatusCode[] Allowed =
+        [StatusCode.OK, StatusCode.InvalidArgument, StatusCode.NotFound, StatusCode.AlreadyExists, StatusCode.FailedPrecondition];
 }

@@ -1,4 +1,5 @@
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 using Hyprstream.Runtime.Store;
 using Hyprstream.Service;
 using Hyprstream.Tests.Service;
@@ -26,15 +27,15 @@ public sealed class RefusedPutTests
     public async Task CreateWithABadModule_IsInvalidArgument_AndLeavesNothingBehind(int rows, int cols, double scale)
     {
         await using var s = await FlightServer.StartAsync();
-        await s.Client.DoPutAsync(Cmd(CreateCmd("keep")), WeightSchema.Schema, [(Batch((Q, 0, 0, 1f)), null)]);
+        await s.Client.DoPutAsync(Cmd(CreateCmd("keep")), RowSchema, [(Batch((Q, 0, 0, 1f)), null)]);
         var records = s.Host.Store.Store.Stats().WalRecordsAppended;
         var cmd = new { adapter = "victim", create = true, modules = new object[] { new { name = Q, rows = 8, cols = 64, scale = 1.0 }, new { name = "m2", rows, cols, scale } } };
-        var e = Assert.ThrowsAsync<GrpcException>(() => s.Client.DoPutAsync(Cmd(cmd), WeightSchema.Schema, [(Batch((Q, 0, 0, 1f)), null)]));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), e.Message);
+        var e = Assert.ThrowsAsync<RpcException>(() => s.Client.DoPutAsync(Cmd(cmd), RowSchema, [(Batch((Q, 0, 0, 1f)), null)]));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Message);
         // The same module declared for an existing adapter: refused as well, nothing declared.
         var cmdExisting = new { adapter = "keep", modules = new object[] { new { name = "m2", rows, cols, scale } } };
-        var e3 = Assert.ThrowsAsync<GrpcException>(() => s.Client.DoPutAsync(Cmd(cmdExisting), WeightSchema.Schema, []));
-        Assert.That(e3!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+        var e3 = Assert.ThrowsAsync<RpcException>(() => s.Client.DoPutAsync(Cmd(cmdExisting), RowSchema, []));
+        Assert.That(e3!.Status, Is.EqualTo(StatusCode.InvalidArgument));
 
         Assert.That(s.Host.Store.Store.Stats().WalRecordsAppended, Is.EqualTo(records), "nothing was logged");
         var names = (await s.Client.ListFlightsAsync()).Select(f => f.FlightDescriptor.Path[1]).Distinct().ToList();

@@ -23,7 +23,7 @@ public sealed class ReplayFuzzTests
         var gen = new RandomRequests(seed);
         var storeDir = Path.Combine(s.Dir.Path, ServiceStore.StoreFolder);
         var live = s.Host.Store.Store;
-        var seen = new Dictionary<Hyprstream.Flight.Grpc.GrpcStatusCode, int>();
+        var seen = new Dictionary<Grpc.Core.StatusCode, int>();
         for (int step = 0; step < steps; step++)
         {
             var (what, status) = await gen.SendAsync(s.Client);
@@ -39,8 +39,8 @@ public sealed class ReplayFuzzTests
                 Assert.That(recovered.Read(n, Fingerprint), Is.EqualTo(live.Read(n, Fingerprint)), $"step {step}: {what}: adapter {n}");
         }
         TestContext.Out.WriteLine(string.Join(", ", seen.Select(kv => $"{kv.Key}: {kv.Value}")));
-        Assert.That(seen.GetValueOrDefault(Hyprstream.Flight.Grpc.GrpcStatusCode.OK), Is.GreaterThan(steps / 10), "enough requests succeed to build state");
-        Assert.That(seen.GetValueOrDefault(Hyprstream.Flight.Grpc.GrpcStatusCode.InvalidArgument), Is.GreaterThan(steps / 10), "enough requests are refused");
+        Assert.That(seen.GetValueOrDefault(Grpc.Core.StatusCode.OK), Is.GreaterThan(steps / 10), "enough requests succeed to build state");
+        Assert.That(seen.GetValueOrDefault(Grpc.Core.StatusCode.InvalidArgument), Is.GreaterThan(steps / 10), "enough requests are refused");
     }
 
     private static string Fingerprint(Hyprstream.Runtime.SparseAdapter a) =>

@@ -5,6 +5,7 @@ using Hyprstream.Service;
 using Hyprstream.Tests.Service;
 using static Hyprstream.Tests.Service.FlightServiceTests;
 
+using static Hyprstream.Tests.Service.FlightPutTests;
 namespace Hyprstream.Tests.Hardening;
 
 /// <summary>SIGTERM ends `hyprstream serve` whatever is running, and what was acknowledged survives.</summary>
@@ -23,7 +24,7 @@ public sealed class SigtermTests
         using var client = new FlightClient(new Uri("http://" + ServeProcess.Authority(line)));
         // The attacker's module: 1,048,576 x 33,554,432 declared, one weight stored.
         var cmd = Cmd(new { adapter = "huge", create = true, modules = new[] { new { name = Module, rows = 1 << 20, cols = 1 << 25 } } });
-        await client.DoPutAsync(cmd, WeightSchema.Schema, [(FlightPutTests.Batch((Module, 1_000_000, 33_000_000, 0.25f)), null)]);
+        await client.DoPutAsync(cmd, RowSchema, [(FlightPutTests.Batch((Module, 1_000_000, 33_000_000, 0.25f)), null)]);
         // Readers and a writer keep the server busy while it is told to stop.
         using var busy = new CancellationTokenSource();
         var answered = new int[3];
@@ -34,7 +35,7 @@ public sealed class SigtermTests
             {
                 try
                 {
-                    if (i == 0) await client.DoPutAsync(Cmd(new { adapter = "huge" }), WeightSchema.Schema, [(FlightPutTests.Batch((Module, n % 1000, n % 1000, 1f)), null)]);
+                    if (i == 0) await client.DoPutAsync(Cmd(new { adapter = "huge" }), RowSchema, [(FlightPutTests.Batch((Module, n % 1000, n % 1000, 1f)), null)]);
                     else if (i == 1) await FlightActionAuthTests.Act(client, "stats");
                     else await client.ListFlightsAsync();
                     n++;

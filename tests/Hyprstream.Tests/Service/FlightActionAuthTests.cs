@@ -2,7 +2,8 @@ using System.Text;
 using System.Text.Json;
 using Google.Protobuf;
 using Hyprstream.Flight.Rpc;
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 using Hyprstream.Runtime;
 using Hyprstream.Service;
 using static Hyprstream.Tests.Service.FlightPutTests;
@@ -24,7 +25,7 @@ public sealed class FlightActionAuthTests
     }
 
     private static async Task Put(FlightClient c, string name, params (string, int, int, float)[] w) =>
-        await c.DoPutAsync(Cmd(CreateCmd(name)), WeightSchema.Schema, [(Batch(w), null)]);
+        await c.DoPutAsync(Cmd(CreateCmd(name)), RowSchema, [(Batch(w), null)]);
 
     [Test]
     public async Task MergeFusePruneKeepTop_ChangeTheAdapters_AndAreDurable()
@@ -51,8 +52,8 @@ public sealed class FlightActionAuthTests
             Assert.That(durable.Modules[Q].Get(2, 2), Is.EqualTo(-4f)); // 2·2 - 2·4
             Assert.That(durable.Provenance["source"], Is.EqualTo("fuse"));
         }
-        var e = Assert.ThrowsAsync<GrpcException>(() => Act(s.Client, "fuse", new { name = "c", sources = new[] { "a" }, weights = new[] { 1.0 } }));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.AlreadyExists));
+        var e = Assert.ThrowsAsync<RpcException>(() => Act(s.Client, "fuse", new { name = "c", sources = new[] { "a" }, weights = new[] { 1.0 } }));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.AlreadyExists));
 
         var pruned = await Act(s.Client, "prune", new { adapter = "a", tolerance = 0.01 });
         Assert.That(pruned.GetProperty("removed").GetInt64(), Is.EqualTo(1));
@@ -83,19 +84,19 @@ public sealed class FlightActionAuthTests
     {
         await using var s = await FlightServer.StartAsync();
         await s.Client.DoPutAsync(Cmd(new { adapter = "x", create = true, modules = new[] { new { name = Q, rows = 64, cols = 128, scale = 1.0 } } }),
-            WeightSchema.Schema, [(Batch((Q, 0, 0, 1f)), null)]);
+            RowSchema, [(Batch((Q, 0, 0, 1f)), null)]);
         await s.Client.DoPutAsync(Cmd(new { adapter = "y", create = true, modules = new[] { new { name = Q, rows = 64, cols = 128, scale = 4.0 } } }),
-            WeightSchema.Schema, [(Batch((Q, 0, 0, 1f)), null)]);
+            RowSchema, [(Batch((Q, 0, 0, 1f)), null)]);
         await s.Client.DoPutAsync(Cmd(new { adapter = "z", create = true, modules = new[] { new { name = Q, rows = 32, cols = 128, scale = 1.0 } } }),
-            WeightSchema.Schema, [(Batch((Q, 0, 0, 1f)), null)]);
+            RowSchema, [(Batch((Q, 0, 0, 1f)), null)]);
         await Act(s.Client, "merge", new { target = "x", source = "y", scale = 0.5 });
         using (var durable = s.Durable("x")!) Assert.That(durable.Modules[Q].Get(0, 0), Is.EqualTo(1f + 0.5f * 4f)); // x's scale is 1
 
-        var e = Assert.ThrowsAsync<GrpcException>(() => Act(s.Client, "merge", new { target = "x", source = "z" }));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
-        Assert.That(e.Detail, Does.Contain("32x128"));
-        e = Assert.ThrowsAsync<GrpcException>(() => Act(s.Client, "merge", new { target = "x", source = "nobody" }));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
+        var e = Assert.ThrowsAsync<RpcException>(() => Act(s.Client, "merge", new { target = "x", source = "z" }));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(e.Status.Detail, Does.Contain("32x128"));
+        e = Assert.ThrowsAsync<RpcException>(() => Act(s.Client, "merge", new { target = "x", source = "nobody" }));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.NotFound));
         using (var durable = s.Durable("x")!) Assert.That(durable.Modules[Q].Get(0, 0), Is.EqualTo(3f));
     }
 
@@ -151,20 +152,20 @@ public sealed class FlightActionAuthTests
         Assert.That((await Act(s.Client, "delete", new { adapter = "a" })).GetProperty("deleted").GetBoolean(), Is.True);
         Assert.That(File.Exists(s.Dir.File("a.vdb")), Is.False);
         Assert.That(s.Durable("a"), Is.Null);
-        var e = Assert.ThrowsAsync<GrpcException>(() => Act(s.Client, "load", new { adapter = "a" }));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
-        e = Assert.ThrowsAsync<GrpcException>(() => s.Client.GetFlightInfoAsync(Path("adapters", "a")));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
-        e = Assert.ThrowsAsync<GrpcException>(() => Act(s.Client, "prune", new { adapter = "a", tolerance = 0 }));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
-        e = Assert.ThrowsAsync<GrpcException>(() => Act(s.Client, "pin", new { adapter = "a" }));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
-        e = Assert.ThrowsAsync<GrpcException>(() => Act(s.Client, "prune", new { adapter = "dropped" }));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
-        e = Assert.ThrowsAsync<GrpcException>(() => Act(s.Client, "keep-top", new { adapter = "dropped", fraction = 1.5 }));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
-        e = Assert.ThrowsAsync<GrpcException>(async () => await s.Client.DoActionAsync("stats", Encoding.UTF8.GetBytes("{not json")));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+        var e = Assert.ThrowsAsync<RpcException>(() => Act(s.Client, "load", new { adapter = "a" }));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+        e = Assert.ThrowsAsync<RpcException>(() => s.Client.GetFlightInfoAsync(Path("adapters", "a")));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+        e = Assert.ThrowsAsync<RpcException>(() => Act(s.Client, "prune", new { adapter = "a", tolerance = 0 }));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+        e = Assert.ThrowsAsync<RpcException>(() => Act(s.Client, "pin", new { adapter = "a" }));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+        e = Assert.ThrowsAsync<RpcException>(() => Act(s.Client, "prune", new { adapter = "dropped" }));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
+        e = Assert.ThrowsAsync<RpcException>(() => Act(s.Client, "keep-top", new { adapter = "dropped", fraction = 1.5 }));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
+        e = Assert.ThrowsAsync<RpcException>(async () => await s.Client.DoActionAsync("stats", Encoding.UTF8.GetBytes("{not json")));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
     }
 
     [Test]
@@ -177,7 +178,7 @@ public sealed class FlightActionAuthTests
         {
             await Put(c, "kept", (Q, 1, 1, 1f), (Q, 2, 2, 2f));
             await Act(c, "save", new { adapter = "kept" }); // also leaves kept.vdb at the top of the data directory
-            await c.DoPutAsync(Path("adapters", "kept"), WeightSchema.Schema, [(Batch((Q, 3, 3, 3f)), null)]);
+            await c.DoPutAsync(Path("adapters", "kept"), RowSchema, [(Batch((Q, 3, 3, 3f)), null)]);
         }
         await using (var host = await FlightServiceHost.StartAsync(options))
         using (var c = new FlightClient(host.Address))
@@ -192,27 +193,24 @@ public sealed class FlightActionAuthTests
     public async Task Tokens_MissingOrWrong_AreUnauthenticated_HandshakeGrantsAccess()
     {
         await using var s = await FlightServer.StartAsync(tokens: ["s3cret"]);
-        var e = Assert.ThrowsAsync<GrpcException>(() => s.Client.ListFlightsAsync());
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.Unauthenticated));
+        var e = Assert.ThrowsAsync<RpcException>(() => s.Client.ListFlightsAsync());
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
         s.Client.Token = "wrong";
-        e = Assert.ThrowsAsync<GrpcException>(() => s.Client.DoActionAsync("stats"));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.Unauthenticated));
-        e = Assert.ThrowsAsync<GrpcException>(() => s.Client.HandshakeAsync("also-wrong"));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.Unauthenticated));
+        e = Assert.ThrowsAsync<RpcException>(() => s.Client.DoActionAsync("stats"));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
+        e = Assert.ThrowsAsync<RpcException>(() => s.Client.HandshakeAsync("also-wrong"));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.Unauthenticated));
 
         Assert.That(Encoding.UTF8.GetString(await s.Client.HandshakeAsync("s3cret")), Is.EqualTo("s3cret"));
         Assert.That(await s.Client.ListFlightsAsync(), Is.Empty);
 
         // pyarrow's authenticate_basic_token: `authorization: Basic base64(user:token)` on Handshake.
         using var basic = new FlightClient(s.Host.Address);
-        await using var call = basic.Channel.Start(FlightPaths.Handshake, new GrpcCallOptions
-        {
-            Headers = new Dictionary<string, string> { ["authorization"] = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("user:s3cret")) },
-        });
-        await call.WriteAsync(new Hyprstream.Flight.Protocol.HandshakeRequest().ToByteArray());
-        await call.CompleteRequestAsync();
-        Assert.That(await call.ReadAsync(), Is.Not.Null);
-        Assert.That(call.Response!.Headers.GetValues("authorization").Single(), Is.EqualTo("Bearer s3cret"));
+        using var call = basic.Stub.Handshake(new Metadata { { "authorization", "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("user:s3cret")) } });
+        await call.RequestStream.WriteAsync(new Hyprstream.Flight.Protocol.HandshakeRequest());
+        await call.RequestStream.CompleteAsync();
+        Assert.That(await call.ResponseStream.MoveNext(default), Is.True);
+        Assert.That((await call.ResponseHeadersAsync).GetValue("authorization"), Is.EqualTo("Bearer s3cret"));
     }
 
     [Test]

@@ -1,12 +1,11 @@
-using System.Buffers;
 using System.Text.Json;
+using Apache.Arrow;
 using Google.Protobuf;
-using Hyprstream.Flight.Rpc;
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
-using Hyprstream.Runtime;
 using Hyprstream.Service;
+using Hyprstream.Tests.Flight;
 using static Hyprstream.Tests.Service.FlightPutTests;
 using static Hyprstream.Tests.Service.FlightServiceTests;
 
@@ -27,7 +26,7 @@ public sealed class FlightBadInputTests
     private static async Task<FlightServer> WithAdapter(int maxMessage = 64 << 20)
     {
         var s = await FlightServer.StartAsync(maxMessage: maxMessage, batchRows: 64);
-        await s.Client.DoPutAsync(Cmd(CreateCmd("a")), WeightSchema.Schema, [(Batch((Q, 0, 0, 1f), (Q, 1, 1, 2f)), null)]);
+        await s.Client.DoPutAsync(Cmd(CreateCmd("a")), RowSchema, [(Batch((Q, 0, 0, 1f), (Q, 1, 1, 2f)), null)]);
         return s;
     }
 
@@ -36,77 +35,101 @@ public sealed class FlightBadInputTests
     {
         await using var s = await WithAdapter();
         byte[] garbage = [0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 1, 2]; // field 1, length far past the end
-        foreach (var path in new[] { FlightPaths.GetFlightInfo, FlightPaths.GetSchema, FlightPaths.DoGet, FlightPaths.DoAction })
+        var invoker = s.Client.Invoker;
+        foreach (var name in new[] { "GetFlightInfo", "GetSchema" })
         {
-            var e = Assert.ThrowsAsync<GrpcException>(() => s.Client.Channel.UnaryAsync(path, garbage), path);
-            Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), path);
+            var e = Assert.Throws<RpcException>(() => invoker.BlockingUnaryCall(FlightMessages.Raw(MethodType.Unary, name), null, new CallOptions(), garbage), name);
+            Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), name);
+            Assert.That(e.Status.Detail, Does.Contain("malformed"), name);
+        }
+        foreach (var name in new[] { "DoGet", "DoAction", "ListFlights" })
+        {
+            using var call = invoker.AsyncServerStreamingCall(FlightMessages.Raw(MethodType.ServerStreaming, name), null, new CallOptions(), garbage);
+            var e = Assert.ThrowsAsync<RpcException>(async () => { while (await call.ResponseStream.MoveNext(default)) { } }, name);
+            Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), name);
         }
         await AssertStillServes(s, 2);
     }
 
-    private static byte[] Framed(Action<IBufferWriter<byte>> write)
+    /// <summary>Sends raw FlightData messages as one DoPut; returns the status it ends with (the call must fail).</summary>
+    private static async Task<RpcException> PutRaw(FlightServer s, params object[] messages)
     {
-        var buf = new ArrayBufferWriter<byte>();
-        write(buf);
-        return buf.WrittenMemory.ToArray();
-    }
-
-    private static async Task<GrpcException> PutRaw(FlightServer s, params byte[][] framedMessages)
-    {
-        await using var call = s.Client.StartDoPut();
+        using var call = s.Client.Invoker.AsyncDuplexStreamingCall(FlightMessages.Raw(MethodType.DuplexStreaming, "DoPut"), null, s.Client.Options());
         try
         {
-            foreach (var m in framedMessages) await call.WriteFramedAsync(m);
-            await call.CompleteRequestAsync();
+            foreach (var m in messages) await call.RequestStream.WriteAsync(m as byte[] ?? ((IMessage)m).ToByteArray());
+            await call.RequestStream.CompleteAsync();
         }
         catch (Exception) { /* the server may end the call early; its status is read below */ }
-        return Assert.ThrowsAsync<GrpcException>(async () => { while (await call.ReadAsync() != null) { } })!;
+        return Assert.ThrowsAsync<RpcException>(async () => { while (await call.ResponseStream.MoveNext(default)) { } })!;
     }
 
     [Test]
     public async Task TruncatedOrLyingIpc_OnDoPut_IsInvalidArgument_AndChangesNothing()
     {
         await using var s = await WithAdapter();
-        var schemaMsg = Framed(o => FlightDataEncoder.WriteSchema(o, WeightSchema.Schema, Path("adapters", "a")));
-        var (header, body) = ArrowIpcWriter.RecordBatchMessage(Batch((Q, 5, 5, 9f), (Q, 6, 6, 9f)));
-        var full = body.ToArray();
+        var messages = FlightMessages.Of(RowSchema, [Batch((Q, 5, 5, 9f), (Q, 6, 6, 9f))], Path("adapters", "a"));
+        var (schema, batch) = (messages[0], messages[1]);
 
         // Body shorter than the message says.
-        var truncated = Framed(o => FlightDataEncoder.Write(o, header, new IpcBody([full.AsMemory(0, 16)])));
-        var e = await PutRaw(s, schemaMsg, truncated);
-        Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument), e.Detail);
-
-        // A header that lies about its buffers (two missing).
-        var rb = FlatBufferReader.Root(header).Table(2)!.Value;
-        var lying = FlatBufferWriter.Finish(new FlatBufferTable().Short(0, 4).Byte(1, 3)
-            .Table(2, new FlatBufferTable().Long(0, 2).LongPairs(1, rb.LongPairs(1)).LongPairs(2, rb.LongPairs(2).Take(7).ToList())).Long(3, full.Length));
-        e = await PutRaw(s, schemaMsg, Framed(o => FlightDataEncoder.Write(o, lying, new IpcBody([full]))));
-        Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
-        Assert.That(e.Detail, Does.Contain("buffers"));
+        var truncated = batch.Clone();
+        truncated.DataBody = ByteString.CopyFrom(batch.DataBody.Span[..16]);
+        var e = await PutRaw(s, schema, truncated);
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
+        Assert.That(e.Status.Detail, Does.Contain("body"));
 
         // Metadata that is not a flatbuffer at all.
-        e = await PutRaw(s, schemaMsg, Framed(o => FlightDataEncoder.Write(o, [1, 2, 3], IpcBody.Empty)));
-        Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+        var garbled = batch.Clone();
+        garbled.DataHeader = ByteString.CopyFrom(1, 2, 3);
+        e = await PutRaw(s, schema, garbled);
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
+
+        // A body with bytes the header does not account for.
+        var padded = batch.Clone();
+        padded.DataBody = ByteString.CopyFrom([.. batch.DataBody.ToByteArray(), .. new byte[64]]);
+        e = await PutRaw(s, schema, padded);
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
 
         // A batch before any schema.
-        e = await PutRaw(s, Framed(o => FlightDataEncoder.Write(o, header, new IpcBody([full]), default, Path("adapters", "a"))));
-        Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+        var first = batch.Clone();
+        first.FlightDescriptor = Path("adapters", "a");
+        e = await PutRaw(s, first);
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
 
         // FlightData that is not protobuf at all (a length past the end).
-        var garbage = new byte[5 + 4];
-        Hyprstream.Flight.Grpc.GrpcFraming.WritePrefix(garbage, 4);
-        new byte[] { 0x12, 0x7F, 1, 2 }.CopyTo(garbage, 5);
-        e = await PutRaw(s, schemaMsg, garbage);
-        Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
-        Assert.That(e.Detail, Does.Contain("malformed"));
+        e = await PutRaw(s, schema, new byte[] { 0x12, 0x7F, 1, 2 });
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(e.Status.Detail, Does.Contain("malformed"));
 
         // No descriptor on the first message.
-        e = await PutRaw(s, Framed(o => FlightDataEncoder.WriteSchema(o, WeightSchema.Schema)));
-        Assert.That(e.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+        var bare = schema.Clone();
+        bare.FlightDescriptor = null;
+        e = await PutRaw(s, bare, batch);
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(e.Status.Detail, Does.Contain("descriptor"));
 
-        await AssertStillServes(s, 2);
+        // Every byte of the batch's metadata flipped in turn: refused, or (a flip that changes nothing that matters) taken whole.
+        var rng = new Random(7);
+        for (int k = 0; k < 24; k++)
+        {
+            var flipped = batch.Clone();
+            var h = batch.DataHeader.ToByteArray();
+            h[rng.Next(h.Length)] ^= (byte)(1 + rng.Next(255));
+            flipped.DataHeader = ByteString.CopyFrom(h);
+            using var call = s.Client.StartDoPut();
+            try
+            {
+                await call.RequestStream.WriteAsync(schema);
+                await call.RequestStream.WriteAsync(flipped);
+                await call.RequestStream.CompleteAsync();
+                while (await call.ResponseStream.MoveNext(default)) { }
+            }
+            catch (RpcException x) { Assert.That(x.StatusCode, Is.AnyOf(StatusCode.InvalidArgument, StatusCode.NotFound), x.Status.Detail); }
+        }
+
+        await AssertStillServes(s, s.Host.Store.Store.Info("a").ActiveCount is var live ? (int)live : 0);
         using var onDisk = s.Durable("a")!;
-        Assert.That(onDisk.ActiveCount, Is.EqualTo(2));
+        Assert.That(onDisk.ActiveCount, Is.EqualTo(s.Host.Store.Store.Info("a").ActiveCount), "what is served is what is durable");
     }
 
     [Test]
@@ -114,14 +137,9 @@ public sealed class FlightBadInputTests
     {
         await using var s = await WithAdapter(maxMessage: 1 << 20);
         var n = 200_000; // ~7 MB of FlightData
-        var big = new ArrowRecordBatch(WeightSchema.Schema, n, [
-            ArrowArray.Utf8(Enumerable.Repeat<string?>(Q, n).ToList()),
-            ArrowArray.Int32(Enumerable.Range(0, n).Select(i => i % 64).ToArray()),
-            ArrowArray.Int32(Enumerable.Range(0, n).Select(i => i % 128).ToArray()),
-            ArrowArray.Float32(new float[n]),
-        ]);
-        var e = Assert.ThrowsAsync<GrpcException>(() => s.Client.DoPutAsync(Path("adapters", "a"), WeightSchema.Schema, [(big, null)]));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.ResourceExhausted));
+        var big = Batch(Enumerable.Range(0, n).Select(i => (Q, i % 64, i % 128, 0f)).ToArray());
+        var e = Assert.ThrowsAsync<RpcException>(() => s.Client.DoPutAsync(Path("adapters", "a"), RowSchema, [(big, null)]));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.ResourceExhausted));
         await AssertStillServes(s, 2);
     }
 
@@ -130,7 +148,7 @@ public sealed class FlightBadInputTests
     {
         await using var s = await FlightServer.StartAsync(batchRows: 16);
         var weights = Enumerable.Range(0, 4000).Select(i => (Q, i % 64, i / 64 % 128, 1f + i)).ToArray();
-        await s.Client.DoPutAsync(Cmd(CreateCmd("a")), WeightSchema.Schema, [(Batch(weights), null)]);
+        await s.Client.DoPutAsync(Cmd(CreateCmd("a")), RowSchema, [(Batch(weights), null)]);
         using (var cts = new CancellationTokenSource())
         {
             int seen = 0;
@@ -148,12 +166,11 @@ public sealed class FlightBadInputTests
     public async Task DoPut_ClientDisconnectsMidStream_AcknowledgedBatchesAreKept()
     {
         await using var s = await WithAdapter();
+        var messages = FlightMessages.Of(RowSchema, [Batch((Q, 10, 10, 5f))], Path("adapters", "a"));
         var call = s.Client.StartDoPut();
-        await call.WriteFramedAsync(Framed(o => FlightDataEncoder.WriteSchema(o, WeightSchema.Schema, Path("adapters", "a"))));
-        await call.WriteFramedAsync(Framed(o => FlightDataEncoder.WriteBatch(o, Batch((Q, 10, 10, 5f)))));
-        var ack = await call.ReadAsync();
-        Assert.That(ack, Is.Not.Null);
-        await call.DisposeAsync(); // gone without finishing
+        foreach (var m in messages) await call.RequestStream.WriteAsync(m);
+        Assert.That(await call.ResponseStream.MoveNext(default), Is.True, "the batch is acknowledged");
+        call.Dispose(); // gone without finishing
         await AssertStillServes(s, 3);
         using var onDisk = s.Durable("a")!;
         Assert.That(onDisk.Modules[Q].Get(10, 10), Is.EqualTo(5f));

@@ -1,5 +1,6 @@
 using System.Text.Json;
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 
@@ -18,8 +19,8 @@ public sealed class FlightIndexTests
         var c = s.Client;
         // index-upsert takes embeddings of stored adapters only.
         foreach (var name in new[] { "math", "code", "poetry" }) await Hyprstream.Tests.Hardening.Hostile.Put(c, name);
-        var none = Assert.ThrowsAsync<GrpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0 } }));
-        Assert.That(none!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
+        var none = Assert.ThrowsAsync<RpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0 } }));
+        Assert.That(none!.Status, Is.EqualTo(StatusCode.NotFound));
 
         await Act(c, "index-upsert", new { adapter = "math", vector = new[] { 1.0, 0.0, 0.0 }, tags = new[] { "tenant=acme" }, metric = "l2" });
         await Act(c, "index-upsert", new { adapter = "code", vector = new[] { 0.0, 1.0, 0.0 }, tags = new[] { "tenant=acme" } });
@@ -35,24 +36,26 @@ public sealed class FlightIndexTests
         var filtered = await Act(c, "search", new { vector = new[] { 0.9, 0.1, 0.0 }, k = 3, filter = new { tenant = "other" } });
         Assert.That(filtered.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("adapter").GetString()), Is.EqualTo(new[] { "poetry" }));
 
-        var wrongMetric = Assert.ThrowsAsync<GrpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0, 0.0 }, metric = "cosine" }));
-        Assert.That(wrongMetric!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
-        var wrongDim = Assert.ThrowsAsync<GrpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0 } }));
-        Assert.That(wrongDim!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
-        var badName = Assert.ThrowsAsync<GrpcException>(() => Act(c, "index-upsert", new { adapter = "../x", vector = new[] { 1.0, 0.0, 0.0 } }));
-        Assert.That(badName!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+        var wrongMetric = Assert.ThrowsAsync<RpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0, 0.0 }, metric = "cosine" }));
+        Assert.That(wrongMetric!.Status, Is.EqualTo(StatusCode.InvalidArgument));
+        var wrongDim = Assert.ThrowsAsync<RpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0 } }));
+        Assert.That(wrongDim!.Status, Is.EqualTo(StatusCode.InvalidArgument));
+        var badName = Assert.ThrowsAsync<RpcException>(() => Act(c, "index-upsert", new { adapter = "../x", vector = new[] { 1.0, 0.0, 0.0 } }));
+        Assert.That(badName!.Status, Is.EqualTo(StatusCode.InvalidArgument));
 
         // The index as a flight: adapter utf8, embedding fixed_size_list<float32>[3].
         var flights = await c.ListFlightsAsync();
         var info = flights.Single(f => f.FlightDescriptor.Path.Count == 1 && f.FlightDescriptor.Path[0] == "index");
         Assert.That(info.TotalRecords, Is.EqualTo(3));
         var schema = await c.GetSchemaAsync(info.FlightDescriptor);
-        Assert.That(schema.Fields[1].Type, Is.EqualTo(ArrowType.FixedSizeList(3, ArrowType.Float32)));
+        Assert.That(schema.GetFieldByIndex(1).DataType, Is.TypeOf<Apache.Arrow.Types.FixedSizeListType>());
+        Assert.That(((Apache.Arrow.Types.FixedSizeListType)schema.GetFieldByIndex(1).DataType).ListSize, Is.EqualTo(3));
+        Assert.That(((Apache.Arrow.Types.FixedSizeListType)schema.GetFieldByIndex(1).DataType).ValueDataType, Is.TypeOf<Apache.Arrow.Types.FloatType>());
         var rows = new Dictionary<string, float[]>();
         await foreach (var batch in c.DoGetAsync(info.Endpoint[0].Ticket))
         {
-            var emb = batch.Columns[1].Child!.Values<float>();
-            for (int i = 0; i < batch.Length; i++) rows[batch.Columns[0].GetString(i)] = emb.Slice(i * 3, 3).ToArray();
+            var emb = ((Apache.Arrow.FloatArray)((Apache.Arrow.FixedSizeListArray)batch.Column(1)).Values).Values;
+            for (int i = 0; i < batch.Length; i++) rows[((Apache.Arrow.StringArray)batch.Column(0)).GetString(i)] = emb.Slice(i * 3, 3).ToArray();
         }
         Assert.That(rows.Keys, Is.EquivalentTo(new[] { "math", "code", "poetry" }));
         Assert.That(rows["code"], Is.EqualTo(new[] { 0f, 1f, 0f }));

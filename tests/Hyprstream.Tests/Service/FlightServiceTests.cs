@@ -1,13 +1,16 @@
+using Apache.Arrow;
 using System.Text;
 using System.Text.Json;
 using Google.Protobuf;
 using Hyprstream.Flight.Rpc;
-using Hyprstream.Flight.Grpc;
+using Grpc.Core;
+using Hyprstream.Flight;
 using Hyprstream.Flight.Ipc;
 using Hyprstream.Flight.Protocol;
 using Hyprstream.Runtime;
 using Hyprstream.Service;
 
+using static Hyprstream.Tests.Service.FlightPutTests;
 namespace Hyprstream.Tests.Service;
 
 /// <summary>The Flight service end to end with our own client: a real Kestrel server on a loopback port.</summary>
@@ -54,11 +57,11 @@ public sealed class FlightServiceTests
         var got = new Dictionary<(string, int, int), float>();
         await foreach (var b in client.DoGetAsync(ticket))
         {
-            var rows = b.Column("row").Values<int>().ToArray();
-            var cols = b.Column("col").Values<int>().ToArray();
-            var vals = b.Column("value").Values<float>().ToArray();
-            var mod = b.Column("module");
-            for (int i = 0; i < b.Length; i++) got.Add((mod.GetString(i), rows[i], cols[i]), vals[i]);
+            var rows = ((Int32Array)b.Column("row")).Values.ToArray();
+            var cols = ((Int32Array)b.Column("col")).Values.ToArray();
+            var vals = ((FloatArray)b.Column("value")).Values.ToArray();
+            var (names, index) = Columns.Strings(b.Column("module"), "module");
+            for (int i = 0; i < b.Length; i++) got.Add((names[index[i]], rows[i], cols[i]), vals[i]);
         }
         return got;
     }
@@ -73,8 +76,9 @@ public sealed class FlightServiceTests
         Assert.That(whole.TotalRecords, Is.EqualTo(_expected.Count));
         var q = small.Single(f => f.FlightDescriptor.Path.Count == 3 && f.FlightDescriptor.Path[2] == "model.layers.0.self_attn.q_proj");
         Assert.That(q.TotalRecords, Is.EqualTo(_expected.Keys.Count(k => k.Item1 == "model.layers.0.self_attn.q_proj")));
-        var schema = ArrowIpcReader.ReadEncapsulatedSchema(whole.Schema.Memory);
-        Assert.That(schema.SameColumns(WeightSchema.Schema), Is.True);
+        var schema = SchemaBytes.Decode(whole.Schema.Memory);
+        Assert.That(schema.FieldsList.Select(f => f.Name), Is.EqualTo(new[] { "module", "row", "col", "value" }));
+        Assert.That(schema.GetFieldByIndex(0).DataType, Is.TypeOf<Apache.Arrow.Types.DictionaryType>(), "the module column is dictionary-encoded");
         Assert.That(schema.Metadata["hyprstream.adapter"], Is.EqualTo("small"));
         using var meta = JsonDocument.Parse(whole.AppMetadata.Memory);
         Assert.That(meta.RootElement.GetProperty("base_model").GetString(), Is.EqualTo("Qwen/Qwen3-1.7B"));
@@ -110,13 +114,13 @@ public sealed class FlightServiceTests
     [Test]
     public void UnknownAdapterOrModuleOrTicket_IsNotFound_OrInvalid()
     {
-        var e = Assert.ThrowsAsync<GrpcException>(() => _client.GetFlightInfoAsync(Path("adapters", "nope")));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
-        e = Assert.ThrowsAsync<GrpcException>(() => _client.GetFlightInfoAsync(Path("adapters", "small", "no.such.module")));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
-        e = Assert.ThrowsAsync<GrpcException>(async () => await ReadAll(_client, new Ticket { Ticket_ = ByteString.CopyFromUtf8("{\"adapter\":\"ghost\"}") }));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.NotFound));
-        e = Assert.ThrowsAsync<GrpcException>(async () => await ReadAll(_client, new Ticket { Ticket_ = ByteString.CopyFromUtf8("not json") }));
-        Assert.That(e!.Status, Is.EqualTo(GrpcStatusCode.InvalidArgument));
+        var e = Assert.ThrowsAsync<RpcException>(() => _client.GetFlightInfoAsync(Path("adapters", "nope")));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+        e = Assert.ThrowsAsync<RpcException>(() => _client.GetFlightInfoAsync(Path("adapters", "small", "no.such.module")));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+        e = Assert.ThrowsAsync<RpcException>(async () => await ReadAll(_client, new Ticket { Ticket_ = ByteString.CopyFromUtf8("{\"adapter\":\"ghost\"}") }));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+        e = Assert.ThrowsAsync<RpcException>(async () => await ReadAll(_client, new Ticket { Ticket_ = ByteString.CopyFromUtf8("not json") }));
+        Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
     }
 }

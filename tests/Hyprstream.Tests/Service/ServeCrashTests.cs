@@ -8,6 +8,7 @@ using Hyprstream.Runtime.Store;
 using Hyprstream.Service;
 using static Hyprstream.Tests.Service.FlightServiceTests;
 
+using static Hyprstream.Tests.Service.FlightPutTests;
 namespace Hyprstream.Tests.Service;
 
 /// <summary>
@@ -42,15 +43,15 @@ public sealed class ServeCrashTests
             try
             {
                 using var client = new FlightClient(new Uri("http://" + authority));
-                await using var call = client.StartDoPut();
+                using var call = client.StartDoPut();
                 var firstAck = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 var reader = Task.Run(async () =>
                 {
                     try
                     {
-                        while (await call.ReadAsync() is { } m)
+                        while (await call.ResponseStream.MoveNext(default))
                         {
-                            using var ack = JsonDocument.Parse(PutResult.Parser.ParseFrom(m).AppMetadata.Memory);
+                            using var ack = JsonDocument.Parse(call.ResponseStream.Current.AppMetadata.Memory);
                             lock (acked) acked.Add(first + ack.RootElement.GetProperty("batch").GetInt32());
                             firstAck.TrySetResult();
                         }
@@ -63,18 +64,15 @@ public sealed class ServeCrashTests
                     try
                     {
                         var cmd = Cmd(new { adapter = "crash", create = true, modules = new[] { new { name = Module, rows = Rows, cols = Cols } } });
-                        var buf = new ArrayBufferWriter<byte>();
-                        FlightDataEncoder.WriteSchema(buf, WeightSchema.Schema, cmd);
-                        await call.WriteFramedAsync(buf.WrittenMemory.ToArray());
+                        using var w = new FlightDataWriter(RowSchema, call.RequestStream.WriteAsync, cmd);
+                        await w.WriteSchemaAsync();
                         for (int k = 0; k < BatchesPerRound; k++)
                         {
                             var cells = Cells(first + k);
-                            buf = new ArrayBufferWriter<byte>();
-                            FlightDataEncoder.WriteBatch(buf, FlightPutTests.Batch(cells.Select(c => (Module, c.Row, c.Col, (float)(first + k + 1))).ToArray()));
                             lock (sent) sent.Add(first + k);
-                            await call.WriteFramedAsync(buf.WrittenMemory.ToArray());
+                            await w.WriteAsync(FlightPutTests.Batch(cells.Select(c => (Module, c.Row, c.Col, (float)(first + k + 1))).ToArray()));
                         }
-                        await call.CompleteRequestAsync();
+                        await call.RequestStream.CompleteAsync();
                     }
                     catch (Exception) { /* the server died */ }
                 });
