@@ -162,7 +162,7 @@ public sealed class AdapterFlightService
             meta["hyprstream.scale"] = module.Scale.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         }
         int modules = module == null ? a.Modules.Count : 1;
-        return ticket.Form == WeightSchema.TileForm ? WeightSchema.Tiles(modules, ticket.Type, meta) : WeightSchema.Rows(modules, meta);
+        return ticket.Form == WeightSchema.TileForm ? WeightSchema.Tiles(modules, ticket.Type, meta, ticket.Dictionary) : WeightSchema.Rows(modules, meta, ticket.Dictionary);
     }
 
     private static FlightInfo Describe(AdapterInfo a, ModuleInfo? module, FlightTicket ticket)

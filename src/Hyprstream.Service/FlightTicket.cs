@@ -7,11 +7,12 @@ namespace Hyprstream.Service;
 /// <summary>
 /// A DoGet ticket: which adapter (and optionally which module) to stream, in which form, with which options. JSON,
 /// so users can write one by hand: {"adapter": "a", "module"?: "m", "form"?: "rows"|"tiles", "dtype"?: "float32"|
-/// "float16"|"bfloat16" (tiles), "scaled"?: false, "compression"?: "zstd"|"lz4"}. The same object sent as a CMD
+/// "float16"|"bfloat16" (tiles), "scaled"?: false, "compression"?: "zstd"|"lz4", "dictionary"?: true (false: the module
+/// column as plain utf8, for clients that cannot read dictionary batches)}. The same object sent as a CMD
 /// descriptor to GetFlightInfo describes that flight.
 /// </summary>
 public sealed record FlightTicket(string Adapter, string? Module = null, string Form = WeightSchema.RowForm,
-    WeightType Type = WeightType.Float32, bool Scaled = false, IpcCompression Compression = IpcCompression.None)
+    WeightType Type = WeightType.Float32, bool Scaled = false, IpcCompression Compression = IpcCompression.None, bool Dictionary = true)
 {
     public byte[] ToBytes()
     {
@@ -21,6 +22,7 @@ public sealed record FlightTicket(string Adapter, string? Module = null, string 
         if (Type != WeightType.Float32) o["dtype"] = TypeName(Type);
         if (Scaled) o["scaled"] = true;
         if (Compression != IpcCompression.None) o["compression"] = Compression.ToString().ToLowerInvariant();
+        if (!Dictionary) o["dictionary"] = false;
         return JsonSerializer.SerializeToUtf8Bytes(o);
     }
 
@@ -57,7 +59,10 @@ public sealed record FlightTicket(string Adapter, string? Module = null, string 
             if (root.TryGetProperty("scaled", out var s) && s.ValueKind != JsonValueKind.Null)
                 scaled = s.ValueKind is JsonValueKind.True or JsonValueKind.False ? s.GetBoolean() : throw new ArgumentException("ticket \"scaled\" must be a boolean");
             var compression = IpcCompressionOptions.Parse(OptString(root, "compression"));
-            return new FlightTicket(a.GetString()!, module, form, type, scaled, compression);
+            bool dictionary = true;
+            if (root.TryGetProperty("dictionary", out var dict) && dict.ValueKind != JsonValueKind.Null)
+                dictionary = dict.ValueKind is JsonValueKind.True or JsonValueKind.False ? dict.GetBoolean() : throw new ArgumentException("ticket \"dictionary\" must be a boolean");
+            return new FlightTicket(a.GetString()!, module, form, type, scaled, compression, dictionary);
         }
         catch (JsonException e) { throw new ArgumentException($"ticket is not JSON: {e.Message}"); }
         catch (InvalidOperationException) { throw new ArgumentException("ticket strings must be valid Unicode text (an unpaired surrogate)"); }

@@ -25,7 +25,6 @@ internal static class TileStream
         bool wide = dictionary.Length > short.MaxValue;
         var index16 = new short[batchTiles];
         var index32 = new int[batchTiles];
-        var dictType = (DictionaryType)schema.GetFieldByIndex(0).DataType;
         int count = 0;
 
         async Task SendBatch()
@@ -38,9 +37,8 @@ internal static class TileStream
                 WeightType.BFloat16 => Brain16(values, bf16!, n),
                 _ => Columns.Float32(values, n),
             };
-            IArrowArray indices = wide ? Columns.Int32(index32, count) : Columns.Int16(index16, count);
             var batch = new RecordBatch(schema, [
-                new DictionaryArray(dictType, indices, dictionary),
+                Columns.Module(schema.GetFieldByIndex(0).DataType, dictionary, wide ? index32 : index16, count),
                 Columns.Int32(tileRows, count),
                 Columns.Int32(tileCols, count),
                 Columns.FixedSizeList(items, T, count),

@@ -39,8 +39,7 @@ internal sealed class WeightBatchBuilder(Schema schema, StringArray dictionary, 
     public RecordBatch Build()
     {
         int n = Count;
-        IArrowArray indices = _wide ? Columns.Int32(_index32, n) : Columns.Int16(_index16, n);
-        var module = new DictionaryArray((Apache.Arrow.Types.DictionaryType)schema.GetFieldByIndex(0).DataType, indices, dictionary);
+        var module = Columns.Module(schema.GetFieldByIndex(0).DataType, dictionary, _wide ? _index32 : _index16, n);
         return new RecordBatch(schema, [module, Columns.Int32(_rows, n), Columns.Int32(_cols, n), Columns.Float32(_values, n)], n);
     }
 

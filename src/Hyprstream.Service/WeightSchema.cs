@@ -18,15 +18,18 @@ public static class WeightSchema
 
     public const string RowForm = "rows", TileForm = "tiles";
 
-    public static Schema Rows(int modules, IReadOnlyDictionary<string, string>? meta = null) => new([
-        new Field("module", Columns.DictionaryOf(modules), nullable: false),
+    /// <summary>The module column's type: dictionary-encoded, or plain utf8 for clients that cannot read dictionaries.</summary>
+    public static IArrowType ModuleType(int modules, bool dictionary) => dictionary ? Columns.DictionaryOf(modules) : StringType.Default;
+
+    public static Schema Rows(int modules, IReadOnlyDictionary<string, string>? meta = null, bool dictionary = true) => new([
+        new Field("module", ModuleType(modules, dictionary), nullable: false),
         new Field("row", Int32Type.Default, nullable: false),
         new Field("col", Int32Type.Default, nullable: false),
         new Field("value", FloatType.Default, nullable: false),
     ], meta);
 
-    public static Schema Tiles(int modules, WeightType type, IReadOnlyDictionary<string, string>? meta = null) => new([
-        new Field("module", Columns.DictionaryOf(modules), nullable: false),
+    public static Schema Tiles(int modules, WeightType type, IReadOnlyDictionary<string, string>? meta = null, bool dictionary = true) => new([
+        new Field("module", ModuleType(modules, dictionary), nullable: false),
         new Field("tile_row", Int32Type.Default, nullable: false),
         new Field("tile_col", Int32Type.Default, nullable: false),
         new Field("values", new FixedSizeListType(new Field("item", ValueType(type), nullable: false), TileSize), nullable: false),

@@ -1,7 +1,9 @@
-// Throughput of the Node client (apache-arrow + grpc-js) for `hyprstream bench flight`:
-// DoGet of adapter "bench" (every batch decoded by apache-arrow), then DoPut of the same batches (re-encoded by
-// apache-arrow) into a new adapter "bench-node", waiting for every PutResult (each sent once the batch is on disk).
-// Prints {"get": {"seconds", "bytes", "rows"}, "put": {"seconds", "bytes", "rows", "acks"}}.
+// Throughput of the Node client (apache-arrow + grpc-js) for `hyprstream bench flight`: DoGet of adapter "bench" in
+// the row form and the tile form (each whole stream decoded by apache-arrow), then DoPut of what was read into new
+// adapters "bench-node-rows" and "bench-node-tiles" (re-encoded by apache-arrow: dictionary-encoded module column),
+// waiting for every PutResult (each sent once the batch is durable).
+// Prints {"get_rows"|"get_tiles"|"put_rows"|"put_tiles": {"seconds", "bytes", "weights"}}; bytes are Arrow IPC
+// bytes (metadata + bodies) on the wire.
 // Usage: node bench_node.mjs <host:port> <Flight.proto>
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
@@ -21,63 +23,67 @@ function frame(h, b) {
 }
 const eos = Buffer.from([255, 255, 255, 255, 0, 0, 0, 0]);
 const now = () => Number(process.hrtime.bigint()) / 1e9;
+const info = path => new Promise((ok, bad) => client.GetFlightInfo({ type: 'PATH', path }, (e, r) => e ? bad(e) : ok(r)));
 
-const info = await new Promise((ok, bad) => client.GetFlightInfo({ type: 'PATH', path: ['adapters', 'bench'] }, (e, r) => e ? bad(e) : ok(r)));
-const modules = JSON.parse(Buffer.from(info.app_metadata).toString('utf8')).modules.map(m => ({ name: m.name, rows: m.rows, cols: m.cols }));
-
-// DoGet: decode every batch.
-let t0 = now(), getBytes = 0, getRows = 0, schema = null;
-const tables = [];
-await new Promise((ok, bad) => {
-  const s = client.DoGet({ ticket: info.endpoint[0].ticket.ticket });
-  s.on('data', fd => {
-    if (!fd.data_header.length) return;
-    getBytes += fd.data_header.length + fd.data_body.length;
-    const f = frame(Buffer.from(fd.data_header), Buffer.from(fd.data_body));
-    if (!schema) { schema = f; return; }
-    const t = A.tableFromIPC(Buffer.concat([schema, f, eos]));
-    getRows += t.numRows;
-    tables.push(t);
+async function doGet(path) {
+  const fi = await info(path);
+  const t0 = now();
+  let bytes = 0;
+  const parts = [];
+  await new Promise((ok, bad) => {
+    const s = client.DoGet({ ticket: fi.endpoint[0].ticket.ticket });
+    s.on('data', fd => {
+      if (!fd.data_header.length) return;
+      bytes += fd.data_header.length + fd.data_body.length;
+      parts.push(frame(Buffer.from(fd.data_header), Buffer.from(fd.data_body)));
+    });
+    s.on('end', ok); s.on('error', bad);
   });
-  s.on('end', ok); s.on('error', bad);
-});
-const get = { seconds: now() - t0, bytes: getBytes, rows: getRows };
+  parts.push(eos);
+  const table = A.tableFromIPC(Buffer.concat(parts));
+  const last = table.getChildAt(3);
+  if (table.numRows > 0) last.get(table.numRows - 1); // touch the data
+  const weights = path[0] === 'tiles' ? table.numRows * 512 : table.numRows;
+  return { seconds: now() - t0, bytes, weights, table, modules: JSON.parse(Buffer.from(fi.app_metadata).toString('utf8')).modules };
+}
 
-// DoPut: encode each table with apache-arrow and send it; count acks.
-t0 = now();
-let putBytes = 0, putRows = 0;
-const acks = await new Promise((ok, bad) => {
-  let n = 0;
-  const call = client.DoPut();
-  call.on('data', () => { n++; });
-  call.on('error', bad);
-  call.on('end', () => ok(n));
-  const cmd = Buffer.from(JSON.stringify({ adapter: 'bench-node', create: true, modules }));
-  let first = true;
-  for (const t of tables) {
-    const bytes = Buffer.from(A.tableToIPC(t, 'stream'));
-    let p = 0;
-    while (p + 8 <= bytes.length) {
-      const len = bytes.readInt32LE(p + 4);
+async function doPut(adapter, modules, table, weightsPerRow) {
+  const t0 = now();
+  let bytes = 0, weights = 0;
+  const batches = table.batches;
+  await new Promise((ok, bad) => {
+    let acks = 0, sent = 0;
+    const call = client.DoPut();
+    call.on('data', () => { acks++; });
+    call.on('error', bad);
+    call.on('end', () => acks === sent ? ok() : bad(new Error(`${acks} acks for ${sent} batches`)));
+    const cmd = Buffer.from(JSON.stringify({ adapter, create: true, modules: modules.map(m => ({ name: m.name, rows: m.rows, cols: m.cols })) }));
+    // One IPC stream of every batch (schema and dictionary once), cut into FlightData messages.
+    const ipc = Buffer.from(A.tableToIPC(new A.Table(batches), 'stream'));
+    let p = 0, first = true;
+    while (p + 8 <= ipc.length) {
+      const len = ipc.readInt32LE(p + 4);
       if (len === 0) break;
-      const meta = bytes.subarray(p + 8, p + 8 + len);
+      const meta = ipc.subarray(p + 8, p + 8 + len);
       const msg = A.Message.decode(meta);
       const bodyLength = Number(msg.bodyLength);
-      const body = bytes.subarray(p + 8 + len, p + 8 + len + bodyLength);
+      const body = ipc.subarray(p + 8 + len, p + 8 + len + bodyLength);
       p += 8 + len + bodyLength;
-      if (msg.isSchema()) {
-        if (!first) continue;
-        call.write({ flight_descriptor: { type: 'CMD', cmd }, data_header: meta, data_body: body });
-        first = false;
-        continue;
-      }
-      putBytes += meta.length + body.length;
-      putRows += t.numRows;
-      call.write({ data_header: meta, data_body: body });
+      const fd = { data_header: meta, data_body: body };
+      if (first) { fd.flight_descriptor = { type: 'CMD', cmd }; first = false; }
+      bytes += meta.length + body.length;
+      if (msg.isRecordBatch()) { sent++; weights += Number(msg.header().length) * weightsPerRow; }
+      call.write(fd);
     }
-  }
-  call.end();
-});
-const put = { seconds: now() - t0, bytes: putBytes, rows: putRows, acks };
+    call.end();
+  });
+  return { seconds: now() - t0, bytes, weights };
+}
+
+const rows = await doGet(['adapters', 'bench']);
+const tiles = await doGet(['tiles', 'bench']);
+const putRows = await doPut('bench-node-rows', rows.modules, rows.table, 1);
+const putTiles = await doPut('bench-node-tiles', tiles.modules, tiles.table, 512);
 client.close();
-process.stdout.write(JSON.stringify({ get, put }));
+const strip = r => ({ seconds: r.seconds, bytes: r.bytes, weights: r.weights });
+process.stdout.write(JSON.stringify({ get_rows: strip(rows), get_tiles: strip(tiles), put_rows: putRows, put_tiles: putTiles }));

@@ -1,5 +1,6 @@
 // An independent Arrow Flight client (apache-arrow + @grpc/grpc-js, no Hyprstream code) driven by the NUnit test
-// NodeInteropTests: Handshake, ListFlights, DoGet (decoded by apache-arrow), DoPut (encoded by apache-arrow),
+// NodeInteropTests: Handshake, ListFlights, DoGet of the row and tile flights (decoded by apache-arrow), DoPut of row
+// (dictionary-encoded module) and tile batches (encoded by apache-arrow),
 // DoAction, ListActions, and an unauthenticated call. Prints one JSON report on stdout; the test checks it.
 // Usage: node flight_client.mjs <host:port> <token> <proto path>
 import grpc from '@grpc/grpc-js';
@@ -109,8 +110,36 @@ try {
   report.rows = [];
   for (let i = 0; i < table.numRows; i++) report.rows.push([m.get(i), r.get(i), c.get(i), v.get(i)]);
 
+  // The tile flight: one row per stored 8x64 tile, values row-major; every non-zero value is a stored weight.
+  const tileFlight = flights.find(f => f.flight_descriptor.path.length === 2 && f.flight_descriptor.path[0] === 'tiles' && f.flight_descriptor.path[1] === 'small');
+  const tiles = await doGet(tileFlight.endpoint[0].ticket.ticket);
+  report.tileSchema = tiles.schema.fields.map(f => `${f.name}:${f.type}`);
+  report.tileCount = tiles.numRows;
+  report.tileWeights = [];
+  const tm = tiles.getChild('module'), tr = tiles.getChild('tile_row'), tc = tiles.getChild('tile_col'), tv = tiles.getChild('values');
+  for (let i = 0; i < tiles.numRows; i++) {
+    const vals = tv.get(i).toArray();
+    for (let k = 0; k < 512; k++) if (vals[k] !== 0) report.tileWeights.push([tm.get(i), tr.get(i) * 8 + (k >> 6), tc.get(i) * 64 + (k & 63), vals[k]]);
+  }
+
+  // A tile DoPut: two tiles of q_proj (64x128: 8x2 tiles), the module column dictionary-encoded as pyarrow sends categoricals.
+  const q = 'model.layers.0.self_attn.q_proj';
+  const tileValues = new Float32Array(2 * 512);
+  tileValues[0] = 1.5;                  // (0, 0) of tile (0, 0)
+  tileValues[512 + 7 * 64 + 63] = -2;   // (7, 63) of tile (7, 1): weight (63, 127)
+  const valuesType = new A.FixedSizeList(512, new A.Field('item', new A.Float32(), false));
+  const tilePut = new A.Table({
+    module: A.vectorFromArray([q, q], new A.Dictionary(new A.Utf8(), new A.Int16())),
+    tile_row: A.vectorFromArray([0, 7], new A.Int32()),
+    tile_col: A.vectorFromArray([0, 1], new A.Int32()),
+    values: A.makeVector(A.makeData({ type: valuesType, length: 2, nullCount: 0,
+      child: A.makeData({ type: new A.Float32(), length: 1024, nullCount: 0, data: tileValues }) })),
+  });
+  const tileCmd = { adapter: 'tiles-from-node', create: true, modules: [{ name: q, rows: 64, cols: 128 }] };
+  report.tilePut = await doPut({ type: 'CMD', cmd: Buffer.from(JSON.stringify(tileCmd)) }, tilePut, 'set');
+
   const put = new A.Table({
-    module: A.vectorFromArray(['model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.q_proj'], new A.Utf8()),
+    module: A.vectorFromArray(['model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.q_proj'], new A.Dictionary(new A.Utf8(), new A.Int32())),
     row: A.vectorFromArray([1, 2, 63], new A.Int32()),
     col: A.vectorFromArray([10, 20, 127], new A.Int32()),
     value: A.vectorFromArray([0.5, -0.25, 3], new A.Float32()),

@@ -31,6 +31,19 @@ public static class Columns
     public static DictionaryType DictionaryOf(int entries) =>
         new(entries <= short.MaxValue ? Int16Type.Default : Int32Type.Default, StringType.Default, false);
 
+    /// <summary>
+    /// A string column given as indices into <paramref name="dictionary"/> (short[] or int[]): a DictionaryArray
+    /// over them when <paramref name="type"/> is a dictionary type, else the strings spelled out as utf8.
+    /// </summary>
+    public static IArrowArray Module(IArrowType type, StringArray dictionary, System.Array indices, int count)
+    {
+        if (type is DictionaryType d)
+            return new DictionaryArray(d, indices is int[] wide ? Int32(wide, count) : Int16((short[])indices, count), dictionary);
+        var b = new StringArray.Builder();
+        for (int i = 0; i < count; i++) b.Append(dictionary.GetString(indices is int[] w ? w[i] : ((short[])indices)[i]));
+        return b.Build();
+    }
+
     // ---- reads of received columns ----
 
     public static ReadOnlySpan<int> Int32Values(IArrowArray column, string name) => column switch

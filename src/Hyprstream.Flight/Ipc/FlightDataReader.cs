@@ -44,7 +44,16 @@ public sealed class FlightDataReader : IDisposable
     public ValueTask<Schema?> ReadSchemaAsync(CancellationToken ct = default) => Guard(async () => (Schema?)await _reader.GetSchema(ct).ConfigureAwait(false));
 
     /// <summary>The next record batch, or null at the end. The caller disposes it.</summary>
-    public ValueTask<RecordBatch?> ReadAsync(CancellationToken ct = default) => Guard(async () => (RecordBatch?)await _reader.ReadNextRecordBatchAsync(ct).ConfigureAwait(false));
+    public ValueTask<RecordBatch?> ReadAsync(CancellationToken ct = default) => Guard(async () =>
+    {
+        var batch = await _reader.ReadNextRecordBatchAsync(ct).ConfigureAwait(false);
+        if (batch != null)
+        {
+            try { BatchCheck.Validate(batch); }
+            catch { batch.Dispose(); throw; }
+        }
+        return (RecordBatch?)batch;
+    });
 
     private async ValueTask<T> Guard<T>(Func<ValueTask<T>> read)
     {

@@ -60,7 +60,7 @@ public sealed class ActionFuzzTests
             }
             catch (RpcException e)
             {
-                seen[e.Status.ToString()] = seen.GetValueOrDefault(e.Status.ToString()) + 1;
+                seen[e.StatusCode.ToString()] = seen.GetValueOrDefault(e.StatusCode.ToString()) + 1;
                 if (!Allowed.Contains(e.StatusCode) || Encoding.UTF8.GetByteCount(e.Status.Detail) > StatusText.MaxBytes || e.Status.Detail.Any(char.IsControl))
                     bad.Add($"#{i} {Cut(type)} {Cut(body)} -> {e.Status}: {e.Status.Detail}");
             }

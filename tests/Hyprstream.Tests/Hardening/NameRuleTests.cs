@@ -79,12 +79,12 @@ public sealed class NameRuleTests
             Cmd = Google.Protobuf.ByteString.CopyFromUtf8("{\"adapter\":\"x\\ud800\",\"create\":true}"),
         };
         var u = Assert.ThrowsAsync<RpcException>(() => s.Client.DoPutAsync(raw, RowSchema, [(Batch((Q, 0, 0, 1f)), null)]))!;
-        Assert.That(u.Status, Is.EqualTo(StatusCode.InvalidArgument), u.Status.Detail);
+        Assert.That(u.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), u.Status.Detail);
         u = await Fails(s.Client, "save", "{\"adapter\":\"x\\ud800\"}");
-        Assert.That(u.Status, Is.EqualTo(StatusCode.InvalidArgument), u.Status.Detail);
+        Assert.That(u.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), u.Status.Detail);
         // A bad module name in a put: INVALID_ARGUMENT too.
         var m = Assert.ThrowsAsync<RpcException>(() => s.Client.DoPutAsync(Path("adapters", "a"), RowSchema, [(Batch(("q\u202Ep", 0, 0, 1f)), null)]))!;
-        Assert.That(m.Status, Is.EqualTo(StatusCode.InvalidArgument), m.Status.Detail);
+        Assert.That(m.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), m.Status.Detail);
 
         // The longest good name (198 bytes) goes all the way to a file.
         var euro66 = string.Concat(Enumerable.Repeat("€", 66));

@@ -35,7 +35,7 @@ public sealed class RefusedPutTests
         // The same module declared for an existing adapter: refused as well, nothing declared.
         var cmdExisting = new { adapter = "keep", modules = new object[] { new { name = "m2", rows, cols, scale } } };
         var e3 = Assert.ThrowsAsync<RpcException>(() => s.Client.DoPutAsync(Cmd(cmdExisting), RowSchema, []));
-        Assert.That(e3!.Status, Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(e3!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
 
         Assert.That(s.Host.Store.Store.Stats().WalRecordsAppended, Is.EqualTo(records), "nothing was logged");
         var names = (await s.Client.ListFlightsAsync()).Select(f => f.FlightDescriptor.Path[1]).Distinct().ToList();

@@ -47,7 +47,7 @@ public sealed class StatusMessageTests
         // The mode in the CMD descriptor too.
         var e2 = Assert.ThrowsAsync<RpcException>(() => s.Client.DoPutAsync(Cmd(new { adapter = "a", mode = Huge }), RowSchema,
             [(Batch((Q, 3, 3, 1f)), null)]))!;
-        Assert.That(e2.Status, Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(e2.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
         AssertShortAndPrintable(e2.Status.Detail);
         // The same client goes on: a put and a read.
         await s.Client.DoPutAsync(Path("adapters", "a"), RowSchema, [(Batch((Q, 3, 3, 5f)), null)]);

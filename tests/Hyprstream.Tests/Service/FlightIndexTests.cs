@@ -20,7 +20,7 @@ public sealed class FlightIndexTests
         // index-upsert takes embeddings of stored adapters only.
         foreach (var name in new[] { "math", "code", "poetry" }) await Hyprstream.Tests.Hardening.Hostile.Put(c, name);
         var none = Assert.ThrowsAsync<RpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0 } }));
-        Assert.That(none!.Status, Is.EqualTo(StatusCode.NotFound));
+        Assert.That(none!.StatusCode, Is.EqualTo(StatusCode.NotFound));
 
         await Act(c, "index-upsert", new { adapter = "math", vector = new[] { 1.0, 0.0, 0.0 }, tags = new[] { "tenant=acme" }, metric = "l2" });
         await Act(c, "index-upsert", new { adapter = "code", vector = new[] { 0.0, 1.0, 0.0 }, tags = new[] { "tenant=acme" } });
@@ -37,11 +37,11 @@ public sealed class FlightIndexTests
         Assert.That(filtered.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("adapter").GetString()), Is.EqualTo(new[] { "poetry" }));
 
         var wrongMetric = Assert.ThrowsAsync<RpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0, 0.0 }, metric = "cosine" }));
-        Assert.That(wrongMetric!.Status, Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(wrongMetric!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
         var wrongDim = Assert.ThrowsAsync<RpcException>(() => Act(c, "search", new { vector = new[] { 1.0, 0.0 } }));
-        Assert.That(wrongDim!.Status, Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(wrongDim!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
         var badName = Assert.ThrowsAsync<RpcException>(() => Act(c, "index-upsert", new { adapter = "../x", vector = new[] { 1.0, 0.0, 0.0 } }));
-        Assert.That(badName!.Status, Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(badName!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
 
         // The index as a flight: adapter utf8, embedding fixed_size_list<float32>[3].
         var flights = await c.ListFlightsAsync();

@@ -70,8 +70,10 @@ public sealed class FlightServiceTests
     public async Task ListFlights_OneFlightPerAdapterAndModule_WithCounts()
     {
         var flights = await _client.ListFlightsAsync();
-        var small = flights.Where(f => f.FlightDescriptor.Path.Count >= 2 && f.FlightDescriptor.Path[1] == "small").ToList();
+        var small = flights.Where(f => f.FlightDescriptor.Path.Count >= 2 && f.FlightDescriptor.Path[0] == "adapters" && f.FlightDescriptor.Path[1] == "small").ToList();
         Assert.That(small, Has.Count.EqualTo(3));
+        Assert.That(flights.Count(f => f.FlightDescriptor.Path.Count >= 2 && f.FlightDescriptor.Path[0] == "tiles" && f.FlightDescriptor.Path[1] == "small"), Is.EqualTo(3),
+            "the tile form of the adapter and of each module");
         var whole = small.Single(f => f.FlightDescriptor.Path.Count == 2);
         Assert.That(whole.TotalRecords, Is.EqualTo(_expected.Count));
         var q = small.Single(f => f.FlightDescriptor.Path.Count == 3 && f.FlightDescriptor.Path[2] == "model.layers.0.self_attn.q_proj");

@@ -53,8 +53,17 @@ public sealed class NodeInteropTests
         var flights = r.GetProperty("flights").EnumerateArray().ToList();
         var whole = flights.Single(f => f.GetProperty("path").GetArrayLength() == 2 && f.GetProperty("path")[1].GetString() == "small");
         Assert.That(whole.GetProperty("records").GetInt64(), Is.EqualTo(expected.Count));
-        Assert.That(flights.Count(f => f.GetProperty("path").GetArrayLength() == 3), Is.EqualTo(2));
-        Assert.That(r.GetProperty("schema").EnumerateArray().Select(x => x.GetString()), Is.EqualTo(new[] { "module:Utf8", "row:Int32", "col:Int32", "value:Float32" }));
+        // Rows and tiles: one flight per adapter and per module in each form.
+        Assert.That(flights.Count(f => f.GetProperty("path").GetArrayLength() == 3), Is.EqualTo(4));
+        Assert.That(r.GetProperty("schema").EnumerateArray().Select(x => x.GetString()),
+            Is.EqualTo(new[] { "module:Dictionary<Int16, Utf8>", "row:Int32", "col:Int32", "value:Float32" }));
+        Assert.That(r.GetProperty("tileSchema").EnumerateArray().Select(x => x.GetString()),
+            Is.EqualTo(new[] { "module:Dictionary<Int16, Utf8>", "tile_row:Int32", "tile_col:Int32", "values:FixedSizeList[512]<Float32>" }));
+        var fromTiles = new Dictionary<(string, int, int), float>();
+        foreach (var row in r.GetProperty("tileWeights").EnumerateArray())
+            fromTiles.Add((row[0].GetString()!, row[1].GetInt32(), row[2].GetInt32()), (float)row[3].GetDouble());
+        Assert.That(fromTiles, Is.EquivalentTo(expected), "the tile flight carries every stored weight, value by value");
+        Assert.That(r.GetProperty("tileCount").GetInt32(), Is.EqualTo(expected.Keys.Select(k => (k.Item1, k.Item2 >> 3, k.Item3 >> 6)).Distinct().Count()));
 
         var got = new Dictionary<(string, int, int), float>();
         foreach (var row in r.GetProperty("rows").EnumerateArray())
@@ -72,9 +81,17 @@ public sealed class NodeInteropTests
             Assert.That(q.Get(63, 127), Is.EqualTo(3f));
             Assert.That(q.ActiveCount, Is.EqualTo(3));
         }
+        Assert.That(r.GetProperty("tilePut").EnumerateArray().Count(), Is.EqualTo(1));
+        using (var tiles = s.Durable("tiles-from-node")!)
+        {
+            var q = tiles.Modules["model.layers.0.self_attn.q_proj"];
+            Assert.That(q.Get(0, 0), Is.EqualTo(1.5f));
+            Assert.That(q.Get(63, 127), Is.EqualTo(-2f));
+            Assert.That(q.ActiveCount, Is.EqualTo(2), "zeros in a tile set are not stored");
+        }
         var stats = r.GetProperty("stats");
-        Assert.That(stats.GetProperty("adapters").GetInt32(), Is.EqualTo(2));
-        Assert.That(stats.GetProperty("active_weights").GetInt64(), Is.EqualTo(expected.Count + 3));
+        Assert.That(stats.GetProperty("adapters").GetInt32(), Is.EqualTo(3));
+        Assert.That(stats.GetProperty("active_weights").GetInt64(), Is.EqualTo(expected.Count + 3 + 2));
         Assert.That(r.GetProperty("actions").EnumerateArray().Select(x => x.GetString()),
             Is.SupersetOf(new[] { "merge", "fuse", "prune", "keep-top", "save", "delete", "stats", "load", "unload", "rescan" }));
         Assert.That(r.GetProperty("badAction").GetInt32(), Is.EqualTo(3));
