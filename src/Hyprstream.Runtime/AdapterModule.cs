@@ -112,6 +112,9 @@ public sealed unsafe class AdapterModule
     /// <summary>Number of allocated 8×64 tiles (each costs ~2.1 KB in memory whatever its fill).</summary>
     public long TileCount => Count(&Hs.hs_grid_leaf_count);
 
+    /// <summary>Stored 8×64 tiles (the same count as <see cref="TileCount"/>): the tiles a full <see cref="OpenTileCursor"/> read returns.</summary>
+    public long StoredTileCount => TileCount;
+
     private long Count(delegate*<Interop.Handles.GridHandle, HsModule*, out long, int> count)
     {
         using var scope = Adapter.ReadScope(this);
@@ -150,6 +153,55 @@ public sealed unsafe class AdapterModule
             Status.Check(Hs.hs_cursor_create(Adapter.Grid, Native, out var cursor));
             return new ActiveWeightCursor(this, cursor);
         }
+    }
+
+    /// <summary>A cursor over the stored 8×64 tiles that fills caller buffers (see <see cref="TileCursor"/>).</summary>
+    public TileCursor OpenTileCursor()
+    {
+        using (Adapter.ReadScope(this))
+        {
+            Status.Check(Hs.hs_tile_cursor_create(Adapter.Grid, Native, out var cursor));
+            return new TileCursor(this, cursor);
+        }
+    }
+
+    /// <summary>
+    /// Reads whole tiles: values holds 512 floats per tile, row-major 8×64 (values[t*512 + r*64 + c] =
+    /// W[tileRows[t]*8 + r, tileCols[t]*64 + c]); a tile that is not stored reads as zeros, as do inactive weights
+    /// and the padding of edge tiles.
+    /// </summary>
+    public void GetTiles(ReadOnlySpan<int> tileRows, ReadOnlySpan<int> tileCols, Span<float> values)
+    {
+        TileChecks.CheckLengths(tileRows.Length, tileCols.Length, values.Length);
+        using var scope = Adapter.ReadScope(this);
+        fixed (int* r = tileRows) fixed (int* c = tileCols) fixed (float* v = values)
+            Status.Check(Hs.hs_grid_get_tiles(Adapter.Grid, Native, r, c, v, tileRows.Length));
+    }
+
+    /// <summary>
+    /// Replaces whole tiles (layout as <see cref="GetTiles"/>): nonzero values become stored weights, exactly-zero ones
+    /// are not stored, and a tile of zeros is removed. A tile listed twice: the later one wins. Coordinates must be
+    /// tiles of the shape, values finite, and the padding of edge tiles 0; one bad tile changes nothing.
+    /// </summary>
+    public void SetTiles(ReadOnlySpan<int> tileRows, ReadOnlySpan<int> tileCols, ReadOnlySpan<float> values)
+    {
+        TileChecks.CheckLengths(tileRows.Length, tileCols.Length, values.Length);
+        using var scope = Adapter.WriteScope(this);
+        fixed (int* r = tileRows) fixed (int* c = tileCols) fixed (float* v = values)
+            Status.Check(Hs.hs_grid_set_tiles(Adapter.Grid, Native, r, c, v, tileRows.Length));
+    }
+
+    /// <summary>
+    /// Adds whole tiles elementwise (layout and checks as <see cref="SetTiles"/>), creating tiles where none is stored:
+    /// exactly <see cref="AddMany"/> of the nonzero addends, so a zero addend changes nothing and a tile listed twice is
+    /// added twice. A sum that would overflow float32 refuses the whole call before anything changes.
+    /// </summary>
+    public void AddTiles(ReadOnlySpan<int> tileRows, ReadOnlySpan<int> tileCols, ReadOnlySpan<float> values)
+    {
+        TileChecks.CheckLengths(tileRows.Length, tileCols.Length, values.Length);
+        using var scope = Adapter.WriteScope(this);
+        fixed (int* r = tileRows) fixed (int* c = tileCols) fixed (float* v = values)
+            Status.Check(Hs.hs_grid_add_tiles(Adapter.Grid, Native, r, c, v, tileRows.Length));
     }
 
     private IEnumerable<ActiveWeight> Enumerate(int chunk)

@@ -15,7 +15,9 @@ public static class TileMapping
 
     public static long TilesPerRow(int cols) => (cols + TileCols - 1L) / TileCols;
 
-    public static long TileCount(int rows, int cols) => TilesPerRow(cols) * ((rows + TileRows - 1L) / TileRows);
+    public static long TileRowCount(int rows) => (rows + TileRows - 1L) / TileRows;
+
+    public static long TileCount(int rows, int cols) => TilesPerRow(cols) * TileRowCount(rows);
 
     /// <summary>Most elements a dense rows × cols buffer may have (the largest .NET array).</summary>
     public static long MaxDenseElements => Array.MaxLength;

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define HS_ABI_MAJOR 1
-#define HS_ABI_MINOR 2
+#define HS_ABI_MINOR 3
 
 typedef int32_t hs_status;
 enum {
@@ -63,6 +63,7 @@ typedef struct hs_meta hs_meta;      /* an openvdb::MetaMap (typed key/value met
 typedef struct hs_file hs_file;      /* an opened .vdb file: header, metadata and grid descriptors */
 typedef struct hs_cursor hs_cursor;  /* a chunked iterator over a module's active weights */
 typedef struct hs_nano hs_nano;      /* an immutable NanoVDB grid in one 32-byte-aligned, position-independent buffer */
+typedef struct hs_tile_cursor hs_tile_cursor; /* a chunked iterator over a module's stored 8x64 tiles (ABI 1.3) */
 
 /* Where a module's matrix lives in a grid (see the mapping in README.md). */
 typedef struct hs_module {
@@ -117,6 +118,31 @@ HS_API hs_status hs_cursor_create(const hs_grid* grid, const hs_module* m, hs_cu
 HS_API void hs_cursor_free(hs_cursor* cursor);
 /* Fills up to capacity entries in (row, col) order per tile; *written == 0 means the end. */
 HS_API hs_status hs_cursor_next(hs_cursor* cursor, int32_t* rows, int32_t* cols, float* values, int64_t capacity, int64_t* written);
+
+/* ---- whole 8x64 tiles (ABI 1.3) ----
+ * A tile is 512 floats, row-major 8x64: value r*64 + c of tile (tile_row, tile_col) is weight
+ * (tile_row*8 + r, tile_col*64 + c). Tile coordinates run over 0 <= tile_row < ceil(rows/8), 0 <= tile_col < ceil(cols/64).
+ * In edge tiles, values outside the module's rows x cols (the padding) read as 0 and must be 0 when written.
+ * Writes are validated whole first (range HS_ERR_OUT_OF_RANGE; NaN/Inf and nonzero padding HS_ERR_INVALID_ARGUMENT,
+ * naming the tile and its batch index): one bad tile changes nothing. */
+HS_API hs_status hs_tile_cursor_create(const hs_grid* grid, const hs_module* m, hs_tile_cursor** out);
+HS_API void hs_tile_cursor_free(hs_tile_cursor* cursor);
+/* Copies up to capacity stored tiles (inactive weights as 0), in (tile_row, tile_col) order; *written == 0 means the end.
+ * Only stored tiles are visited; the cursor resumes after the last tile it returned, so changes between calls are seen. */
+HS_API hs_status hs_tile_cursor_next(hs_tile_cursor* cursor, int32_t* tile_rows, int32_t* tile_cols, float* values,
+                                     int64_t capacity, int64_t* written);
+/* Reads the listed tiles (all zeros for a tile that is not stored). */
+HS_API hs_status hs_grid_get_tiles(const hs_grid* grid, const hs_module* m, const int32_t* tile_rows,
+                                   const int32_t* tile_cols, float* values, int64_t n);
+/* Replaces each listed tile: nonzero values become active weights, exactly-zero (+0 or -0) values inactive; a tile of
+ * zeros is removed. A tile listed twice: the later one wins. */
+HS_API hs_status hs_grid_set_tiles(hs_grid* grid, const hs_module* m, const int32_t* tile_rows, const int32_t* tile_cols,
+                                   const float* values, int64_t n);
+/* Adds each listed tile elementwise, creating it where absent. A zero addend leaves its weight as it was (inactive
+ * stays inactive); a nonzero one stores old + addend as an active weight, exactly as hs_grid_add_many does. A tile
+ * listed twice is added twice. A sum that overflows float32 refuses the whole call before anything changes. */
+HS_API hs_status hs_grid_add_tiles(hs_grid* grid, const hs_module* m, const int32_t* tile_rows, const int32_t* tile_cols,
+                                   const float* values, int64_t n);
 
 /* ---- typed metadata ---- */
 HS_API hs_status hs_meta_create(hs_meta** out);

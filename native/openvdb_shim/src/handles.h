@@ -32,6 +32,12 @@ struct hs_cursor {
     int32_t offset = 0;   // next leaf offset inside that tile
 };
 
+struct hs_tile_cursor {
+    openvdb::FloatGrid::ConstPtr grid;  // shares ownership; the grid outlives the cursor
+    hs_module module;
+    int64_t tile = 0;     // next tile (relative to the module) to visit
+};
+
 namespace hs {
 template <typename H, typename... A>
 H* newHandle(A&&... args) {

@@ -32,4 +32,11 @@ internal static unsafe partial class Hs
     [LibraryImport(Lib)] internal static partial int hs_cursor_create(GridHandle grid, in HsModule m, out CursorHandle cursor);
     [LibraryImport(Lib)] internal static partial void hs_cursor_free(nint cursor);
     [LibraryImport(Lib)] internal static partial int hs_cursor_next(CursorHandle cursor, int* rows, int* cols, float* values, long capacity, out long written);
+
+    [LibraryImport(Lib)] internal static partial int hs_tile_cursor_create(GridHandle grid, in HsModule m, out TileCursorHandle cursor);
+    [LibraryImport(Lib)] internal static partial void hs_tile_cursor_free(nint cursor);
+    [LibraryImport(Lib)] internal static partial int hs_tile_cursor_next(TileCursorHandle cursor, int* tileRows, int* tileCols, float* values, long capacity, out long written);
+    [LibraryImport(Lib)] internal static partial int hs_grid_get_tiles(GridHandle grid, in HsModule m, int* tileRows, int* tileCols, float* values, long n);
+    [LibraryImport(Lib)] internal static partial int hs_grid_set_tiles(GridHandle grid, in HsModule m, int* tileRows, int* tileCols, float* values, long n);
+    [LibraryImport(Lib)] internal static partial int hs_grid_add_tiles(GridHandle grid, in HsModule m, int* tileRows, int* tileCols, float* values, long n);
 }

@@ -22,6 +22,15 @@ public sealed class AdapterBatch
     public AdapterBatch Set(string module, int[] rows, int[] cols, float[] values) => Weights(BatchOpKind.Set, module, rows, cols, values);
     public AdapterBatch Add(string module, int[] rows, int[] cols, float[] values) => Weights(BatchOpKind.Add, module, rows, cols, values);
 
+    /// <summary>
+    /// Replaces whole 8×64 tiles (see <see cref="AdapterModule.SetTiles"/>): values hold 512 floats per tile, row-major;
+    /// zeros are not stored, a tile of zeros is removed, a tile listed twice takes the later values.
+    /// </summary>
+    public AdapterBatch SetTiles(string module, int[] tileRows, int[] tileCols, float[] values) => Tiles(BatchOpKind.SetTiles, module, tileRows, tileCols, values);
+
+    /// <summary>Adds whole 8×64 tiles elementwise (see <see cref="AdapterModule.AddTiles"/>); layout as <see cref="SetTiles"/>.</summary>
+    public AdapterBatch AddTiles(string module, int[] tileRows, int[] tileCols, float[] values) => Tiles(BatchOpKind.AddTiles, module, tileRows, tileCols, values);
+
     public AdapterBatch Prune(float tolerance, string module = "")
     {
         if (!float.IsFinite(tolerance) || tolerance < 0) throw new ArgumentException($"prune tolerance {tolerance} must be finite and >= 0");
@@ -74,6 +83,19 @@ public sealed class AdapterBatch
         return this;
     }
 
+    private AdapterBatch Tiles(BatchOpKind kind, string module, int[] tileRows, int[] tileCols, float[] values)
+    {
+        AdapterNames.ValidateModule(module, nameof(module));
+        ArgumentNullException.ThrowIfNull(tileRows);
+        ArgumentNullException.ThrowIfNull(tileCols);
+        ArgumentNullException.ThrowIfNull(values);
+        TileChecks.CheckLengths(tileRows.Length, tileCols.Length, values.Length);
+        long bad = TileChecks.FirstNonFinite(values);
+        if (bad >= 0) throw new ArgumentException($"value {bad % TileMapping.TileSize} of tile {bad / TileMapping.TileSize} for module '{module}' is {values[bad]}; weights must be finite");
+        _ops.Add(new BatchOp(kind, module, RowIndex: tileRows, ColIndex: tileCols, Values: values));
+        return this;
+    }
+
     /// <summary>
     /// Checks the batch against the adapter's modules (shapes, bounds, and that no add overflows float32) before
     /// anything is logged, so neither the live apply nor a replay can fail half-way. The caller holds the write lock.
@@ -111,6 +133,12 @@ public sealed class AdapterBatch
                         if ((uint)op.RowIndex![i] >= (uint)shape.Rows || (uint)op.ColIndex![i] >= (uint)shape.Cols)
                             throw new ArgumentOutOfRangeException(nameof(op), $"({op.RowIndex![i]}, {op.ColIndex![i]}) is outside module '{op.Module}' [{shape.Rows}x{shape.Cols}]");
                     break;
+                case BatchOpKind.SetTiles or BatchOpKind.AddTiles:
+                    if (!shapes.TryGetValue(op.Module, out var tileShape))
+                        throw new KeyNotFoundException($"adapter '{adapter.Name}' has no module '{op.Module}'");
+                    // Range, finite values (a decoded record never passed the builder) and zero padding.
+                    TileChecks.Check(op.Module, tileShape.Rows, tileShape.Cols, op.RowIndex, op.ColIndex, op.Values);
+                    break;
                 case BatchOpKind.Prune or BatchOpKind.KeepTop when op.Module.Length > 0:
                 case BatchOpKind.RemoveModule:
                     if (!shapes.TryGetValue(op.Module, out var gone)) throw new KeyNotFoundException($"adapter '{adapter.Name}' has no module '{op.Module}'");
@@ -123,36 +151,95 @@ public sealed class AdapterBatch
             }
         }
         // Bounds are checked: the stored values the sums start from can be read.
-        if (_ops.Any(o => o.Kind == BatchOpKind.Add)) CheckSums(adapter);
+        if (_ops.Any(o => o.Kind is BatchOpKind.Add or BatchOpKind.AddTiles)) CheckSums(adapter);
     }
 
     /// <summary>
-    /// Refuses an add whose running sum (the stored value plus every earlier add to the same cell in this batch)
-    /// would overflow float32: the native layer would refuse it after the record was logged.
-    /// Sets and prunes before an add are followed; other steps in between are not expected (the service never mixes them).
+    /// Refuses an add whose running sum (the stored value plus every earlier write to the same cell in this batch)
+    /// would overflow float32: the native layer would refuse it after the record was logged. Sums are float32, as the
+    /// native adds compute them. Cells are followed one by one for Set/Add; a tile that a tile op touches is followed
+    /// whole from then on (with the cells this batch wrote into it before). Set/Add/SetTiles/AddTiles are followed;
+    /// other steps in between are not expected (the service never mixes them).
     /// </summary>
     private void CheckSums(SparseAdapter adapter)
     {
-        var sums = new Dictionary<(string, int, int), double>();
+        const int T = TileMapping.TileSize, C = TileMapping.TileCols;
+        var cells = new Dictionary<(string, int, int), float>();
+        var cellTiles = new HashSet<(string, int, int)>(); // tiles some entry of `cells` lies in
+        var tiles = new Dictionary<(string, int, int), float[]>();
         foreach (var op in _ops)
         {
-            if (op.Kind is not (BatchOpKind.Add or BatchOpKind.Set)) continue;
-            float[]? old = null;
-            if (op.Kind == BatchOpKind.Add)
+            switch (op.Kind)
             {
-                old = new float[op.Values!.Length]; // a module defined earlier in this batch starts at zero
-                if (adapter.Modules.TryGet(op.Module, out var m)) m.GetMany(op.RowIndex, op.ColIndex, old);
-            }
-            for (int i = 0; i < op.Values!.Length; i++)
-            {
-                var key = (op.Module, op.RowIndex![i], op.ColIndex![i]);
-                if (op.Kind == BatchOpKind.Set) { sums[key] = op.Values[i]; continue; }
-                var sum = (sums.TryGetValue(key, out var s) ? s : old![i]) + op.Values[i];
-                if (!float.IsFinite((float)sum))
-                    throw new ArgumentException($"adding {op.Values[i]} to ({key.Item2}, {key.Item3}) of module '{op.Module}' would overflow float32");
-                sums[key] = sum;
+                case BatchOpKind.Set or BatchOpKind.Add:
+                {
+                    bool add = op.Kind == BatchOpKind.Add;
+                    float[]? old = null;
+                    if (add)
+                    {
+                        old = new float[op.Values!.Length]; // a module defined earlier in this batch starts at zero
+                        if (adapter.Modules.TryGet(op.Module, out var m)) m.GetMany(op.RowIndex, op.ColIndex, old);
+                    }
+                    for (int i = 0; i < op.Values!.Length; i++)
+                    {
+                        int r = op.RowIndex![i], c = op.ColIndex![i];
+                        float v = op.Values[i];
+                        var tileKey = (op.Module, r >> 3, c >> 6);
+                        if (tiles.TryGetValue(tileKey, out var tile))
+                        {
+                            int j = (r & 7) * C + (c & 63);
+                            tile[j] = add ? Sum(tile[j], v, op.Module, r, c) : v;
+                            continue;
+                        }
+                        var key = (op.Module, r, c);
+                        cells[key] = add ? Sum(cells.TryGetValue(key, out var s) ? s : old![i], v, op.Module, r, c) : v;
+                        cellTiles.Add(tileKey);
+                    }
+                    break;
+                }
+                case BatchOpKind.SetTiles or BatchOpKind.AddTiles:
+                {
+                    bool add = op.Kind == BatchOpKind.AddTiles;
+                    int n = op.RowIndex!.Length;
+                    float[]? stored = null;
+                    if (add)
+                    {
+                        stored = new float[(long)n * T];
+                        if (adapter.Modules.TryGet(op.Module, out var m)) m.GetTiles(op.RowIndex, op.ColIndex, stored);
+                    }
+                    for (int t = 0; t < n; t++)
+                    {
+                        int tr = op.RowIndex[t], tc = op.ColIndex![t];
+                        var key = (op.Module, tr, tc);
+                        var src = op.Values.AsSpan(t * T, T);
+                        if (!add)
+                        {
+                            tiles[key] = src.ToArray();
+                            continue;
+                        }
+                        if (!tiles.TryGetValue(key, out var cur))
+                        {
+                            cur = stored.AsSpan(t * T, T).ToArray();
+                            if (cellTiles.Contains(key))
+                                for (int j = 0; j < T; j++)
+                                    if (cells.TryGetValue((op.Module, tr * TileMapping.TileRows + j / C, tc * C + j % C), out var v)) cur[j] = v;
+                            tiles[key] = cur;
+                        }
+                        for (int j = 0; j < T; j++)
+                            if (src[j] != 0f) cur[j] = Sum(cur[j], src[j], op.Module, tr * TileMapping.TileRows + j / C, tc * C + j % C);
+                    }
+                    break;
+                }
             }
         }
+    }
+
+    private static float Sum(float old, float add, string module, int row, int col)
+    {
+        float sum = old + add;
+        if (!float.IsFinite(sum))
+            throw new ArgumentException($"adding {add} to ({row}, {col}) of module '{module}' would overflow float32");
+        return sum;
     }
 
     /// <summary>Applies every step; the caller holds the adapter's write lock so the batch is seen whole.</summary>
@@ -173,6 +260,12 @@ public sealed class AdapterBatch
                     break;
                 case BatchOpKind.Add:
                     adapter.Modules[op.Module].AddMany(op.RowIndex, op.ColIndex, op.Values);
+                    break;
+                case BatchOpKind.SetTiles:
+                    adapter.Modules[op.Module].SetTiles(op.RowIndex, op.ColIndex, op.Values);
+                    break;
+                case BatchOpKind.AddTiles:
+                    adapter.Modules[op.Module].AddTiles(op.RowIndex, op.ColIndex, op.Values);
                     break;
                 case BatchOpKind.Prune:
                     removed += op.Module.Length == 0 ? adapter.Prune(op.Scalar) : adapter.Modules[op.Module].Prune(op.Scalar);

@@ -9,7 +9,8 @@ namespace Hyprstream.Runtime.Store;
 /// The byte form of an <see cref="AdapterBatch"/> (WAL payloads and the cache's compressed tier):
 /// version byte, i32 op count, then each op: u8 kind, the module as a length-prefixed UTF-8 string (7-bit encoded
 /// length, as BinaryWriter writes it), then the op's fields; index and value arrays are i32 count + three byte-planed
-/// arrays (see <see cref="ByteShuffle"/>) so zstd finds the shared high bytes. Encoding and decoding work on spans
+/// arrays (see <see cref="ByteShuffle"/>) so zstd finds the shared high bytes. Tile ops (SetTiles, AddTiles) are
+/// i32 tile count, then tile rows, tile cols and 512 values per tile, each as byte planes. Encoding and decoding work on spans
 /// (planes go straight between the arrays and the buffer); decoding checks every length against the input.
 /// </summary>
 public static class BatchCodec
@@ -36,6 +37,12 @@ public static class BatchCodec
                     break;
                 case BatchOpKind.Set or BatchOpKind.Add:
                     w.Int(op.Values!.Length);
+                    w.Planes(MemoryMarshal.AsBytes(op.RowIndex.AsSpan()));
+                    w.Planes(MemoryMarshal.AsBytes(op.ColIndex.AsSpan()));
+                    w.Planes(MemoryMarshal.AsBytes(op.Values.AsSpan()));
+                    break;
+                case BatchOpKind.SetTiles or BatchOpKind.AddTiles:
+                    w.Int(op.RowIndex!.Length);
                     w.Planes(MemoryMarshal.AsBytes(op.RowIndex.AsSpan()));
                     w.Planes(MemoryMarshal.AsBytes(op.ColIndex.AsSpan()));
                     w.Planes(MemoryMarshal.AsBytes(op.Values.AsSpan()));
@@ -82,6 +89,7 @@ public static class BatchCodec
     {
         BatchOpKind.DefineModule => 12,
         BatchOpKind.Set or BatchOpKind.Add => 4 + 12L * op.Values!.Length,
+        BatchOpKind.SetTiles or BatchOpKind.AddTiles => 4 + 8L * op.RowIndex!.Length + 4L * op.Values!.Length,
         BatchOpKind.Prune => 4,
         BatchOpKind.KeepTop => 8,
         BatchOpKind.SetMetadata => StringSize(op.Key!) + StringSize(op.Text!),
@@ -121,6 +129,20 @@ public static class BatchCodec
                     var rows = GC.AllocateUninitializedArray<int>(n);
                     var cols = GC.AllocateUninitializedArray<int>(n);
                     var vals = GC.AllocateUninitializedArray<float>(n);
+                    r.Planes(MemoryMarshal.AsBytes(rows.AsSpan()));
+                    r.Planes(MemoryMarshal.AsBytes(cols.AsSpan()));
+                    r.Planes(MemoryMarshal.AsBytes(vals.AsSpan()));
+                    b.AddOp(new BatchOp(kind, module, RowIndex: rows, ColIndex: cols, Values: vals));
+                    break;
+                }
+                case BatchOpKind.SetTiles or BatchOpKind.AddTiles:
+                {
+                    int n = r.Int();
+                    const long TileBytes = 8 + 4L * TileMapping.TileSize;
+                    if (n < 0 || n * TileBytes > r.Remaining) throw new InvalidDataException($"batch op claims {n} tiles, more than the record holds");
+                    var rows = GC.AllocateUninitializedArray<int>(n);
+                    var cols = GC.AllocateUninitializedArray<int>(n);
+                    var vals = GC.AllocateUninitializedArray<float>(n * TileMapping.TileSize);
                     r.Planes(MemoryMarshal.AsBytes(rows.AsSpan()));
                     r.Planes(MemoryMarshal.AsBytes(cols.AsSpan()));
                     r.Planes(MemoryMarshal.AsBytes(vals.AsSpan()));

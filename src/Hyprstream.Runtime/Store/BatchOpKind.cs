@@ -10,4 +10,8 @@ public enum BatchOpKind : byte
     RemoveModule = 5,
     SetMetadata = 6,
     KeepTop = 7,
+    /// <summary>Whole 8×64 tiles replaced (RowIndex/ColIndex: tile coordinates; Values: 512 per tile, row-major).</summary>
+    SetTiles = 8,
+    /// <summary>Whole 8×64 tiles added elementwise (layout as <see cref="SetTiles"/>).</summary>
+    AddTiles = 9,
 }
