@@ -293,12 +293,8 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
             var v = values.AsSpan(start * WeightSchema.TileSize, (i - start) * WeightSchema.TileSize).ToArray();
             try
             {
-#if HS_TILES
                 if (mode == "add") result.AddTiles(names[modules[start]], tileRows[start..i].ToArray(), tileCols[start..i].ToArray(), v);
                 else result.SetTiles(names[modules[start]], tileRows[start..i].ToArray(), tileCols[start..i].ToArray(), v);
-#else
-                throw new NotSupportedException("TEMP");
-#endif
             }
             catch (ArgumentException e) { throw ErrorMapping.Invalid($"batch {index}, tile {start}: {e.Message}"); }
             start = i;

@@ -47,7 +47,6 @@ internal static class TileStream
             count = 0;
         }
 
-#if HS_TILES
         for (int i = 0; i < modules.Count; i++)
         {
             float scale = ticket.Scaled ? modules[i].Scale : 1f;
@@ -63,9 +62,6 @@ internal static class TileStream
                 if (count == batchTiles) await SendBatch();
             }
         }
-#else
-        throw new NotSupportedException("TEMP: tiles branch not merged");
-#endif
         if (count > 0) await SendBatch();
     }
 

@@ -103,7 +103,7 @@ try {
   const flights = await serverStream('ListFlights', { expression: Buffer.alloc(0) });
   report.flights = flights.map(f => ({ path: f.flight_descriptor.path, records: Number(f.total_records) }));
 
-  const whole = flights.find(f => f.flight_descriptor.path.length === 2 && f.flight_descriptor.path[1] === 'small');
+  const whole = flights.find(f => f.flight_descriptor.path.length === 2 && f.flight_descriptor.path[0] === 'adapters' && f.flight_descriptor.path[1] === 'small');
   const table = await doGet(whole.endpoint[0].ticket.ticket);
   report.schema = table.schema.fields.map(f => `${f.name}:${f.type}`);
   const m = table.getChild('module'), r = table.getChild('row'), c = table.getChild('col'), v = table.getChild('value');

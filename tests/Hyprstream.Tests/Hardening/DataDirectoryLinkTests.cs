@@ -27,14 +27,14 @@ public sealed class DataDirectoryLinkTests
         Assert.That(rescan.GetProperty("failed").GetProperty("linked").GetString(), Does.Contain("symbolic link"));
 
         var e = await Fails(s.Client, "load", """{"adapter":"linked"}""");
-        Assert.That(e.Status, Is.EqualTo(StatusCode.FailedPrecondition));
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));
         Assert.That(e.Status.Detail, Does.Contain("symbolic link"));
         Assert.That(s.Host.Store.Store.Contains("linked"), Is.False);
 
         // A dangling link is refused the same way (not "not found").
         File.CreateSymbolicLink(s.Dir.File("dangling.vdb"), outside.File("nothing-here.vdb"));
         e = await Fails(s.Client, "load", """{"adapter":"dangling"}""");
-        Assert.That(e.Status, Is.EqualTo(StatusCode.FailedPrecondition));
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));
     }
 
     [Test]
@@ -46,7 +46,7 @@ public sealed class DataDirectoryLinkTests
         File.CreateSymbolicLink(s.Dir.File("a.vdb"), outside.File("victim.txt"));
 
         var e = await Fails(s.Client, "save", """{"adapter":"a"}""");
-        Assert.That(e.Status, Is.EqualTo(StatusCode.FailedPrecondition));
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));
         Assert.That(e.Status.Detail, Does.Contain("symbolic link"));
         Assert.That(File.ReadAllText(outside.File("victim.txt")), Is.EqualTo("keep me"));
         Assert.That(new FileInfo(s.Dir.File("a.vdb")).LinkTarget, Is.Not.Null, "the link is left as it was");

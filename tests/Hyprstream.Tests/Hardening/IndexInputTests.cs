@@ -14,7 +14,7 @@ public sealed class IndexInputTests
     {
         await using var s = await ServerWithAdapters("a");
         var e = await Fails(s.Client, "index-upsert", """{"adapter":"ghost","vector":[1,0]}""");
-        Assert.That(e.Status, Is.EqualTo(StatusCode.NotFound));
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.NotFound));
         Assert.That(e.Status.Detail, Does.Contain("ghost"));
         Assert.That(s.Host.Index.Index, Is.Null, "the refused upsert created no index");
         var ok = await Ok(s.Client, "index-upsert", """{"adapter":"a","vector":[1,0]}""");
@@ -30,11 +30,11 @@ public sealed class IndexInputTests
     {
         await using var s = await ServerWithAdapters("a", "b");
         var e = await Fails(s.Client, "index-upsert", $$"""{"adapter":"a","vector":{{vector}}}""");
-        Assert.That(e.Status, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
         Assert.That(e.Status.Detail, Does.Contain("vector"));
         await Ok(s.Client, "index-upsert", """{"adapter":"b","vector":[1,0]}""");
         e = await Fails(s.Client, "search", $$"""{"vector":{{vector}}}""");
-        Assert.That(e.Status, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
+        Assert.That(e.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), e.Status.Detail);
         var hits = await Ok(s.Client, "search", """{"vector":[1e8,1],"k":1}""");
         Assert.That(hits.GetProperty("results")[0].GetProperty("adapter").GetString(), Is.EqualTo("b"));
     }

@@ -51,7 +51,7 @@ public sealed class NodeInteropTests
         Assert.That(r.GetProperty("unauthenticated").GetInt32(), Is.EqualTo(16));
         Assert.That(r.GetProperty("handshake").GetBoolean(), Is.True);
         var flights = r.GetProperty("flights").EnumerateArray().ToList();
-        var whole = flights.Single(f => f.GetProperty("path").GetArrayLength() == 2 && f.GetProperty("path")[1].GetString() == "small");
+        var whole = flights.Single(f => f.GetProperty("path").GetArrayLength() == 2 && f.GetProperty("path")[0].GetString() == "adapters" && f.GetProperty("path")[1].GetString() == "small");
         Assert.That(whole.GetProperty("records").GetInt64(), Is.EqualTo(expected.Count));
         // Rows and tiles: one flight per adapter and per module in each form.
         Assert.That(flights.Count(f => f.GetProperty("path").GetArrayLength() == 3), Is.EqualTo(4));
