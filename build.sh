@@ -7,6 +7,9 @@
 #                       builds (clang, nvcc) through ptxas for sm_80/sm_90 (no spills), the fatbin's contents, and a
 #                       configure whose nvcc fails still building the PTX. Needs nvcc, ptxas, cuobjdump; CI runs it.
 # With VCPKG_ROOT set, the native build uses vcpkg's toolchain and vcpkg.json instead of Debian's packages.
+# NATIVE_CMAKE_ARGS: more arguments for the native configure (run again whenever set; the values stay in the CMake
+# cache until build/native is removed), e.g. -DHS_NVCC_KERNELS=OFF (build as if no CUDA toolkit were installed) or
+# -DHS_NVCC_CCBIN=g++-11 (nvcc's host compiler).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -57,7 +60,9 @@ native() {
   if [ -n "${VCPKG_ROOT:-}" ]; then
     args+=(-DCMAKE_TOOLCHAIN_FILE="$VCPKG_ROOT/scripts/buildsystems/vcpkg.cmake" -DVCPKG_MANIFEST_DIR="$ROOT")
   fi
-  if [ ! -f "$NATIVE_BUILD/CMakeCache.txt" ]; then
+  # shellcheck disable=SC2206
+  [ -z "${NATIVE_CMAKE_ARGS:-}" ] || args+=($NATIVE_CMAKE_ARGS)
+  if [ ! -f "$NATIVE_BUILD/CMakeCache.txt" ] || [ -n "${NATIVE_CMAKE_ARGS:-}" ]; then
     say "configuring native library"
     mkdir -p "$NATIVE_BUILD"
     cmake "${args[@]}" > "$NATIVE_BUILD/configure.log" || { cat "$NATIVE_BUILD/configure.log" >&2; exit 1; }
@@ -105,10 +110,10 @@ kernels_check() {
     grep -qE "$f" <<<"$listing" || { echo "kernels-check: the fatbin lacks $f" >&2; exit 1; }
   done
   # Without a working nvcc the build must still make the (same) PTX: a configure whose nvcc host compiler fails.
-  say "a build whose nvcc fails (HS_NVCC_CCBIN=false): clang's PTX only"
+  say "a build whose nvcc fails (HS_NVCC_CCBIN=/bin/false): clang's PTX only"
   local alt="$ROOT/build/native-nvcc-fails"
   rm -rf "$alt"
-  cmake -S "$ROOT/native" -B "$alt" -DCMAKE_BUILD_TYPE=Release -DHS_NVCC_CCBIN=false > "$alt.log" 2>&1 || { cat "$alt.log" >&2; exit 1; }
+  cmake -S "$ROOT/native" -B "$alt" -DCMAKE_BUILD_TYPE=Release -DHS_NVCC_CCBIN=/bin/false > "$alt.log" 2>&1 || { cat "$alt.log" >&2; exit 1; }
   grep -q "Building clang's PTX only" "$alt.log" || { cat "$alt.log" >&2; echo "kernels-check: no fallback message" >&2; exit 1; }
   cmake --build "$alt" --target hyprstream_kernels >> "$alt.log" 2>&1 || { cat "$alt.log" >&2; exit 1; }
   [ ! -e "$alt/hyprstream_kernels.fatbin" ] || { echo "kernels-check: a fatbin was built although nvcc failed" >&2; exit 1; }
