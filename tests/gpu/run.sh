@@ -44,7 +44,7 @@ bundle() {
   # The fatbin and nvcc's PTX exist where ./build.sh found a working nvcc; without them the GPU JIT-compiles the PTX.
   local k
   for k in hyprstream_kernels.fatbin hyprstream_kernels.nvcc.ptx; do
-    [ -f "$ROOT/.artifacts/native/$k" ] && cp "$ROOT/.artifacts/native/$k" "$stage/lib/"
+    if [ -f "$ROOT/.artifacts/native/$k" ]; then cp "$ROOT/.artifacts/native/$k" "$stage/lib/"; fi
   done
   if [ ! -f "$stage/lib/hyprstream_kernels.fatbin" ]; then
     echo "warning: no fatbin (no working nvcc on this machine: see build/native/configure.log); the bundle carries PTX only" >&2
