@@ -52,20 +52,26 @@ public static class ExpertParameterLora
             if (t.Shape.Length is not (2 or 3)) throw new InvalidDataException($"target parameter '{name}' has shape {t.ShapeText}; PEFT targets 2-D and 3-D parameters only");
             return t;
         }).ToList();
-        // Every assignment of wrappers to parameters in which each wrapper fits its parameter in exactly one layout.
+        // Every assignment of wrappers to parameters in which each wrapper fits its parameter in some layout; usable only
+        // if exactly one assignment fits, and in it each wrapper fits in exactly one layout.
         var solutions = new List<(int[] Assign, Layout[] Layouts)>();
+        bool ambiguous = false;
         foreach (var perm in Permutations(parameters.Count))
         {
             var layouts = new Layout[perm.Length];
-            bool ok = true;
-            for (int i = 0; i < perm.Length && ok; i++)
+            bool fits = true, unique = true;
+            for (int i = 0; i < perm.Length && fits; i++)
             {
-                var fits = Fits(wrappers[i], shapes[perm[i]], config.RankOf(module + "." + parameters[perm[i]]));
-                if (fits.Count == 1) layouts[i] = fits[0]; else ok = false;
+                var f = Fits(wrappers[i], shapes[perm[i]], config.RankOf(module + "." + parameters[perm[i]]));
+                fits = f.Count > 0;
+                unique &= f.Count == 1;
+                if (fits) layouts[i] = f[0];
             }
-            if (ok) solutions.Add((perm, layouts));
+            if (!fits) continue;
+            solutions.Add((perm, layouts));
+            ambiguous |= !unique;
         }
-        if (solutions.Count != 1)
+        if (solutions.Count != 1 || ambiguous)
         {
             var detail = string.Join("; ", wrappers.Select(w => $"'{w.SavedModule}': lora_A {w.A.ShapeText}, lora_B {w.B.ShapeText}")) + "; parameters: " +
                          string.Join(", ", shapes.Select(s => $"'{s.Name}' {s.ShapeText}"));
