@@ -10,7 +10,7 @@ public class PeftPatternTests
 {
     [TestCase("up_proj", "model.layers.0.mlp.up_proj", true)]
     [TestCase("up_proj", "model.layers.0.mlp.gate_up_proj", false)]          // fused Phi-3 name: not a dot boundary
-    [TestCase("k_proj", "model.layers.0.self_attn.qkv_proj", false)]
+    [TestCase("v_proj", "model.layers.0.self_attn.qkv_proj", false)]
     [TestCase("qkv_proj", "model.layers.0.self_attn.qkv_proj", true)]
     [TestCase("proj", "model.layers.0.self_attn.q_proj", false)]             // a suffix is a whole dot-separated tail
     [TestCase("model.layers.0.mlp.up_proj", "model.layers.0.mlp.up_proj", true)]   // full name
