@@ -34,14 +34,16 @@ public static class ExpertParameterLora
         return found;
     }
 
+    /// <summary>The refusal for target_parameters without the base weights, naming the real reason.</summary>
+    public static NotSupportedException NeedsBase(string module, IReadOnlyList<string> parameters) => new(
+        $"module '{module}' is LoRA on parameters ({string.Join(", ", parameters.Select(p => $"'{module}.{p}'"))}, target_parameters): " +
+        "the parameter's [experts, d1, d2] layout, whether the model stores it transposed, and which nested wrapper holds which parameter are not in the adapter file; pass --base");
+
     /// <summary>Resolves the wrappers of one module against the base parameters and computes each ΔW (unscaled; Scale separate).</summary>
     public static List<Result> Import(string module, IReadOnlyList<Wrapper> wrappers, IReadOnlyList<string> parameters, PeftAdapterConfig config,
         BaseWeights? baseWeights, SafetensorsFile file)
     {
-        if (baseWeights == null)
-            throw new NotSupportedException(
-                $"module '{module}' is LoRA on parameters ({string.Join(", ", parameters.Select(p => $"'{module}.{p}'"))}, target_parameters): " +
-                "the parameter's [experts, d1, d2] layout, whether the model stores it transposed, and which nested wrapper holds which parameter are not in the adapter file; pass --base");
+        if (baseWeights == null) throw NeedsBase(module, parameters);
         if (wrappers.Count != parameters.Count)
             throw new InvalidDataException($"module '{module}' has {wrappers.Count} LoRA wrapper(s) in the file but target_parameters names {parameters.Count} parameter(s) on it ({string.Join(", ", parameters)})");
         var shapes = parameters.Select(p =>

@@ -87,7 +87,7 @@ internal sealed class LoraImport : IPeftMethod
                 if (config.UseDora) throw new NotSupportedException($"'{bt.Name}': lora_bias together with DoRA is not supported");
                 CheckReal(bt);
                 if (bt.Entry.ElementCount != rows) throw new InvalidDataException($"'{bt.Name}' has shape {bt.Entry.ShapeText}; lora_B's bias has one value per output row ({rows})");
-                if (baseWeights != null && baseWeights.Find(module + ".bias") is not { } baseBias)
+                if (baseWeights != null && baseWeights.Find(module + ".bias") == null)
                     throw new InvalidDataException($"'{bt.Name}' adds to the bias of '{module}', but the base weights have no '{module}.bias'");
                 bb = bt;
                 plan._used.Add(bt);
@@ -97,7 +97,7 @@ internal sealed class LoraImport : IPeftMethod
         if (plan._experts.Count > 0 && baseWeights == null)
         {
             var (module, group) = plan._experts.First();
-            ExpertParameterLora.Import(module, group.Wrappers, group.Parameters, config, null, null!);   // throws, naming why --base is needed
+            throw ExpertParameterLora.NeedsBase(module, group.Parameters);
         }
         return plan;
     }

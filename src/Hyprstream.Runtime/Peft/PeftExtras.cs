@@ -33,7 +33,7 @@ public static class PeftExtras
             {
                 PeftTensorRole.TrainableTokens => DecideTokens(t, config, baseWeights),
                 PeftTensorRole.SavedParameter or PeftTensorRole.Unknown => DecideSaved(t, config, baseWeights),
-                _ => new Decision(t, Outcome.Problem, $"a {t.Role} tensor, which a {config.PeftType} adapter does not use"),
+                _ => new Decision(t, Outcome.Problem, $"a {t.Role} tensor that no {config.PeftType} module of this file uses"),
             });
         return decisions;
     }
