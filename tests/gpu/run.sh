@@ -4,15 +4,17 @@
 #
 #   tests/gpu/run.sh bundle [OUT.tar.xz]     on the build machine (after ./build.sh): a self-contained, trimmed,
 #                                            single-file `hyprstream`, libhyprstream_native.so and its non-glibc
-#                                            dependencies, the PTX, and the kernel sources + NanoVDB headers (so a
-#                                            host with nvcc can also build the PTX its own way). Default OUT:
-#                                            .artifacts/gpu-bundle.tar.xz (~25 MB).
+#                                            dependencies, the kernels (the fatbin: SASS for sm_80/sm_90, built where
+#                                            this machine has a working nvcc; clang's PTX; nvcc's PTX), and the kernel
+#                                            sources + NanoVDB headers (so a host with nvcc can also build the PTX its
+#                                            own way). Default OUT: .artifacts/gpu-bundle.tar.xz (~25 MB).
 #   tests/gpu/run.sh device [BUNDLE.tar.xz]  on the GPU host: prints the machine (glibc, nvidia-smi, nvcc), checks the
 #                                            bundle's glibc requirement, unpacks, runs `hyprstream selftest --device
 #                                            cuda` (every kernel against the CPU backend / dense reference) with the
-#                                            shipped clang PTX and, where nvcc exists, with an nvcc-built PTX, then
-#                                            `hyprstream bench apply --device cuda` and `--device cpu`. Logs go to
-#                                            $OUT (if set) or ./gpu-results.
+#                                            kernels as shipped (the fatbin, else the PTX), then with each shipped PTX
+#                                            alone (JIT) and, where nvcc exists, with a PTX built there, then
+#                                            `hyprstream bench apply --device cuda` and `--device cpu`. Needs only
+#                                            the NVIDIA driver. Logs go to $OUT (if set) or ./gpu-results.
 #
 # With the session's device tool: run `tests/gpu/run.sh bundle` here, then call the tool with
 #   command: tests/gpu/run.sh device .artifacts/gpu-bundle.tar.xz      carry: [".artifacts/gpu-bundle.tar.xz"]
@@ -39,6 +41,14 @@ bundle() {
     -o "$ROOT/build/gpu-bundle/publish" -nologo -v:q -clp:ErrorsOnly
   cp "$ROOT/build/gpu-bundle/publish/hyprstream" "$stage/"
   cp "$ROOT/.artifacts/native/libhyprstream_native.so" "$ROOT/.artifacts/native/hyprstream_kernels.ptx" "$stage/lib/"
+  # The fatbin and nvcc's PTX exist where ./build.sh found a working nvcc; without them the GPU JIT-compiles the PTX.
+  local k
+  for k in hyprstream_kernels.fatbin hyprstream_kernels.nvcc.ptx; do
+    if [ -f "$ROOT/.artifacts/native/$k" ]; then cp "$ROOT/.artifacts/native/$k" "$stage/lib/"; fi
+  done
+  if [ ! -f "$stage/lib/hyprstream_kernels.fatbin" ]; then
+    echo "warning: no fatbin (no working nvcc on this machine: see build/native/configure.log); the bundle carries PTX only" >&2
+  fi
   # Every shared library the shim loads, except glibc's own (the host's glibc must be used).
   ldd "$ROOT/.artifacts/native/libhyprstream_native.so" | awk '/=> \//{print $3}' | while read -r lib; do
     case "$(basename "$lib")" in
@@ -58,7 +68,7 @@ bundle() {
   LD_LIBRARY_PATH="$stage/lib:$stage/lib/cxx" HYPRSTREAM_NATIVE_DIR="$stage/lib" "$stage/hyprstream" selftest --device cpu | tail -1
   mkdir -p "$(dirname "$out")"
   tar -C "$(dirname "$stage")" -cJf "$out" "$(basename "$stage")"
-  say "bundle: $out ($(du -h "$out" | cut -f1)), needs glibc >= $(cat "$stage/REQUIRES_GLIBC")"
+  say "bundle: $out ($(du -h "$out" | cut -f1)), needs glibc >= $(cat "$stage/REQUIRES_GLIBC"); kernels: $(cd "$stage/lib" && echo hyprstream_kernels.*)"
 }
 
 device() {
@@ -99,20 +109,26 @@ device() {
   export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" HYPRSTREAM_NATIVE_DIR="$b/lib" DOTNET_BUNDLE_EXTRACT_BASE_DIR="$work/.net"
   local rc=0
   "$b/hyprstream" version
-  say "selftest, shipped PTX (clang-14, sm_80)"
+  say "selftest, kernels as shipped (the fatbin where bundled, else the PTX; the first line names the one loaded)"
+  "$b/hyprstream" selftest --device cuda | tee "$results/selftest.txt" || rc=1
+  say "selftest, clang's PTX alone (JIT-compiled by the driver: the fallback)"
   HYPRSTREAM_PTX="$b/lib/hyprstream_kernels.ptx" "$b/hyprstream" selftest --device cuda | tee "$results/selftest-clang.txt" || rc=1
+  if [ -f "$b/lib/hyprstream_kernels.nvcc.ptx" ]; then
+    say "selftest, nvcc's PTX alone (the one inside the fatbin, JIT-compiled)"
+    HYPRSTREAM_PTX="$b/lib/hyprstream_kernels.nvcc.ptx" "$b/hyprstream" selftest --device cuda | tee "$results/selftest-nvcc-ptx.txt" || rc=1
+  fi
   if command -v nvcc >/dev/null; then
     local cc; cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d ' .')
     say "building the PTX with nvcc for compute_${cc}"
     if nvcc -ptx -arch="compute_${cc}" -std=c++17 -O3 -DNDEBUG -I"$b/include" "$b/src/kernels/apply.cu" -o "$work/nvcc.ptx"; then
-      say "selftest, nvcc PTX"
-      HYPRSTREAM_PTX="$work/nvcc.ptx" "$b/hyprstream" selftest --device cuda | tee "$results/selftest-nvcc.txt" || rc=1
+      say "selftest, PTX built here by nvcc"
+      HYPRSTREAM_PTX="$work/nvcc.ptx" "$b/hyprstream" selftest --device cuda | tee "$results/selftest-nvcc-here.txt" || rc=1
     else
       echo "nvcc could not build the kernels" >&2; rc=1
     fi
   fi
-  say "bench apply --device cuda"
-  HYPRSTREAM_PTX="$b/lib/hyprstream_kernels.ptx" "$b/hyprstream" bench apply --device cuda | tee "$results/bench-cuda.txt" || rc=1
+  say "bench apply --device cuda (kernels as shipped)"
+  "$b/hyprstream" bench apply --device cuda | tee "$results/bench-cuda.txt" || rc=1
   say "bench apply --device cpu (same host, for comparison)"
   "$b/hyprstream" bench apply --device cpu | tee "$results/bench-cpu.txt" || rc=1
   say "done (exit $rc); logs in $results"

@@ -38,7 +38,7 @@ public static class ApplyBackends
     public static IAdapterApplier Create(ApplyBackend requested = ApplyBackend.Auto) => Resolve(requested) switch
     {
         ApplyBackend.Cpu => new CpuApplier(),
-        ApplyBackend.Cuda when CudaProbe.Current.Available => new CudaApplier(CudaProbe.Current.PtxPath!),
+        ApplyBackend.Cuda when CudaProbe.Current.Available => new CudaApplier(CudaProbe.Current.Images),
         ApplyBackend.Cuda => throw new InvalidOperationException($"the CUDA backend is not available: {CudaProbe.Current.Description}"),
         var k => throw new ArgumentOutOfRangeException(nameof(requested), k, "unknown backend"),
     };

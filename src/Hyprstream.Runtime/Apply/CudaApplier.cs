@@ -25,10 +25,16 @@ public sealed class CudaApplier : IAdapterApplier
         public void Free() { grid.Dispose(); leaves?.Dispose(); }
     }
 
-    public CudaApplier(string ptxPath) => _gpu = new CudaDevice(ptxPath);
+    /// <summary>On the first of <paramref name="images"/> that loads (<see cref="CudaProbe.Images"/>: fatbin, then PTX).</summary>
+    public CudaApplier(IReadOnlyList<KernelImage> images) => _gpu = new CudaDevice(images);
+
+    /// <summary>On one kernel image file: PTX, fatbin or cubin.</summary>
+    public CudaApplier(string imagePath) : this([KernelImage.Open(imagePath)]) { }
 
     public ApplyBackend Kind => ApplyBackend.Cuda;
     public string Device => _gpu.Description;
+    /// <summary>Which kernel image runs (fatbin or PTX), and why images before it were not used.</summary>
+    public string Kernels => _gpu.Kernels;
     internal CudaDevice Gpu => _gpu;
 
     // ---- span API (host memory in and out) ----

@@ -3,8 +3,9 @@ using Hyprstream.Interop.Cuda;
 namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
-/// What the CUDA backend and <see cref="CudaDiagnostics"/> share: device 0's primary context, the PTX module with every
-/// entry point of <see cref="KernelSignatures"/>, one blocking stream, and the gate that serializes work on it.
+/// What the CUDA backend and <see cref="CudaDiagnostics"/> share: device 0's primary context, the kernel module with
+/// every entry point of <see cref="KernelSignatures"/> (the first of the kernel images that loads: the fatbin, else the
+/// PTX), one blocking stream, and the gate that serializes work on it.
 /// </summary>
 internal sealed unsafe class CudaDevice : IDisposable
 {
@@ -12,28 +13,28 @@ internal sealed unsafe class CudaDevice : IDisposable
     private readonly CudaModuleHandle _module;
     private readonly CudaStreamHandle _stream;
     private readonly Dictionary<string, nint> _functions = new(StringComparer.Ordinal);
+    private double _loadMilliseconds;
     private bool _disposed;
 
-    public CudaDevice(string ptxPath)
+    public CudaDevice(IReadOnlyList<KernelImage> images)
     {
         CudaStatus.Check(Cu.cuInit(0), "cuInit");
         CudaStatus.Check(Cu.cuDeviceGet(out int dev, 0), "cuDeviceGet");
-        Description = CudaProbe.DescribeDevice(0);
         _context = CudaContextHandle.Retain(dev);
         MakeCurrent();
-        var ptx = File.ReadAllBytes(ptxPath);
-        Array.Resize(ref ptx, ptx.Length + 1);  // cuModuleLoadData wants NUL-terminated PTX text
         _module = new CudaModuleHandle(_context);
-        fixed (byte* p = ptx)
+        KernelImage loaded;
+        IReadOnlyList<string> skipped;
+        try { (loaded, skipped) = KernelImages.LoadFirst(images, TryLoad); }
+        catch
         {
-            CudaStatus.Check(Cu.cuModuleLoadData(out var mod, p), $"cuModuleLoadData({ptxPath})");
-            _module.Set(mod);
+            _module.Dispose();
+            _context.Dispose();
+            throw;
         }
-        foreach (var name in KernelSignatures.Entries.Keys)
-        {
-            CudaStatus.Check(Cu.cuModuleGetFunction(out var fn, _module.DangerousGetHandle(), name), $"cuModuleGetFunction({name})");
-            _functions[name] = fn;
-        }
+        Kernels = $"{loaded}, loaded in {_loadMilliseconds:F0} ms" + (skipped.Count > 0 ? $", after {string.Join("; ", skipped)}" : "");
+        if (skipped.Count > 0) Console.Error.WriteLine($"hyprstream: kernels from {loaded} ({string.Join("; ", skipped)})");
+        Description = $"{CudaProbe.DescribeDevice(0)}; kernels: {Kernels}";
         // A blocking stream on purpose: it waits for the synchronous cuMemcpy*_v2 calls on the legacy default
         // stream (a pageable host-to-device copy may return before its DMA has landed).
         _stream = new CudaStreamHandle(_context);
@@ -41,8 +42,48 @@ internal sealed unsafe class CudaDevice : IDisposable
         _stream.Set(stream);
     }
 
-    /// <summary>The device, in words.</summary>
+    /// <summary>
+    /// Loads one image and looks up every entry point; null when that worked (the module is kept), else why not (and
+    /// nothing is kept). cuModuleLoadData takes PTX (NUL-terminated), fatbin and cubin alike; the copy is aligned
+    /// (fatbin and ELF headers hold 8-byte fields), with a NUL after it.
+    /// </summary>
+    private string? TryLoad(KernelImage image)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(image.Path); }
+        catch (IOException e) { return e.Message; }
+        nuint size = (nuint)bytes.Length + 1;
+        var p = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(size, 256);
+        try
+        {
+            bytes.CopyTo(new Span<byte>(p, bytes.Length));
+            p[bytes.Length] = 0;
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            int rc = Cu.cuModuleLoadData(out var mod, p);
+            if (rc != 0) return $"cuModuleLoadData failed: {CudaStatus.Describe(rc)}";
+            _loadMilliseconds = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            var functions = new Dictionary<string, nint>(StringComparer.Ordinal);
+            foreach (var name in KernelSignatures.Entries.Keys)
+            {
+                rc = Cu.cuModuleGetFunction(out var fn, mod, name);
+                if (rc != 0)
+                {
+                    Cu.cuModuleUnload(mod);
+                    return $"cuModuleGetFunction({name}) failed: {CudaStatus.Describe(rc)}";
+                }
+                functions[name] = fn;
+            }
+            _module.Set(mod);
+            foreach (var (name, fn) in functions) _functions[name] = fn;
+            return null;
+        }
+        finally { System.Runtime.InteropServices.NativeMemory.AlignedFree(p); }
+    }
+
+    /// <summary>The device and the kernel image in use, in words.</summary>
     public string Description { get; }
+    /// <summary>Which kernel image is loaded, how long the load took, and why images before it were not used.</summary>
+    public string Kernels { get; }
     /// <summary>Held around every use of the stream (reentrant).</summary>
     public object Gate { get; } = new();
     public CudaContextHandle Context => _context;

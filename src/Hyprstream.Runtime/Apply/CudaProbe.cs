@@ -5,19 +5,19 @@ using Hyprstream.Interop.Cuda;
 namespace Hyprstream.Runtime.Apply;
 
 /// <summary>
-/// Whether the CUDA backend can run here, and why not. No driver, no device or no PTX are normal states (most
-/// machines), found once per process without throwing.
+/// Whether the CUDA backend can run here, and why not. No driver, no device or no kernel image are normal states
+/// (most machines), found once per process without throwing.
 /// </summary>
 public sealed unsafe class CudaProbe
 {
-    public const string PtxFileName = "hyprstream_kernels.ptx";
+    public const string PtxFileName = KernelImages.PtxFileName;
     private static readonly Lazy<CudaProbe> s_current = new(Run);
 
-    private CudaProbe(bool available, string description, string? ptxPath)
+    private CudaProbe(bool available, string description, IReadOnlyList<KernelImage>? images = null)
     {
         Available = available;
         Description = description;
-        PtxPath = ptxPath;
+        Images = images ?? [];
     }
 
     /// <summary>The result for this process (probed on first use).</summary>
@@ -26,34 +26,24 @@ public sealed unsafe class CudaProbe
     public bool Available { get; }
     /// <summary>The device in words, or the reason CUDA is not used.</summary>
     public string Description { get; }
-    public string? PtxPath { get; }
-
-    /// <summary>Where the PTX is looked for: HYPRSTREAM_PTX (a file), HYPRSTREAM_NATIVE_DIR, next to the assemblies.</summary>
-    public static string? FindPtx()
-    {
-        var explicitPath = Environment.GetEnvironmentVariable("HYPRSTREAM_PTX");
-        if (!string.IsNullOrEmpty(explicitPath)) return File.Exists(explicitPath) ? explicitPath : null;
-        var dirs = new List<string>();
-        var native = Environment.GetEnvironmentVariable("HYPRSTREAM_NATIVE_DIR");
-        if (!string.IsNullOrEmpty(native)) dirs.Add(native);
-        var here = Path.GetDirectoryName(typeof(CudaProbe).Assembly.Location);
-        if (!string.IsNullOrEmpty(here)) dirs.Add(here);
-        dirs.Add(AppContext.BaseDirectory);
-        return dirs.Select(d => Path.Combine(d, PtxFileName)).FirstOrDefault(File.Exists);
-    }
+    /// <summary>The kernel images the backend tries, in order (<see cref="KernelImages.Find()"/>): fatbin, then PTX.</summary>
+    public IReadOnlyList<KernelImage> Images { get; }
 
     private static CudaProbe Run()
     {
         if (!NativeLibrary.TryLoad(NativeLibraryLoader.CudaDriverFile, out _))
-            return new(false, $"no NVIDIA driver ({NativeLibraryLoader.CudaDriverFile} not found)", null);
+            return new(false, $"no NVIDIA driver ({NativeLibraryLoader.CudaDriverFile} not found)");
         int rc = Cu.cuInit(0);
-        if (rc != 0) return new(false, $"cuInit failed: {CudaStatus.Describe(rc)}", null);
+        if (rc != 0) return new(false, $"cuInit failed: {CudaStatus.Describe(rc)}");
         rc = Cu.cuDeviceGetCount(out int count);
-        if (rc != 0) return new(false, $"cuDeviceGetCount failed: {CudaStatus.Describe(rc)}", null);
-        if (count == 0) return new(false, "the NVIDIA driver reports no CUDA device", null);
-        var ptx = FindPtx();
-        if (ptx == null) return new(false, $"{PtxFileName} not found (run ./build.sh, or set HYPRSTREAM_PTX)", null);
-        return new(true, DescribeDevice(0), ptx);
+        if (rc != 0) return new(false, $"cuDeviceGetCount failed: {CudaStatus.Describe(rc)}");
+        if (count == 0) return new(false, "the NVIDIA driver reports no CUDA device");
+        var images = KernelImages.Find();
+        if (images.Count == 0)
+            return new(false, Environment.GetEnvironmentVariable(KernelImages.Variable) is { Length: > 0 } named
+                ? $"{KernelImages.Variable}={named} does not exist"
+                : $"{PtxFileName} not found (run ./build.sh, or set {KernelImages.Variable})");
+        return new(true, DescribeDevice(0), images);
     }
 
     internal static string DescribeDevice(int ordinal)

@@ -118,7 +118,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         if (v.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{where} is not an object");
         if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String) throw new InvalidDataException($"{where} has no dtype");
         var dtype = TensorDTypes.Parse(dt.GetString()!) ??
-                    throw new InvalidDataException($"{where} has dtype '{dt.GetString()}'; supported: F32, F16, BF16, I32, I64");
+                    throw new InvalidDataException($"{where} has dtype '{dt.GetString()}', whose size is unknown here (known: {TensorDTypes.Known})");
         if (!v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"{where} has no shape");
         var shape = new List<long>();
         foreach (var d in sh.EnumerateArray())
@@ -162,16 +162,43 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return new ReadOnlySpan<byte>(_base + DataOffset + t.Begin + offset, length);
     }
 
-    /// <summary>A float tensor decoded to float32.</summary>
+    /// <summary>A float tensor (F32, F16, BF16; F64 rounded) decoded to float32.</summary>
     public float[] ReadFloats(TensorEntry t)
     {
-        if (!t.DType.IsFloat()) throw new InvalidDataException($"tensor '{t.Name}' in '{Path}' is {t.DType}; expected F32, F16 or BF16");
+        CheckReal(t);
         var dst = new float[t.ElementCount];
-        FloatBits.Decode(Bytes(t), t.DType, dst);
+        if (t.DType == TensorDType.F64)
+        {
+            var d = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(Bytes(t));
+            for (int i = 0; i < d.Length; i++) dst[i] = (float)d[i];
+        }
+        else FloatBits.Decode(Bytes(t), t.DType, dst);
         return dst;
     }
 
     public float[] ReadFloats(string name) => ReadFloats(this[name]);
+
+    /// <summary>A float tensor (F32, F16, BF16, F64) as float64, exactly (every one of those values is a double).</summary>
+    public double[] ReadDoubles(TensorEntry t)
+    {
+        CheckReal(t);
+        var dst = new double[t.ElementCount];
+        if (t.DType == TensorDType.F64)
+        {
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(Bytes(t)).CopyTo(dst);
+            return dst;
+        }
+        var f = new float[t.ElementCount];
+        FloatBits.Decode(Bytes(t), t.DType, f);
+        for (int i = 0; i < f.Length; i++) dst[i] = f[i];
+        return dst;
+    }
+
+    private void CheckReal(TensorEntry t)
+    {
+        if (!t.DType.IsReadableReal())
+            throw new InvalidDataException($"tensor '{t.Name}' in '{Path}' is {t.DType}; values are read from F32, F16, BF16 or F64 tensors only");
+    }
 
     /// <summary>An integer tensor as int64 (I32, I64; F32 holding whole numbers, as PEFT writes SHiRA indices on Windows).</summary>
     public long[] ReadIntegers(TensorEntry t)

@@ -40,7 +40,7 @@ public sealed class DenseTensor
     /// <summary>Reads a float tensor from a safetensors file (the bytes are copied out of the mapping).</summary>
     public static DenseTensor Read(SafetensorsFile file, TensorEntry entry)
     {
-        var (rows, cols) = entry.Matrix();
+        var (rows, cols) = entry.FlatMatrix();
         return new DenseTensor(entry.Name, entry.DType, rows, cols, file.Bytes(entry).ToArray());
     }
 }

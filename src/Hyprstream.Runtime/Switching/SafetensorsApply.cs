@@ -32,9 +32,9 @@ public static class SafetensorsApply
             if (!model.Contains(tensor)) throw new KeyNotFoundException($"the base model has no tensor '{PeftKeys.BaseWeight(m.Name)}' for adapter module '{m.Name}'");
             var (_, entry) = model.Find(tensor);
             if (!entry.DType.IsFloat()) throw new InvalidDataException($"base tensor '{tensor}' is {entry.DType}; only F32, F16 and BF16 weights can take a delta");
-            var (rows, cols) = entry.Matrix();
+            var (rows, cols) = entry.FlatMatrix();   // a bias is 1 x n, a stack of experts (E·d1) x d2
             if (rows != m.Rows || cols != m.Cols)
-                throw new InvalidDataException($"module '{m.Name}' is {m.Rows}x{m.Cols} but base tensor '{tensor}' is {rows}x{cols}");
+                throw new InvalidDataException($"module '{m.Name}' is {m.Rows}x{m.Cols} but base tensor '{tensor}' is {entry.ShapeText}");
             byTensor[tensor] = m;
         }
         var outFull = Path.GetFullPath(outPath);

@@ -241,6 +241,34 @@ public class CliTests
     }
 
     [Test]
+    public void ImportPeft_ModulesToSave_IsRefusedByName_DroppedWithANote_OrKeptAgainstBase_AndApplied()
+    {
+        using var dir = new TempDir();
+        var values = WriteBase(dir.File("base.safetensors"), TensorDType.F32);
+        var lora = PeftFixtures.WriteLora(dir.File("lora"), editConfig: c => c["modules_to_save"] = new[] { "norm" });
+        var weights = Path.Combine(lora.Dir, "adapter_model.safetensors");
+        var norm = PeftFixtures.Random(new Random(77), 128, 1f);
+        List<PeftFiles.T> tensors;
+        using (var f = SafetensorsFile.Open(weights)) tensors = f.Tensors.Select(t => PeftFiles.F32(t.Name, t.Shape, f.ReadFloats(t))).ToList();
+        PeftFiles.Write(weights, tensors.Append(PeftFiles.F32("base_model.model.model.norm.weight", [128], norm)));
+
+        var refused = Cli.Fails("import-peft", lora.Dir, "-o", dir.File("a.vdb"));
+        Assert.That(refused, Does.Contain("base_model.model.model.norm.weight").And.Contain("modules_to_save").And.Contain("--drop-extras"));
+        Assert.That(Cli.Ok("import-peft", lora.Dir, "-o", dir.File("dropped.vdb"), "--drop-extras"), Does.Contain("note").And.Contain("dropped"));
+
+        var text = Cli.Ok("import-peft", lora.Dir, "-o", dir.File("kept.vdb"), "--base", dir.File("base.safetensors"), "--density", "1");
+        Assert.That(text, Does.Contain("replaced"));
+        Assert.That(Cli.Ok("info", dir.File("kept.vdb")), Does.Contain("replaced_tensors = base_model.model.model.norm.weight"));
+        Cli.Ok("apply", "--base", dir.File("base.safetensors"), dir.File("kept.vdb"), "-o", dir.File("merged.safetensors"));
+        using var merged = SafetensorsFile.Open(dir.File("merged.safetensors"));
+        var got = merged.ReadFloats("model.norm.weight");
+        for (int i = 0; i < norm.Length; i++) Assert.That(got[i], Is.EqualTo(norm[i]).Within(1e-6 * (1 + Math.Abs(norm[i]))), $"norm[{i}]");
+        var q = merged.ReadFloats("model.layers.0.self_attn.q_proj.weight");
+        var before = values["model.layers.0.self_attn.q_proj.weight"];
+        Assert.That(q[5] - before[5], Is.EqualTo(PeftFixtures.Delta(lora, "model.layers.0.self_attn.q_proj", 0, 5)).Within(1e-5));
+    }
+
+    [Test]
     public void Synth_WritesAQwenShapedModelAndLora_ThatImportAndApply()
     {
         using var dir = new TempDir();

@@ -21,7 +21,7 @@ public class GpuApplyTests
     {
         var probe = CudaProbe.Current;
         if (!probe.Available) Assert.Ignore($"no CUDA: {probe.Description}");
-        _gpu = new CudaApplier(probe.PtxPath!);
+        _gpu = new CudaApplier(probe.Images);
         TestContext.Progress.WriteLine($"GPU tests on {_gpu.Device}");
     }
 

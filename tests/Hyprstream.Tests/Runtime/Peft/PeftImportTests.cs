@@ -144,8 +144,11 @@ public class PeftImportTests
             var i = f["base_model.model.model.layers.0.self_attn.k_proj.shira_indices"];
             Assert.That(w.Shape, Is.EqualTo(new long[] { res.R * (64 + 128) }));
             Assert.That(i.Shape, Is.EqualTo(new long[] { 2, res.R * (64 + 128) }));
-            Assert.That(i.DType, Is.EqualTo(TensorDType.I64));
+            Assert.That(i.DType, Is.EqualTo(TensorDType.I32));   // as PEFT saves them (torch.int)
+            Assert.That(f.Metadata["format"], Is.EqualTo("pt"));
         }
+        var config = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("shira"), "adapter_config.json"))).RootElement;
+        Assert.That(config.GetProperty("task_type").GetString(), Is.EqualTo("CAUSAL_LM"));
         var back = PeftImport.Import(dir.File("shira"), new PeftImportOptions { BaseConfigPath = PeftFixtures.WriteModelConfig(dir.File("config.json")) });
         using var b = back.Adapter;
         Assert.That(back.Config.PeftType, Is.EqualTo("SHIRA"));
@@ -172,8 +175,22 @@ public class PeftImportTests
             w.WriteLongs([0, 500, 0, 1]);   // rows 0 and 500 (q_proj has 128)
             w.Commit();
         }
-        Assert.That(Assert.Throws<ArgumentException>(() => PeftImport.Import(d))!.Message, Does.Contain("--base-config"));
+        Assert.That(Assert.Throws<ArgumentException>(() => PeftImport.Import(d))!.Message, Does.Contain("--base-config").And.Contain("--base "));
         var e = Assert.Throws<InvalidDataException>(() => PeftImport.Import(d, new PeftImportOptions { BaseConfigPath = PeftFixtures.WriteModelConfig(dir.File("c.json")) }));
         Assert.That(e!.Message, Does.Contain("(500, 1)"));
+    }
+
+    [Test]
+    public void ShiraExport_KeepsTheSourceTaskType()
+    {
+        using var dir = new TempDir();
+        var lora = PeftFixtures.WriteLora(dir.File("lora"), modules: ["self_attn.q_proj"], editConfig: c => c["task_type"] = "SEQ_2_SEQ_LM");
+        using var a = PeftImport.Import(lora.Dir, new PeftImportOptions { Density = 0.05 }).Adapter;
+        Assert.That(a.Provenance["task_type"], Is.EqualTo("SEQ_2_SEQ_LM"));
+        a.Save(dir.File("a.vdb"));
+        using var loaded = SparseAdapter.Load(dir.File("a.vdb"));
+        ShiraExport.Write(loaded, dir.File("shira"));
+        var config = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("shira"), "adapter_config.json"))).RootElement;
+        Assert.That(config.GetProperty("task_type").GetString(), Is.EqualTo("SEQ_2_SEQ_LM"));
     }
 }

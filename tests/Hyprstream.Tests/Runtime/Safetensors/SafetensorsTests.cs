@@ -97,7 +97,7 @@ public class SafetensorsTests
 
     [TestCase("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]", 8, "not valid JSON")]
     [TestCase("[1, 2]", 0, "not a JSON object")]
-    [TestCase("{\"a\": {\"dtype\": \"F64\", \"shape\": [1], \"data_offsets\": [0, 8]}}", 8, "dtype 'F64'")]
+    [TestCase("{\"a\": {\"dtype\": \"F4\", \"shape\": [1], \"data_offsets\": [0, 1]}}", 1, "dtype 'F4'")]
     [TestCase("{\"a\": {\"dtype\": \"Q4\", \"shape\": [1], \"data_offsets\": [0, 1]}}", 1, "dtype 'Q4'")]
     [TestCase("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}, \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 12, "overlap")]
     [TestCase("{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}", 8, "past its end")]
@@ -173,5 +173,26 @@ public class SafetensorsTests
         Assert.That(Assert.Throws<InvalidDataException>(() => SafetensorsModel.Open(index))!.Message, Does.Contain("has no such tensor"));
         File.WriteAllText(index, "{\"weights\": {}}");
         Assert.That(Assert.Throws<InvalidDataException>(() => SafetensorsModel.Open(index))!.Message, Does.Contain("weight_map"));
+    }
+
+    [Test]
+    public void EveryKnownSizeDType_Opens_F64ReadsAsValues_AndTheOthersAreRefusedOnlyWhenRead()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("mixed.safetensors");
+        double[] f64 = [1.5, -0.25, 1e-30];
+        PeftFiles.Write(path, [
+            new PeftFiles.T("d", TensorDType.F64, [3], f64),
+            new PeftFiles.T("u", TensorDType.U8, [2, 2], new byte[] { 1, 2, 3, 4 }),
+            new PeftFiles.T("flags", TensorDType.BOOL, [3], new byte[] { 1, 0, 1 }),
+            new PeftFiles.T("q", TensorDType.F8_E4M3, [4], new byte[] { 0x38, 0, 0, 0 }),
+            new PeftFiles.T("w", TensorDType.F32, [2], new float[] { 1, 2 })]);
+        using var f = SafetensorsFile.Open(path);
+        Assert.That(f.Tensors.Select(t => t.DType), Is.EqualTo(new[] { TensorDType.F64, TensorDType.U8, TensorDType.BOOL, TensorDType.F8_E4M3, TensorDType.F32 }));
+        Assert.That(f.ReadDoubles(f["d"]), Is.EqualTo(f64));
+        Assert.That(f.ReadFloats("d"), Is.EqualTo(f64.Select(x => (float)x).ToArray()));
+        Assert.That(f.Bytes(f["u"]).ToArray(), Is.EqualTo(new byte[] { 1, 2, 3, 4 }));
+        var e = Assert.Throws<InvalidDataException>(() => f.ReadFloats("u"));
+        Assert.That(e!.Message, Does.Contain("'u'").And.Contain("U8"));
     }
 }
