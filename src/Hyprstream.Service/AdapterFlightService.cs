@@ -45,7 +45,8 @@ public sealed class AdapterFlightService
     {
         var caller = Caller.Of(context);
         var prefix = criteria.Expression.ToStringUtf8();
-        if (_index?.Index is { } idx && prefix.Length == 0 && _index.CountFor(idx, caller) > 0) await responses.WriteAsync(DescribeIndex(idx, caller));
+        if (_index?.Index is { } idx && prefix.Length == 0 && (!caller.Scoped || _index.CountFor(idx, caller) > 0))
+            await responses.WriteAsync(DescribeIndex(idx, caller));
         foreach (var name in _store.Names)
         {
             // A tenant lists only its own adapters, by the names it knows them by (the prefix applies to those).
