@@ -43,13 +43,17 @@ public sealed class AdapterFlightService
 
     public async Task ListFlights(Criteria criteria, IServerStreamWriter<FlightInfo> responses, ServerCallContext context)
     {
+        var caller = Caller.Of(context);
         var prefix = criteria.Expression.ToStringUtf8();
-        if (_index?.Index is { } idx && prefix.Length == 0) await responses.WriteAsync(DescribeIndex(idx));
+        if (_index?.Index is { } idx && prefix.Length == 0 && (!caller.Scoped || _index.CountFor(idx, caller) > 0))
+            await responses.WriteAsync(DescribeIndex(idx, caller));
         foreach (var name in _store.Names)
         {
-            if (prefix.Length > 0 && !name.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            // A tenant lists only its own adapters, by the names it knows them by (the prefix applies to those).
+            if (!caller.Owns(name)) continue;
+            if (prefix.Length > 0 && !caller.Out(name).StartsWith(prefix, StringComparison.Ordinal)) continue;
             AdapterInfo a;
-            try { a = _store.Info(name); }
+            try { a = Shown(_store.Info(name), caller); }
             catch (KeyNotFoundException) { continue; } // deleted while listing
             foreach (var form in new[] { WeightSchema.RowForm, WeightSchema.TileForm })
             {
@@ -61,18 +65,20 @@ public sealed class AdapterFlightService
 
     public Task<FlightInfo> GetFlightInfo(FlightDescriptor d, ServerCallContext context)
     {
-        if (IsIndex(d)) return Task.FromResult(DescribeIndex(RequireIndex()));
-        var (adapter, module, ticket) = Resolve(d);
+        var caller = Caller.Of(context);
+        if (IsIndex(d)) return Task.FromResult(DescribeIndex(RequireIndex(caller), caller));
+        var (_, adapter, module, ticket) = Resolve(d, caller);
         return Task.FromResult(Describe(adapter, module, ticket));
     }
 
     public Task<SchemaResult> GetSchema(FlightDescriptor d, ServerCallContext context)
     {
+        var caller = Caller.Of(context);
         Schema schema;
-        if (IsIndex(d)) schema = _index!.Schema(RequireIndex());
+        if (IsIndex(d)) schema = _index!.Schema(RequireIndex(caller));
         else
         {
-            var (adapter, module, ticket) = Resolve(d);
+            var (_, adapter, module, ticket) = Resolve(d, caller);
             schema = SchemaFor(adapter, module, ticket);
         }
         return Task.FromResult(new SchemaResult { Schema = ByteString.CopyFrom(SchemaBytes.Encode(schema)) });
@@ -83,17 +89,20 @@ public sealed class AdapterFlightService
     private static bool IsIndex(FlightDescriptor d) =>
         d.Type == FlightDescriptor.Types.DescriptorType.Path && d.Path.Count == 1 && d.Path[0] == IndexService.Flight;
 
-    private AdapterIndex RequireIndex() =>
-        _index?.Index ?? throw ErrorMapping.NotFound("there is no adapter index yet: add embeddings with the index-upsert action");
+    /// <summary>The index, when it holds embeddings this caller may see (for a tenant: any of its own).</summary>
+    private AdapterIndex RequireIndex(Caller caller) =>
+        _index?.Index is { } index && (!caller.Scoped || _index.CountFor(index, caller) > 0) ? index
+            : throw ErrorMapping.NotFound(IndexService.NoIndex);
 
-    private FlightInfo DescribeIndex(AdapterIndex index)
+    private FlightInfo DescribeIndex(AdapterIndex index, Caller caller)
     {
+        long count = _index!.CountFor(index, caller);
         var info = new FlightInfo
         {
             Schema = ByteString.CopyFrom(SchemaBytes.Encode(_index!.Schema(index))),
             FlightDescriptor = new FlightDescriptor { Type = FlightDescriptor.Types.DescriptorType.Path, Path = { IndexService.Flight } },
-            TotalRecords = index.Count,
-            TotalBytes = (long)index.Count * index.Dimensions * 4,
+            TotalRecords = count,
+            TotalBytes = count * index.Dimensions * 4,
             AppMetadata = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(new { metric = index.Metric.Name(), dimensions = index.Dimensions })),
         };
         info.Endpoint.Add(new FlightEndpoint { Ticket = new Ticket { Ticket_ = ByteString.CopyFromUtf8("{\"index\":true}") } });
@@ -110,21 +119,24 @@ public sealed class AdapterFlightService
         catch (JsonException) { return false; }
     }
 
-    private async Task StreamIndexAsync(IServerStreamWriter<FlightData> responses, ServerCallContext context)
+    private async Task StreamIndexAsync(IServerStreamWriter<FlightData> responses, ServerCallContext context, Caller caller)
     {
-        var index = RequireIndex();
+        var index = RequireIndex(caller);
         var schema = _index!.Schema(index);
         using var writer = new FlightDataWriter(schema, responses.WriteAsync);
         await writer.WriteSchemaAsync(context.CancellationToken);
-        foreach (var batch in _index.Batches(index, BatchRows))
+        foreach (var batch in _index.Batches(index, BatchRows, caller))
         {
             context.CancellationToken.ThrowIfCancellationRequested();
             await writer.WriteAsync(batch, ct: context.CancellationToken);
         }
     }
 
-    /// <summary>PATH ["adapters"|"tiles", name(, module)], or CMD with a ticket's JSON.</summary>
-    private (AdapterInfo, ModuleInfo?, FlightTicket) Resolve(FlightDescriptor d)
+    /// <summary>
+    /// PATH ["adapters"|"tiles", name(, module)], or CMD with a ticket's JSON: the stored name, and the adapter, module
+    /// and ticket as the caller names them.
+    /// </summary>
+    private (string Stored, AdapterInfo, ModuleInfo?, FlightTicket) Resolve(FlightDescriptor d, Caller caller)
     {
         FlightTicket ticket;
         if (d.Type == FlightDescriptor.Types.DescriptorType.Cmd)
@@ -136,18 +148,29 @@ public sealed class AdapterFlightService
             ticket = new FlightTicket(d.Path[1], d.Path.Count == 3 ? d.Path[2] : null, d.Path[0] == "tiles" ? WeightSchema.TileForm : WeightSchema.RowForm);
         else
             throw ErrorMapping.Invalid("descriptor must be a PATH [\"adapters\" or \"tiles\", name(, module)] or a CMD holding a ticket's JSON");
-        var (info, module) = Lookup(ticket.Adapter, ticket.Module);
-        return (info, module, ticket);
+        var (stored, info, module) = Lookup(ticket.Adapter, ticket.Module, caller);
+        return (stored, info, module, ticket);
     }
 
-    private (AdapterInfo, ModuleInfo?) Lookup(string name, string? module)
+    /// <summary>
+    /// The stored name and the adapter as the caller sees it. A name outside the caller's tenant cannot be named at
+    /// all (<see cref="Caller.In"/>), so another tenant's adapter answers exactly as a missing one.
+    /// </summary>
+    private (string Stored, AdapterInfo, ModuleInfo?) Lookup(string name, string? module, Caller caller)
     {
-        AdapterNames.ValidateAdapter(name);
-        if (!_store.Contains(name)) throw ErrorMapping.NotFound($"no adapter '{name}'");
-        var info = _store.Info(name);
-        if (module == null) return (info, null);
-        return (info, info.Modules.FirstOrDefault(m => m.Name == module) ?? throw ErrorMapping.NotFound($"adapter '{name}' has no module {StatusText.Quote(module)}"));
+        var stored = caller.In(name);
+        if (!_store.Contains(stored)) throw ErrorMapping.NotFound($"no adapter '{name}'");
+        var info = Shown(_store.Info(stored), caller);
+        if (module == null) return (stored, info, null);
+        return (stored, info, info.Modules.FirstOrDefault(m => m.Name == module) ?? throw ErrorMapping.NotFound($"adapter '{name}' has no module {StatusText.Quote(module)}"));
     }
+
+    /// <summary>The adapter under the caller's name for it (and its provenance in the caller's names).</summary>
+    private static AdapterInfo Shown(AdapterInfo a, Caller caller) => !caller.Scoped ? a : a with
+    {
+        Name = caller.Out(a.Name),
+        Provenance = a.Provenance.ToDictionary(p => p.Key, p => caller.TextOut(p.Value)),
+    };
 
     private static Schema SchemaFor(AdapterInfo a, ModuleInfo? module, FlightTicket ticket)
     {
@@ -208,11 +231,12 @@ public sealed class AdapterFlightService
 
     public async Task DoGet(Ticket request, IServerStreamWriter<FlightData> responses, ServerCallContext context)
     {
-        if (IsIndexTicket(request.Ticket_.Span)) { await StreamIndexAsync(responses, context); return; }
+        var caller = Caller.Of(context);
+        if (IsIndexTicket(request.Ticket_.Span)) { await StreamIndexAsync(responses, context, caller); return; }
         var ticket = FlightTicket.Parse(request.Ticket_.Span);
-        var (info, module) = Lookup(ticket.Adapter, ticket.Module);
+        var (stored, info, module) = Lookup(ticket.Adapter, ticket.Module, caller);
         // The adapter stays resident (not evicted) while it streams; writers go on between cursor chunks.
-        using var reader = _store.OpenRead(info.Name);
+        using var reader = _store.OpenRead(stored);
         var adapter = reader.Adapter;
         var modules = module == null ? adapter.Modules.ToList()
             : [adapter.Modules.TryGet(module.Name, out var m) ? m : throw ErrorMapping.NotFound($"adapter '{info.Name}' has no module '{module.Name}'")];

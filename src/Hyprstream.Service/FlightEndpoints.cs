@@ -6,7 +6,8 @@ namespace Hyprstream.Service;
 
 /// <summary>
 /// The Flight service as grpc-dotnet hosts it: every method of arrow.flight.protocol.FlightService bound to its
-/// handler through one guard (authentication, then the handler, then the mapping of what it throws to a status).
+/// handler through one guard (authentication, which records the <see cref="Caller"/> for the handler, then the
+/// handler, then the mapping of what it throws to a status, in the caller's names).
 /// Methods are bound from <see cref="FlightMethods"/> (checked request parsers) rather than a generated base class;
 /// PollFlightInfo and DoExchange are not bound, so grpc-dotnet answers them UNIMPLEMENTED.
 /// </summary>
@@ -15,12 +16,24 @@ public sealed class FlightEndpoints(AdapterFlightService flights, TokenAuth auth
     private readonly AdapterFlightService _flights = flights;
     private readonly TokenAuth _auth = auth;
 
-    private Task<T> Run<T>(ServerCallContext context, bool authenticate, Func<Task<T>> handler) =>
-        ErrorMapping.Guard(context, () =>
+    private async Task<T> Run<T>(ServerCallContext context, bool authenticate, Func<Task<T>> handler)
+    {
+        Caller caller = Caller.Admin;
+        try
         {
-            if (authenticate) _auth.Check(context);
-            return handler();
-        }, onError);
+            return await ErrorMapping.Guard(context, () =>
+            {
+                // Who is calling travels with the call (UserState), so handlers need no extra parameter.
+                if (authenticate) (caller = _auth.Check(context)).Attach(context);
+                return handler();
+            }, onError).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (caller.Scoped && caller.TextOut(e.Status.Detail) is var detail && detail != e.Status.Detail)
+        {
+            // A tenant reads its adapters' names without the tenant prefix, in errors too.
+            throw new RpcException(new Status(e.StatusCode, detail));
+        }
+    }
 
     private Task Run(ServerCallContext context, bool authenticate, Func<Task> handler) =>
         Run(context, authenticate, async () => { await handler().ConfigureAwait(false); return true; });

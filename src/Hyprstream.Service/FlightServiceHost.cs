@@ -52,9 +52,9 @@ public sealed class FlightServiceHost : IAsyncDisposable
 
     public static async Task<FlightServiceHost> StartAsync(FlightServiceOptions options)
     {
-        var auth = new TokenAuth(options.Tokens);
+        var auth = new TokenAuth(options.Tokens, options.Grants);
         if (!IPAddress.IsLoopback(options.Listen.Address) && !auth.Enabled)
-            throw new ArgumentException($"listening on {options.Listen} (not loopback) needs at least one token: set HYPRSTREAM_TOKENS or pass --token");
+            throw new ArgumentException($"listening on {options.Listen} (not loopback) needs at least one token: set HYPRSTREAM_TOKENS, pass --token or --tokens-file");
         var store = new ServiceStore(options.DataDirectory, options.Store, options.Log);
         IndexService? index = null;
         WebApplication? app = null;

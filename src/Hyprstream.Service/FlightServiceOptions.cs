@@ -9,7 +9,10 @@ public sealed record FlightServiceOptions
 {
     public required string DataDirectory { get; init; }
     public IPEndPoint Listen { get; init; } = new(IPAddress.Loopback, 50051);
+    /// <summary>Admin tokens (--token, HYPRSTREAM_TOKENS): full access, as the single-token mode always meant.</summary>
     public IReadOnlyCollection<string> Tokens { get; init; } = [];
+    /// <summary>Tokens with a role and a tenant (--tokens-file, <see cref="TokensFile"/>).</summary>
+    public IReadOnlyCollection<TokenGrant> Grants { get; init; } = [];
     public string? CertificatePath { get; init; }
     public string? CertificatePassword { get; init; }
     public int MaxMessageSize { get; init; } = 64 << 20;

@@ -13,11 +13,19 @@ namespace Hyprstream.Service;
 /// <summary>
 /// The adapter-routing index of a data directory (kept in `&lt;data&gt;/.index`, a name no adapter can take), served
 /// through the actions `index-upsert`, `index-remove`, `search` and the flight ["index"]. Created by the first
-/// upsert, with the metric it names (cosine by default) and the dimension of its vector.
+/// upsert, with the metric it names (cosine by default) and the dimension of its vector. One index serves every
+/// tenant: an embedding of "TENANT@name" always carries the tag "tenant=TENANT" (set here, from the stored name),
+/// a tenant's search is filtered by it while the graph is walked (so k results still come back), and a tenant's
+/// results, rows and counts hold only its own adapters, by the names it knows them by.
 /// </summary>
 public sealed class IndexService : IDisposable
 {
     public const string Flight = "index";
+
+    /// <summary>The NOT_FOUND message before the first upsert (and, for a tenant, before its first).</summary>
+    public const string NoIndex = "there is no adapter index yet: add embeddings with the index-upsert action";
+
+    private const string TenantTag = "tenant=";
     private readonly object _gate = new();
     private readonly string _dir;
     private AdapterIndex? _index;
@@ -44,14 +52,16 @@ public sealed class IndexService : IDisposable
     /// Adds or replaces an adapter's embedding. <paramref name="adapterExists"/> (the store's Contains, from the
     /// service) makes an embedding of an unknown adapter NOT_FOUND.
     /// </summary>
-    public object Upsert(JsonObject body, Func<string, bool>? adapterExists = null)
+    public object Upsert(JsonObject body, Func<string, bool>? adapterExists = null, Caller? caller = null)
     {
-        var name = AdapterNames.ValidateAdapter(Str(body, "adapter"));
+        caller ??= Caller.Admin;
+        var shown = Str(body, "adapter");
+        var name = caller.In(shown);
         var vector = Vector(body);
-        var tags = OptStrings(body, "tags") ?? [];
+        var tags = Tags(OptStrings(body, "tags") ?? [], name, caller);
         var metricName = OptStr(body, "metric");
         if (adapterExists != null && !adapterExists(name))
-            throw ErrorMapping.NotFound($"no adapter '{name}': index-upsert takes embeddings of stored adapters only");
+            throw ErrorMapping.NotFound($"no adapter '{shown}': index-upsert takes embeddings of stored adapters only");
         AdapterIndex index;
         lock (_gate)
         {
@@ -64,14 +74,34 @@ public sealed class IndexService : IDisposable
         }
         CheckMetric(index, body);
         index.Upsert(name, vector, tags);
-        return new { adapter = name, count = index.Count, metric = index.Metric.Name(), dimensions = index.Dimensions };
+        return new { adapter = shown, count = CountFor(index, caller), metric = index.Metric.Name(), dimensions = index.Dimensions };
     }
 
-    public object Remove(JsonObject body) => new { removed = Index?.Remove(AdapterNames.ValidateAdapter(Str(body, "adapter"))) ?? false };
-
-    public object Search(JsonObject body)
+    /// <summary>
+    /// The tags as stored: the tenant tag follows the stored name ("TENANT@x" gets "tenant=TENANT" and no other
+    /// tenant tag). A tenant token may send its own tenant tag, not another's.
+    /// </summary>
+    private static string[] Tags(string[] tags, string stored, Caller caller)
     {
-        var index = Index ?? throw ErrorMapping.NotFound("there is no adapter index yet: add embeddings with the index-upsert action");
+        if (caller.Scoped)
+            foreach (var t in tags)
+                if (t.StartsWith(TenantTag, StringComparison.Ordinal) && t != TenantTag + caller.Tenant)
+                    throw ErrorMapping.Invalid($"tag {StatusText.Quote(t)}: a tenant token's embeddings carry only its own tenant tag (set by the server)");
+        if (Caller.TenantOf(stored) is not { } tenant) return tags;
+        return [.. tags.Where(t => !t.StartsWith(TenantTag, StringComparison.Ordinal)), TenantTag + tenant];
+    }
+
+    public object Remove(JsonObject body, Caller? caller = null) =>
+        new { removed = Index?.Remove((caller ?? Caller.Admin).In(Str(body, "adapter"))) ?? false };
+
+    /// <summary>How many embeddings the caller sees: all for an unscoped caller, else its tenant's.</summary>
+    public long CountFor(AdapterIndex index, Caller caller) =>
+        caller.Scoped ? index.Entries().Count(e => caller.Owns(e.Adapter)) : index.Count;
+
+    public object Search(JsonObject body, Caller? caller = null)
+    {
+        caller ??= Caller.Admin;
+        var index = Index is { } idx && (!caller.Scoped || CountFor(idx, caller) > 0) ? idx : throw ErrorMapping.NotFound(NoIndex);
         CheckMetric(index, body);
         var vector = Vector(body);
         int k = OptInt(body, "k", 1, MaxK) ?? 10;
@@ -84,8 +114,15 @@ public sealed class IndexService : IDisposable
                 AnyOf = Filter(f, "any"),
                 Tenant = OptStr(f, "tenant", "filter.tenant"),
             };
-        var hits = index.Search(vector, k, filter, ef);
-        return new { metric = index.Metric.Name(), results = hits.Select(h => new { adapter = h.Adapter, distance = h.Distance }) };
+        if (caller.Scoped)
+        {
+            if (filter?.Tenant is { } t && t != caller.Tenant)
+                throw ErrorMapping.Invalid($"filter.tenant {StatusText.Quote(t)}: a tenant token searches only its own tenant's adapters");
+            filter = (filter ?? new IndexFilter()) with { Tenant = caller.Tenant };
+        }
+        // Owns: a second check by name, should a tag ever disagree with the name it belongs to.
+        var hits = index.Search(vector, k, filter, ef).Where(h => caller.Owns(h.Adapter));
+        return new { metric = index.Metric.Name(), results = hits.Select(h => new { adapter = caller.Out(h.Adapter), distance = h.Distance }) };
     }
 
     /// <summary>`adapter utf8, embedding fixed_size_list&lt;float32&gt;[dim]` (Poincaré coordinates are rounded to float32 here).</summary>
@@ -95,16 +132,17 @@ public sealed class IndexService : IDisposable
     ], new Dictionary<string, string> { ["hyprstream.metric"] = index.Metric.Name() });
 
     /// <summary>The index's vectors as record batches of at most <paramref name="rows"/> rows.</summary>
-    public IEnumerable<RecordBatch> Batches(AdapterIndex index, int rows)
+    public IEnumerable<RecordBatch> Batches(AdapterIndex index, int rows, Caller? caller = null)
     {
+        caller ??= Caller.Admin;
         var schema = Schema(index);
-        foreach (var chunk in index.Entries().Chunk(rows))
+        foreach (var chunk in index.Entries().Where(e => caller.Owns(e.Adapter)).Chunk(rows))
         {
             var values = new float[chunk.Length * index.Dimensions];
             for (int i = 0; i < chunk.Length; i++)
                 for (int d = 0; d < index.Dimensions; d++) values[i * index.Dimensions + d] = (float)chunk[i].Vector[d];
             yield return new RecordBatch(schema, [
-                Columns.Utf8(chunk.Select(c => c.Adapter)),
+                Columns.Utf8(chunk.Select(c => caller.Out(c.Adapter))),
                 Columns.FixedSizeList(Columns.Float32(values, values.Length), index.Dimensions, chunk.Length),
             ], chunk.Length);
         }

@@ -30,13 +30,17 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
 
     public async Task DoPut(IAsyncStreamReader<FlightData> requests, IServerStreamWriter<PutResult> responses, ServerCallContext context)
     {
+        var caller = Caller.Of(context);
+        caller.Require(Role.Write, "DoPut");
         using var reader = FlightDataReader.From(requests, MaxBuffer);
         Schema? schema;
         try { schema = await reader.ReadSchemaAsync(context.CancellationToken); }
         catch (InvalidDataException e) { throw ErrorMapping.Invalid($"bad schema message: {e.Message}"); }
         if (schema == null) throw ErrorMapping.Invalid("DoPut needs a first message with a descriptor and a schema");
         if (reader.Descriptor == null) throw ErrorMapping.Invalid("the first DoPut message carries no flight descriptor");
-        var cmd = ParseDescriptor(reader.Descriptor);
+        // The adapter under its stored name from here on; the caller's name for it goes back in acknowledgements.
+        var cmd = ParseDescriptor(reader.Descriptor, caller);
+        var shown = caller.Out(cmd.Adapter);
         var form = CheckSchema(schema);
 
         await OpenAdapterAsync(cmd);
@@ -68,8 +72,8 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
                     var mode = meta.IsEmpty ? cmd.Mode : ParseMode(Encoding.UTF8.GetString(meta.Span));
                     var (storeBatch, weights) = form == WeightSchema.TileForm ? TileBatch(batch, mode, index) : RowBatch(batch, mode, index);
                     var seq = Log(cmd.Adapter, storeBatch, index);
-                    stats.Written(weights);
-                    var ack = JsonSerializer.SerializeToUtf8Bytes(new { batch = index, rows = batch.Length, mode, adapter = cmd.Adapter, version = seq });
+                    stats.Written(weights, caller.Tenant);
+                    var ack = JsonSerializer.SerializeToUtf8Bytes(new { batch = index, rows = batch.Length, mode, adapter = shown, version = seq });
                     await acks.Writer.WriteAsync((seq, ack));
                 }
                 index++;
@@ -84,13 +88,13 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
         }
     }
 
-    private static PutCommand ParseDescriptor(FlightDescriptor d)
+    private static PutCommand ParseDescriptor(FlightDescriptor d, Caller caller)
     {
         if (d.Type == FlightDescriptor.Types.DescriptorType.Path)
         {
             if (d.Path.Count != 2 || d.Path[0] is not ("adapters" or "tiles"))
                 throw ErrorMapping.Invalid("DoPut path must be [\"adapters\", name] (or [\"tiles\", name]); use a CMD descriptor with JSON to create adapters or modules");
-            return new PutCommand(AdapterNames.ValidateAdapter(d.Path[1]), "set", false, null, []);
+            return new PutCommand(caller.In(d.Path[1]), "set", false, null, []);
         }
         if (d.Type != FlightDescriptor.Types.DescriptorType.Cmd) throw ErrorMapping.Invalid("DoPut descriptor must be PATH or CMD");
         JsonDocument doc;
@@ -129,7 +133,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
                     modules.Add(new ModuleSpec(AdapterNames.ValidateModule(moduleName), CmdInt(x, "rows", at + ".rows"), CmdInt(x, "cols", at + ".cols"), scale));
                 }
             }
-            return new PutCommand(AdapterNames.ValidateAdapter(name), mode, create, baseModel, modules);
+            return new PutCommand(caller.In(name), mode, create, baseModel, modules);
         }
     }
 

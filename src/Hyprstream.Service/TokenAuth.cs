@@ -12,16 +12,29 @@ namespace Hyprstream.Service;
 /// its payload, as BasicAuth.password, as a bearer header, or as the password of `authorization: Basic …` (what
 /// pyarrow's authenticate_basic_token sends), and answers with the token in the payload and in an
 /// `authorization: Bearer` response header. An empty or blank token is refused (ArgumentException): it would look
-/// like auth while letting every call in.
+/// like auth while letting every call in. Each token carries a <see cref="Caller"/>: --token and HYPRSTREAM_TOKENS
+/// are admin tokens, the tokens file (<see cref="TokensFile"/>) gives roles and tenants.
 /// </summary>
 public sealed class TokenAuth
 {
-    private readonly byte[][] _tokens;
+    private readonly (byte[] Token, Caller Caller)[] _tokens;
+    private readonly IReadOnlyList<TokenGrant> _grants;
 
-    public TokenAuth(IReadOnlyCollection<string> tokens)
+    /// <summary>Admin tokens (--token, HYPRSTREAM_TOKENS) plus role and tenant tokens (--tokens-file).</summary>
+    public TokenAuth(IReadOnlyCollection<string> tokens, IReadOnlyCollection<TokenGrant>? grants = null)
     {
         foreach (var t in tokens) Check(t, "a token");
-        _tokens = tokens.Select(Encoding.UTF8.GetBytes).ToArray();
+        var all = tokens.Select(TokenGrant.AdminToken).ToList();
+        foreach (var g in grants ?? [])
+        {
+            Check(g.Token, "a token");
+            // The same token twice with different access would make its meaning depend on the order of the checks.
+            if (all.FirstOrDefault(x => x.Token == g.Token) is { } other && other != g)
+                throw new ArgumentException($"a token of the tokens file{(g.Tenant == null ? "" : $" (tenant \"{g.Tenant}\")")} is also given by --token or HYPRSTREAM_TOKENS (an admin token there); give each token once");
+            all.Add(g);
+        }
+        _grants = all;
+        _tokens = all.Select(g => (Encoding.UTF8.GetBytes(g.Token), g.Caller)).ToArray();
     }
 
     public bool Enabled => _tokens.Length > 0;
@@ -29,10 +42,19 @@ public sealed class TokenAuth
     /// <summary>How many tokens are accepted.</summary>
     public int Count => _tokens.Length;
 
-    /// <summary>The auth mode in words, for the start-up banner and logs.</summary>
-    public string Describe() => Enabled
-        ? $"bearer token required, {Count} token{(Count == 1 ? "" : "s")} accepted"
-        : "none, every call is allowed (loopback only)";
+    /// <summary>The auth mode in words, for the start-up banner and logs: tokens per role, and the tenants.</summary>
+    public string Describe()
+    {
+        if (!Enabled) return "none, every call is allowed (loopback only)";
+        var text = $"bearer token required, {Count} token{(Count == 1 ? "" : "s")} accepted";
+        var roles = string.Join(", ", new[] { Role.Admin, Role.Write, Role.Read }
+            .Select(r => (r, n: _grants.Count(g => g.Role == r))).Where(x => x.n > 0).Select(x => $"{x.n} {Caller.RoleName(x.r)}"));
+        var tenants = _grants.Where(g => g.Tenant != null).Select(g => g.Tenant!).Distinct().Order(StringComparer.Ordinal).ToList();
+        text += $" ({roles}";
+        if (tenants.Count > 0)
+            text += $"; {tenants.Count} tenant{(tenants.Count == 1 ? "" : "s")}: {string.Join(", ", tenants.Take(8))}{(tenants.Count > 8 ? ", …" : "")}";
+        return text + ")";
+    }
 
     /// <summary>
     /// Tokens from HYPRSTREAM_TOKENS (comma-separated, blanks around each trimmed) plus those given on the command
@@ -50,6 +72,9 @@ public sealed class TokenAuth
         return tokens;
     }
 
+    /// <summary>ArgumentException naming <paramref name="what"/> unless the token can travel in a bearer header.</summary>
+    internal static string CheckToken(string? token, string what) => Check(token, what);
+
     private static string Check(string? token, string what)
     {
         if (string.IsNullOrWhiteSpace(token))
@@ -61,22 +86,29 @@ public sealed class TokenAuth
         return token;
     }
 
-    public bool IsValid(ReadOnlySpan<byte> candidate)
+    public bool IsValid(ReadOnlySpan<byte> candidate) => Find(candidate) != null;
+
+    /// <summary>Who the token makes the caller, or null; every token is compared in constant time.</summary>
+    private Caller? Find(ReadOnlySpan<byte> candidate)
     {
-        bool ok = false;
-        foreach (var t in _tokens) ok |= CryptographicOperations.FixedTimeEquals(t, candidate);
-        return ok;
+        Caller? found = null;
+        foreach (var (t, caller) in _tokens)
+            if (CryptographicOperations.FixedTimeEquals(t, candidate)) found ??= caller;
+        return found;
     }
 
-    /// <summary>Every call but Handshake must carry a valid bearer token (when tokens are configured).</summary>
-    public void Check(ServerCallContext context)
+    /// <summary>
+    /// Every call but Handshake must carry a valid bearer token (when tokens are configured); returns who the caller
+    /// is (<see cref="Caller.Admin"/> without tokens: that mode allows everything).
+    /// </summary>
+    public Caller Check(ServerCallContext context)
     {
-        if (!Enabled) return;
+        if (!Enabled) return Caller.Admin;
         var header = context.RequestHeaders.GetValue("authorization") ?? "";
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
             throw ErrorMapping.Status(StatusCode.Unauthenticated, "this server requires a bearer token (authorization: Bearer <token>); call Handshake first");
-        if (!IsValid(Encoding.UTF8.GetBytes(header[7..].Trim())))
-            throw ErrorMapping.Status(StatusCode.Unauthenticated, "the bearer token is not valid");
+        return Find(Encoding.UTF8.GetBytes(header[7..].Trim()))
+            ?? throw ErrorMapping.Status(StatusCode.Unauthenticated, "the bearer token is not valid");
     }
 
     public async Task Handshake(IAsyncStreamReader<HandshakeRequest> requests, IServerStreamWriter<HandshakeResponse> responses, ServerCallContext context)

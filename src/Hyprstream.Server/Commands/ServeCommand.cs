@@ -13,25 +13,30 @@ internal static class ServeCommand
         var data = new Option<string?>("--data") { Description = "data directory (default: $HYPRSTREAM_DATA, else $XDG_DATA_HOME/hyprstream, else ~/.local/share/hyprstream)" };
         var listen = new Option<string>("--listen") { Description = "address:port to listen on (non-loopback needs a token)", DefaultValueFactory = _ => "127.0.0.1:50051" };
         var token = new Option<string[]>("--token") { Description = "bearer token clients must present (repeatable; also HYPRSTREAM_TOKENS, comma-separated)", AllowMultipleArgumentsPerToken = false };
+        var tokensFile = new Option<string?>("--tokens-file") { Description = "JSON file of tokens with a role (read, write, admin) and a tenant: {\"tokens\": [{\"token\", \"tenant\", \"role\"}]}; combines with --token (admin tokens)" };
         var cert = new Option<string?>("--cert") { Description = "PKCS#12 certificate: serve TLS instead of plain HTTP/2" };
         var certPassword = new Option<string?>("--cert-password") { Description = "password of the --cert file (or HYPRSTREAM_CERT_PASSWORD)" };
         var fsync = new Option<string>("--fsync") { Description = "when an acknowledged update reaches the disk: always, batch(MS) (default batch(2): one fsync every 2 ms, acknowledgements wait for it) or never (survives a process crash, not a power loss)", DefaultValueFactory = _ => "batch" };
         var cache = new Option<string>("--cache-mb") { Description = "cache budgets in MiB for L1 (decoded), L2 (compressed in RAM), L3 (compressed on disk)", DefaultValueFactory = _ => "2048,1024,8192" };
-        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, cert, certPassword, fsync, cache };
+        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, tokensFile, cert, certPassword, fsync, cache };
         cmd.SetAction(async (r, ct) =>
         {
             var dir = r.GetValue(data) ?? ServiceStore.DefaultDirectory();
             var tokens = TokenAuth.TokensFromEnvironment(r.GetValue(token));
+            var grants = r.GetValue(tokensFile) is { } file ? TokensFile.Load(file) : [];
             var options = new FlightServiceOptions
             {
                 DataDirectory = dir,
                 Listen = ParseEndpoint(r.GetValue(listen)!),
                 Tokens = tokens,
+                Grants = grants,
                 CertificatePath = r.GetValue(cert),
                 CertificatePassword = r.GetValue(certPassword) ?? Environment.GetEnvironmentVariable("HYPRSTREAM_CERT_PASSWORD"),
                 Log = msg => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {msg}"),
                 Store = new StoreOptions { Fsync = FsyncPolicy.Parse(r.GetValue(fsync)!), Budgets = ParseBudgets(r.GetValue(cache)!) },
             };
+            if (r.GetValue(tokensFile) is { } tf && !OperatingSystem.IsWindows() && (File.GetUnixFileMode(tf) & UnixFileMode.OtherRead) != 0)
+                options.Log!($"warning: the tokens file {tf} is readable by every user on this machine (chmod 600 it)");
             await using var host = await FlightServiceHost.StartAsync(options);
             var scheme = options.CertificatePath == null ? "grpc+tcp" : "grpc+tls";
             // The address as bound (0.0.0.0 stays 0.0.0.0) and the auth mode in force, never a guess.

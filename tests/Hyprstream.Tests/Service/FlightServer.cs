@@ -12,7 +12,18 @@ internal sealed class FlightServer : IAsyncDisposable
     public FlightServiceHost Host { get; private set; } = null!;
     public FlightClient Client { get; private set; } = null!;
 
-    public static async Task<FlightServer> StartAsync(Action<TempDir>? seed = null, IReadOnlyCollection<string>? tokens = null, int batchRows = 65536, int maxMessage = 64 << 20)
+    private readonly List<FlightClient> _clients = [];
+
+    /// <summary>A further client that sends <paramref name="token"/> on every call; disposed with the server.</summary>
+    public FlightClient ClientFor(string token)
+    {
+        var c = new FlightClient(Host.Address) { Token = token };
+        _clients.Add(c);
+        return c;
+    }
+
+    public static async Task<FlightServer> StartAsync(Action<TempDir>? seed = null, IReadOnlyCollection<string>? tokens = null, int batchRows = 65536, int maxMessage = 64 << 20,
+        IReadOnlyCollection<TokenGrant>? grants = null)
     {
         var s = new FlightServer();
         seed?.Invoke(s.Dir);
@@ -21,6 +32,7 @@ internal sealed class FlightServer : IAsyncDisposable
             DataDirectory = s.Dir.Path,
             Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),
             Tokens = tokens ?? [],
+            Grants = grants ?? [],
             BatchRows = batchRows,
             MaxMessageSize = maxMessage,
         });
@@ -59,6 +71,7 @@ internal sealed class FlightServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
+        foreach (var c in _clients) c.Dispose();
         await Host.DisposeAsync();
         Dir.Dispose();
     }
