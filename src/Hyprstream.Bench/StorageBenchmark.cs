@@ -1,6 +1,8 @@
 using Hyprstream.Runtime.Synthetic;
 using System.Diagnostics;
 using Hyprstream.Runtime;
+using Hyprstream.Runtime.Bytes;
+using Hyprstream.Runtime.Store;
 
 namespace Hyprstream.Bench;
 
@@ -49,6 +51,8 @@ internal static class StorageBenchmark
 
         Add("memory (OpenVDB float32)", (double)adapter.MemoryBytes / n, "B/weight", structure == SparsityStructure.Tile ? "<= 6" : null);
 
+        if (structure == SparsityStructure.Tile) Tiles(adapter, dir, progress, Add);
+
         foreach (var (label, options) in new[] { ("float32", SaveOptions.Default), ("half", SaveOptions.Half) })
         {
             var path = Path.Combine(dir, $"bench-{structure}-{label}.vdb");
@@ -93,8 +97,121 @@ internal static class StorageBenchmark
         Add("reference CSR (float32 value + int32 col)", 8.0 + 4.0 * data.Modules.Sum(m => m.Rows + 1L) / n, "B/weight");
     }
 
-    private static double Median(int runs, Func<double> measure)
+    private sealed record ModuleTiles(string Name, int Rows, int Cols, int[] TileRows, int[] TileCols, float[] Values);
+
+    /// <summary>
+    /// Whole-tile I/O next to the per-weight baselines, in the same run: cursor reads (per weight vs per tile), SetMany
+    /// vs SetTiles into empty modules, and staged Set vs SetTiles batches through the store (WAL, fsync never), with
+    /// the store path taken apart (validate, codec, zstd + WAL record, apply). Rates count the adapter's weights.
+    /// </summary>
+    private static void Tiles(SparseAdapter adapter, string dir, Action<string> progress, Action<string, double, string, string?> add)
     {
+        long n = adapter.ActiveCount;
+        progress("tile: cursor reads");
+        var rows = new int[65536]; var cols = new int[65536]; var vals = new float[65536];
+        double tCursor = Median(3, () => Timed(() =>
+        {
+            long got = 0;
+            foreach (var m in adapter.Modules)
+                using (var c = m.OpenCursor()) { int k; while ((k = c.Read(rows, cols, vals)) > 0) got += k; }
+            return got == n ? 0 : throw new InvalidOperationException($"cursor read {got} of {n}");
+        }).Seconds);
+        add("baseline: weight cursor read (64 K weights/call)", n / tCursor, "weights/s", null);
+
+        const int Chunk = 256;
+        var tr = new int[Chunk]; var tc = new int[Chunk]; var tv = new float[Chunk * TileMapping.TileSize];
+        double tTiles = Median(5, () => Timed(() =>
+        {
+            long tiles = 0;
+            foreach (var m in adapter.Modules)
+                using (var c = m.OpenTileCursor()) { int k; while ((k = c.Read(tr, tc, tv)) > 0) tiles += k; }
+            return tiles;
+        }).Seconds);
+        add($"tile cursor read ({Chunk} tiles/call)", n / tTiles, "weights/s", ">= 500 M/s");
+
+        // The adapter's tiles as the tile flight would carry them.
+        var data = adapter.Modules.Select(m =>
+        {
+            var list = new List<(int R, int C, float[] V)>();
+            using (var c = m.OpenTileCursor()) { int k; while ((k = c.Read(tr, tc, tv)) > 0) for (int i = 0; i < k; i++) list.Add((tr[i], tc[i], tv.AsSpan(i * TileMapping.TileSize, TileMapping.TileSize).ToArray())); }
+            return new ModuleTiles(m.Name, m.Rows, m.Cols, list.Select(x => x.R).ToArray(), list.Select(x => x.C).ToArray(), list.SelectMany(x => x.V).ToArray());
+        }).ToList();
+        var weights = adapter.Modules.Select(m => m.ReadActive()).ToList();
+
+        progress("tile: SetMany vs SetTiles into empty modules");
+        double tSetMany = Median(3, () =>
+        {
+            using var a = new SparseAdapter("set-many");
+            var mods = data.Select(d => a.AddModule(d.Name, d.Rows, d.Cols)).ToList();
+            return Timed(() => { for (int i = 0; i < mods.Count; i++) mods[i].SetMany(weights[i].Rows, weights[i].Cols, weights[i].Values); return 0; }).Seconds;
+        });
+        add("baseline: SetMany into empty modules", n / tSetMany, "weights/s", null);
+        double tSetTiles = Median(5, () =>
+        {
+            using var a = new SparseAdapter("set-tiles");
+            var mods = data.Select(d => a.AddModule(d.Name, d.Rows, d.Cols)).ToList();
+            double t = Timed(() => { for (int i = 0; i < mods.Count; i++) mods[i].SetTiles(data[i].TileRows, data[i].TileCols, data[i].Values); return 0; }).Seconds;
+            if (a.ActiveCount != n) throw new InvalidOperationException($"SetTiles stored {a.ActiveCount} of {n}");
+            return t;
+        });
+        add("SetTiles into empty modules", n / tSetTiles, "weights/s", ">= 300 M/s");
+        double tAddTiles = Median(3, () =>
+        {
+            using var a = new SparseAdapter("add-tiles");
+            var mods = data.Select(d => a.AddModule(d.Name, d.Rows, d.Cols)).ToList();
+            for (int i = 0; i < mods.Count; i++) mods[i].SetTiles(data[i].TileRows, data[i].TileCols, data[i].Values);
+            return Timed(() => { for (int i = 0; i < mods.Count; i++) mods[i].AddTiles(data[i].TileRows, data[i].TileCols, data[i].Values); return 0; }).Seconds;
+        });
+        add("AddTiles onto the same stored tiles", n / tAddTiles, "weights/s", null);
+
+        progress("tile: staged batches through the store (WAL, fsync never)");
+        var options = new StoreOptions { Fsync = FsyncPolicy.Never, CheckpointWalBytes = 0 };
+        // One warm-up run first: the first store of the process pays JIT and fresh pages for the WAL and the leaves.
+        double Staged(string label, Func<int, AdapterBatch> batchOf)
+        {
+            return Median(3, () =>
+            {
+                var storeDir = Path.Combine(dir, "store-" + label);
+                if (Directory.Exists(storeDir)) Directory.Delete(storeDir, true);
+                using var store = AdapterStore.Open(storeDir, options);
+                var define = new AdapterBatch();
+                foreach (var d in data) define.DefineModule(d.Name, d.Rows, d.Cols);
+                store.Create("bench", null, define);
+                var batches = Enumerable.Range(0, data.Count).Select(batchOf).ToList();
+                double t = Timed(() => { foreach (var b in batches) store.Stage("bench", b); return 0; }).Seconds;
+                if (store.Info("bench").ActiveCount != n) throw new InvalidOperationException("the store lost weights");
+                store.Dispose();
+                Directory.Delete(storeDir, true);
+                return t;
+            }, warmUp: 1);
+        }
+        double tStoreSet = Staged("set", i => new AdapterBatch().Set(data[i].Name, weights[i].Rows, weights[i].Cols, weights[i].Values));
+        add("baseline: staged Set batches through the store (one per module)", n / tStoreSet, "weights/s", null);
+        double tStoreTiles = Staged("tiles", i => new AdapterBatch().SetTiles(data[i].Name, data[i].TileRows, data[i].TileCols, data[i].Values));
+        add("staged SetTiles batches through the store (one per module)", n / tStoreTiles, "weights/s", ">= 60 M/s");
+
+        // Where a staged tile batch's time goes: each stage alone over the same batches.
+        var tileBatches = data.Select(d => new AdapterBatch().SetTiles(d.Name, d.TileRows, d.TileCols, d.Values)).ToList();
+        double tBuild = Median(3, () => Timed(() => { foreach (var d in data) new AdapterBatch().SetTiles(d.Name, d.TileRows, d.TileCols, d.Values); return 0; }).Seconds);
+        add("  store tile path: AdapterBatch.SetTiles (finite check)", n / tBuild, "weights/s", null);
+        double tEncode = Median(3, () => Timed(() => { foreach (var b in tileBatches) BatchCodec.Encode(b); return 0; }).Seconds);
+        add("  store tile path: BatchCodec.Encode (byte planes)", n / tEncode, "weights/s", null);
+        var payloads = tileBatches.Select(BatchCodec.Encode).ToList();
+        foreach (var (label, level) in new[] { ("zstd-1", 1), ($"zstd {Zstd.FloatPlanesLevel} + literals (the WAL's level for tiles)", Zstd.FloatPlanesLevel) })
+        {
+            double tZstd = Median(3, () => Timed(() => { foreach (var p in payloads) Zstd.Compress(p, level); return 0; }).Seconds);
+            long raw = payloads.Sum(p => (long)p.Length), packed = payloads.Sum(p => (long)Zstd.Compress(p, level).Length);
+            add($"  store tile path: {label}, {(double)packed / raw:P0} of the planes", n / tZstd, "weights/s", null);
+        }
+        double tRecord = Median(3, () => Timed(() => { foreach (var p in payloads) new WalRecord(1, WalOp.Update, "bench", p) { CompressionLevel = Zstd.FloatPlanesLevel }.Encode(); return 0; }).Seconds);
+        add("  store tile path: WalRecord.Encode (zstd + copy + CRC32C)", n / tRecord, "weights/s", null);
+        double tDecode = Median(3, () => Timed(() => { foreach (var p in payloads) BatchCodec.Decode(p); return 0; }).Seconds);
+        add("  store tile path: BatchCodec.Decode (replay)", n / tDecode, "weights/s", null);
+    }
+
+    private static double Median(int runs, Func<double> measure, int warmUp = 0)
+    {
+        for (int i = 0; i < warmUp; i++) measure();
         var t = Enumerable.Range(0, runs).Select(_ => measure()).Order().ToArray();
         return t[runs / 2];
     }

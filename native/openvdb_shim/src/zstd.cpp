@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 #include <zdict.h>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_c_literalCompressionMode; a library that lacks it just ignores it
 #include <zstd.h>
 #include <zstd_errors.h>
 #include "guard.h"
@@ -37,12 +38,21 @@ HS_API hs_status hs_zstd_compress(const void* src, int64_t n, void* dst, int64_t
         checkBuffer(dst, capacity, "dst");
         checkBuffer(dict, dict_size, "dict");
         checkOut(written, "written");
-        if (level < 0 || level > ZSTD_maxCLevel()) hs::fail(HS_ERR_INVALID_ARGUMENT, "level must be 0.." + std::to_string(ZSTD_maxCLevel()));
+        if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
+            hs::fail(HS_ERR_INVALID_ARGUMENT, "level must be " + std::to_string(ZSTD_minCLevel()) + ".." + std::to_string(ZSTD_maxCLevel()));
         ZSTD_CCtx* cctx = ZSTD_createCCtx();
         if (!cctx) throw std::bad_alloc();
-        size_t r = dict_size > 0
-            ? ZSTD_compress_usingDict(cctx, dst, capacity, src, n, dict, dict_size, level)
-            : ZSTD_compressCCtx(cctx, dst, capacity, src, n, level);
+        size_t r;
+        if (level < 0) {
+            // Negative levels skip literal coding by default; keep it (float planes gain nothing else).
+            ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+            ZSTD_CCtx_setParameter(cctx, ZSTD_c_literalCompressionMode, ZSTD_ps_enable);
+            r = dict_size > 0 ? ZSTD_CCtx_loadDictionary(cctx, dict, size_t(dict_size)) : 0;
+            if (!ZSTD_isError(r)) r = ZSTD_compress2(cctx, dst, size_t(capacity), src, size_t(n));
+        } else {
+            r = dict_size > 0 ? ZSTD_compress_usingDict(cctx, dst, capacity, src, n, dict, dict_size, level)
+                              : ZSTD_compressCCtx(cctx, dst, capacity, src, n, level);
+        }
         ZSTD_freeCCtx(cctx);
         if (ZSTD_isError(r)) {
             hs::fail(ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall ? HS_ERR_BUFFER_TOO_SMALL : HS_ERR_INTERNAL,

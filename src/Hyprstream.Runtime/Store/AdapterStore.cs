@@ -250,7 +250,7 @@ public sealed partial class AdapterStore : IDisposable
                 {
                     var batch = plan(lease.Adapter);
                     batch.Validate(lease.Adapter);
-                    seq = Wal.Append(WalOp.Update, name, BatchCodec.Encode(batch));
+                    seq = Wal.Append(WalOp.Update, name, BatchCodec.Encode(batch), BatchCodec.CompressionLevel(batch));
                     outcome = batch.ApplyTo(lease.Adapter);
                 }
                 // Outside the adapter's write lock (lock order: cache lock, then adapter lock); still under the gate.

@@ -22,7 +22,7 @@ public static class BatchCodec
         long size = 1 + 4;
         foreach (var op in batch.Ops) size += 1 + StringSize(op.Module) + FieldsSize(op);
         if (size > Array.MaxLength) throw new ArgumentException($"the batch encodes to {size:N0} bytes, more than one buffer holds; split it");
-        var buf = new byte[size];
+        var buf = GC.AllocateUninitializedArray<byte>((int)size); // every byte is written (checked below)
         var w = new Writer(buf);
         w.Byte(Version);
         w.Int(batch.Ops.Count);
@@ -60,6 +60,22 @@ public static class BatchCodec
         }
         if (w.Position != buf.Length) throw new InvalidOperationException($"batch encoding wrote {w.Position} of {buf.Length} bytes");
         return buf;
+    }
+
+    /// <summary>
+    /// The zstd level for an encoded batch: <see cref="Zstd.FloatPlanesLevel"/> when tile values are most of it (their
+    /// planes gain only from literal coding, at twice level 1's speed), else level 1 (index planes gain from matches).
+    /// </summary>
+    public static int CompressionLevel(AdapterBatch batch)
+    {
+        long tileValues = 0, all = 0;
+        foreach (var op in batch.Ops)
+        {
+            long n = op.Values?.Length ?? 0;
+            all += op.RowIndex == null ? n * 4 : n * 4 + 8L * op.RowIndex.Length;
+            if (op.Kind is BatchOpKind.SetTiles or BatchOpKind.AddTiles) tileValues += n * 4;
+        }
+        return tileValues * 2 > all ? Zstd.FloatPlanesLevel : 1;
     }
 
     /// <summary>

@@ -16,18 +16,21 @@ public sealed record WalRecord(ulong Seq, WalOp Op, string Adapter, byte[] Paylo
     /// <summary>Payloads at least this large are compressed.</summary>
     private const int CompressFrom = 256;
 
+    /// <summary>zstd level of the payload (any level makes the same kind of frame; readers do not need it).</summary>
+    public int CompressionLevel { get; init; } = 1;
+
     public byte[] Encode()
     {
         var name = Encoding.UTF8.GetBytes(Adapter);
         bool zstd = Payload.Length >= CompressFrom;
-        var stored = zstd ? Zstd.Compress(Payload, 1) : Payload;
+        var stored = zstd ? Zstd.Compress(Payload, CompressionLevel) : Payload;
         if (zstd && stored.Length >= Payload.Length) { zstd = false; stored = Payload; }
         long body64 = 8 + 1 + 2 + name.Length + 1 + 4L + stored.Length;
         // Recovery treats a longer record as corruption and would drop it and everything after: refuse it here.
         if (body64 > MaxBodyBytes)
             throw new ArgumentException($"a change of {Payload.Length:N0} bytes ({stored.Length:N0} compressed) is larger than one WAL record may be ({MaxBodyBytes:N0}); split it into smaller batches");
         int body = (int)body64;
-        var buf = new byte[HeaderBytes + body];
+        var buf = GC.AllocateUninitializedArray<byte>(HeaderBytes + body); // every byte is written below
         var s = buf.AsSpan(HeaderBytes);
         BinaryPrimitives.WriteUInt64LittleEndian(s, Seq);
         s[8] = (byte)Op;

@@ -67,10 +67,10 @@ public sealed class WriteAheadLog : IDisposable
     }
 
     /// <summary>Writes one record and returns its sequence number; not yet durable (see <see cref="WaitDurable"/>).</summary>
-    public ulong Append(WalOp op, string adapter, byte[] payload)
+    public ulong Append(WalOp op, string adapter, byte[] payload, int compressionLevel = 1)
     {
         // Compression and encoding run outside the lock, so concurrent writers compress in parallel.
-        var bytes = new WalRecord(0, op, adapter, payload).Encode();
+        var bytes = new WalRecord(0, op, adapter, payload) { CompressionLevel = compressionLevel }.Encode();
         lock (_appendLock)
         {
             ObjectDisposedException.ThrowIf(_stopping, this);

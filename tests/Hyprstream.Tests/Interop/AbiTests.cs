@@ -26,6 +26,9 @@ public class AbiTests
         var fns = HeaderFunctions();
         Assert.That(fns, Has.Count.GreaterThan(50));
         Assert.That(fns, Does.Contain("hs_abi_version").And.Contain("hs_grid_set_many").And.Contain("hs_file_write"));
+        // ABI 1.3: whole 8x64 tiles.
+        Assert.That(fns, Does.Contain("hs_tile_cursor_create").And.Contain("hs_tile_cursor_next").And.Contain("hs_tile_cursor_free")
+            .And.Contain("hs_grid_get_tiles").And.Contain("hs_grid_set_tiles").And.Contain("hs_grid_add_tiles"));
     }
 
     [Test]
@@ -56,6 +59,7 @@ public class AbiTests
         Assert.That(NativeInfo.AbiVersion, Is.EqualTo((major, minor)));
         Assert.That(NativeLibraryLoader.AbiMajor, Is.EqualTo((uint)major));
         Assert.That(NativeLibraryLoader.AbiMinor, Is.LessThanOrEqualTo((uint)minor));
+        Assert.That(NativeLibraryLoader.AbiMinor, Is.GreaterThanOrEqualTo(3u), "the managed side calls the ABI 1.3 tile functions");
     }
 
     [Test]

@@ -79,7 +79,39 @@ public class ErrorTests
             Assert.That(Hs.hs_grid_memory_bytes(new Interop.Handles.GridHandle(), out _), Is.EqualTo(Status.InvalidArgument));
             Assert.That(Status.LastError(), Does.Contain("NULL"));
             Assert.That(Hs.hs_cursor_next(new Interop.Handles.CursorHandle(), null, null, null, 0, out _), Is.EqualTo(Status.InvalidArgument));
+            Assert.That(Hs.hs_tile_cursor_next(new Interop.Handles.TileCursorHandle(), null, null, null, 0, out _), Is.EqualTo(Status.InvalidArgument));
         }
+    }
+
+    [Test]
+    public void TileCalls_NullArraysAndNegativeCounts_AreInvalidArgument_AndChangeNothing()
+    {
+        using var a = new SparseAdapter("t");
+        var m = a.AddModule("m", 8, 64);
+        m.Set(0, 0, 1f);
+        var mod = new HsModule(m.SlotBase, m.Rows, m.Cols);
+        unsafe
+        {
+            Assert.That(Hs.hs_grid_set_tiles(a.Grid, mod, null, null, null, 1), Is.EqualTo(Status.InvalidArgument));
+            Assert.That(Status.LastError(), Does.Contain("NULL"));
+            Assert.That(Hs.hs_grid_add_tiles(a.Grid, mod, null, null, null, -1), Is.EqualTo(Status.InvalidArgument));
+            Assert.That(Status.LastError(), Does.Contain("negative"));
+            Assert.That(Hs.hs_grid_get_tiles(a.Grid, mod, null, null, null, 1), Is.EqualTo(Status.InvalidArgument));
+            Assert.That(Hs.hs_grid_set_tiles(a.Grid, mod, null, null, null, 0), Is.EqualTo(Status.Ok), "(NULL, 0) is an empty batch");
+            Assert.That(Hs.hs_tile_cursor_create(a.Grid, mod, out var cursor), Is.EqualTo(Status.Ok));
+            using (cursor)
+            {
+                Assert.That(Hs.hs_tile_cursor_next(cursor, null, null, null, -1, out _), Is.EqualTo(Status.InvalidArgument));
+                Assert.That(Hs.hs_tile_cursor_next(cursor, null, null, null, 4, out _), Is.EqualTo(Status.InvalidArgument));
+                Assert.That(Hs.hs_tile_cursor_next(cursor, null, null, null, 0, out var none), Is.EqualTo(Status.Ok));
+                Assert.That(none, Is.Zero);
+            }
+            var bad = new HsModule(m.SlotBase, 0, 64);
+            Assert.That(Hs.hs_tile_cursor_create(a.Grid, bad, out var refused), Is.EqualTo(Status.InvalidArgument));
+            Assert.That(refused.IsInvalid, Is.True);
+        }
+        Assert.That(m.Get(0, 0), Is.EqualTo(1f));
+        Assert.That(m.ActiveCount, Is.EqualTo(1));
     }
 
     [Test]

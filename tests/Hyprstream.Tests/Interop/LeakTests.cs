@@ -69,6 +69,28 @@ public class LeakTests
         Assert.That(Settle(), Is.EqualTo(baseline));
     }
 
+    [Test]
+    public void TileCursors_DisposedOrAbandoned_LeaveNoHandles()
+    {
+        using var a = Fixtures.Small();
+        long baseline = Settle();
+        var rows = new int[2]; var cols = new int[2]; var values = new float[2 * TileMapping.TileSize];
+        for (int i = 0; i < 100; i++)
+        {
+            using var cur = a.Modules[i % 2].OpenTileCursor();
+            Assert.That(cur.Read(rows, cols, values), Is.GreaterThan(0));
+        }
+        Assert.That(Settle(), Is.EqualTo(baseline));
+        AbandonTileCursors(a, 100);
+        Assert.That(Settle(), Is.EqualTo(baseline), "finalizers free abandoned tile cursors");
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void AbandonTileCursors(SparseAdapter a, int n)
+    {
+        for (int i = 0; i < n; i++) _ = a.Modules[0].OpenTileCursor();
+    }
+
     private static void CreateAbandoned(int n)
     {
         for (int i = 0; i < n; i++)

@@ -228,6 +228,8 @@ public sealed class IndependentReaderTests
         for i, row, col, value in spec.get("weights", []):
             xyz = voxel(meta[mkey(i, "slot_base")], meta[mkey(i, "cols")], row, col)
             acc.setValueOn(xyz, (value, value, value) if spec.get("vec3") else value)
+        for i, row, col, value in spec.get("inactive", []):  # a value stored in a leaf without being a weight
+            acc.setValueOff(voxel(meta[mkey(i, "slot_base")], meta[mkey(i, "cols")], row, col), value)
         for x, y, z, value in spec.get("raw", []):
             acc.setValueOn((x, y, z), (value, value, value) if spec.get("vec3") else value)
         for x0, y0, z0, x1, y1, z1, value in spec.get("fill", []):
@@ -329,6 +331,41 @@ public sealed class IndependentReaderTests
         a.Save(resaved);
         using var again = SparseAdapter.Load(resaved);
         Assert.That(Fixtures.Snapshot(again), Is.EquivalentTo(Fixtures.Snapshot(a)));
+    }
+
+    [Test]
+    public void PyopenvdbInactiveValues_ReadAsZeroInTiles_AndAddTilesStartsFromZero()
+    {
+        // OpenVDB keeps values under inactive voxels (and writes them); our writers never leave any, pyopenvdb can.
+        RequirePython();
+        using var dir = new TempDir();
+        var path = dir.File("inactive.vdb");
+        RunPython(dir, PyWrite, new
+        {
+            path,
+            grid = "py-adapter",
+            meta = AdapterMeta("py-adapter", 40),
+            weights = new[] { new object[] { 0, 0, 0, 1.5 }, new object[] { 0, 0, 1, 2.0 }, new object[] { 0, 0, 192, 3.0 } },
+            // (0, 2): a partly active row; (1, 0): a row with no weight; (0, 250): padding of module A's 200 columns.
+            inactive = new[] { new object[] { 0, 0, 2, 5.0 }, new object[] { 0, 1, 0, 7.0 }, new object[] { 0, 0, 250, 9.0 } },
+        });
+        using var a = SparseAdapter.Load(path);
+        var m = a.Modules[ModA];
+        Assert.That(m.ActiveCount, Is.EqualTo(3));
+        var rows = new int[8]; var cols = new int[8]; var values = new float[8 * TileMapping.TileSize];
+        int n;
+        using (var cur = m.OpenTileCursor()) n = cur.Read(rows, cols, values);
+        Assert.That((n, rows[0], cols[0], rows[1], cols[1]), Is.EqualTo((2, 0, 0, 0, 3)));
+        var t0 = new float[TileMapping.TileSize]; t0[0] = 1.5f; t0[1] = 2f;
+        var t3 = new float[TileMapping.TileSize]; t3[0] = 3f;
+        Assert.That(values.AsSpan(0, TileMapping.TileSize).ToArray(), Is.EqualTo(t0), "inactive 5 and 7 read as 0");
+        Assert.That(values.AsSpan(TileMapping.TileSize, TileMapping.TileSize).ToArray(), Is.EqualTo(t3), "inactive padding reads as 0");
+        var byGet = new float[2 * TileMapping.TileSize];
+        m.GetTiles([0, 0], [0, 3], byGet);
+        Assert.That(byGet, Is.EqualTo(values.AsSpan(0, 2 * TileMapping.TileSize).ToArray()));
+        var add = new float[TileMapping.TileSize]; add[2] = 1f; add[64] = 1f; add[1] = 1f;
+        m.AddTiles([0], [0], add);
+        Assert.That((m.Get(0, 2), m.Get(1, 0), m.Get(0, 1)), Is.EqualTo((1f, 1f, 3f)), "adds start from 0 under inactive voxels");
     }
 
     [Test]

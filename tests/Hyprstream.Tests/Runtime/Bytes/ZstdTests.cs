@@ -18,6 +18,40 @@ public sealed class ZstdTests
     }
 
     [Test]
+    public void FloatPlanesLevel_MakesOrdinaryFrames_AndStillCodesTheLiterals()
+    {
+        // Byte planes of N(0, 0.01) float32 values: only the sign/exponent plane compresses, by literal coding alone.
+        var rng = new Random(3);
+        var values = Enumerable.Range(0, 64 * 1024).Select(_ => (float)(rng.NextDouble() + rng.NextDouble() - 1) * 0.01f).ToArray();
+        var raw = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+        var planes = new byte[raw.Length];
+        ByteShuffle.Shuffle(raw, planes, 4);
+        var fast = Zstd.Compress(planes, Zstd.FloatPlanesLevel);
+        Assert.That(Zstd.Decompress(fast), Is.EqualTo(planes));
+        Assert.That(fast.Length, Is.LessThan(planes.Length * 0.9), "literal coding kept (zstd's fast levels drop it by default: ~100%)");
+        Assert.That(fast.Length, Is.LessThan(Zstd.Compress(planes, 1).Length * 1.02), "as small as level 1");
+        Assert.That(() => Zstd.Compress(planes, int.MinValue), Throws.ArgumentException.With.Message.Contain("level"));
+    }
+
+    [Test]
+    public void TileBatches_AreCompressedAtTheFloatPlanesLevel_AndTheirWalRecordsRoundTrip()
+    {
+        var rng = new Random(4);
+        var values = Enumerable.Range(0, 4 * 512).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var tiles = new AdapterBatch().SetTiles("m", [0, 1, 2, 3], [0, 0, 0, 0], values);
+        var weights = new AdapterBatch().Set("m", [0, 1], [0, 1], [1f, 2f]);
+        Assert.That(BatchCodec.CompressionLevel(tiles), Is.EqualTo(Zstd.FloatPlanesLevel));
+        Assert.That(BatchCodec.CompressionLevel(weights), Is.EqualTo(1));
+        Assert.That(BatchCodec.CompressionLevel(new AdapterBatch().Set("m", new int[4000], new int[4000], new float[4000]).SetTiles("m", [0], [0], values[..512])), Is.EqualTo(1));
+        var payload = BatchCodec.Encode(tiles);
+        var record = new WalRecord(7, WalOp.Update, "a", payload) { CompressionLevel = BatchCodec.CompressionLevel(tiles) }.Encode();
+        Assert.That(record.Length, Is.LessThan(payload.Length), "compressed");
+        var back = WalRecord.DecodeBody(record.AsSpan(WalRecord.HeaderBytes));
+        Assert.That(back.Payload, Is.EqualTo(payload));
+        Assert.That(BatchCodec.Decode(back.Payload).Ops.Single().Values, Is.EqualTo(values));
+    }
+
+    [Test]
     public void CorruptOrForeignFrames_AreInvalidData()
     {
         var z = Zstd.Compress(Enumerable.Range(0, 5000).Select(i => (byte)i).ToArray());
