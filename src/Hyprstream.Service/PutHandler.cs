@@ -294,7 +294,8 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
         for (int i = 1; i <= batch.Length; i++)
         {
             if (i < batch.Length && modules[i] == modules[start]) continue;
-            var v = values.AsSpan(start * WeightSchema.TileSize, (i - start) * WeightSchema.TileSize).ToArray();
+            // One module per batch is the common case: its values go to the store as they are (no second copy).
+            var v = start == 0 && i == batch.Length ? values : values.AsSpan(start * WeightSchema.TileSize, (i - start) * WeightSchema.TileSize).ToArray();
             try
             {
                 if (mode == "add") result.AddTiles(names[modules[start]], tileRows[start..i].ToArray(), tileCols[start..i].ToArray(), v);
@@ -311,7 +312,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
         if (column is not FixedSizeListArray list) throw new InvalidDataException($"column 'values' must be fixed_size_list, not {column.Data.DataType.Name}");
         if (list.NullCount > 0 || list.Values.NullCount > 0) throw new InvalidDataException("column 'values' has nulls");
         int n = tiles * WeightSchema.TileSize, first = list.Offset * WeightSchema.TileSize;
-        var values = new float[n];
+        var values = GC.AllocateUninitializedArray<float>(n); // overwritten whole below
         switch (list.Values)
         {
             case FloatArray f: f.Values.Slice(first, n).CopyTo(values); break;
