@@ -28,7 +28,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
     /// <summary>The largest buffer a DoPut may make Arrow allocate (a body, or a buffer once decompressed).</summary>
     public long MaxBuffer { get; init; } = 256 << 20;
 
-    public async Task DoPut(IAsyncStreamReader<FlightData> requests, IServerStreamWriter<PutResult> responses, ServerCallContext context)
+    public async Task DoPut(IAsyncStreamReader<Hyprstream.Flight.Rpc.PooledFlightData> requests, IServerStreamWriter<PutResult> responses, ServerCallContext context)
     {
         var caller = Caller.Of(context);
         caller.Require(Role.Write, "DoPut");

@@ -28,6 +28,23 @@ public sealed class FlightDataReader : IDisposable
     public static FlightDataReader From(IAsyncStreamReader<FlightData> source, long maxBuffer = 256 << 20) =>
         new(async ct => await source.MoveNext(ct).ConfigureAwait(false) ? source.Current : null, maxBuffer);
 
+    /// <summary>Reads pooled messages, returning each one's array when the next is asked for (the reader has copied it by then).</summary>
+    public static FlightDataReader From(IAsyncStreamReader<Rpc.PooledFlightData> source, long maxBuffer = 256 << 20)
+    {
+        Rpc.PooledFlightData? previous = null;
+        var reader = new FlightDataReader(async ct =>
+        {
+            previous?.Dispose();
+            previous = null;
+            previous = await source.MoveNext(ct).ConfigureAwait(false) ? source.Current : null;
+            return previous?.Data;
+        }, maxBuffer);
+        reader._release = () => previous?.Dispose();
+        return reader;
+    }
+
+    private System.Action? _release;
+
     /// <summary>The descriptor the first message carried (DoPut), once the schema has been read.</summary>
     public FlightDescriptor? Descriptor => _stream.Descriptor;
 
@@ -68,5 +85,6 @@ public sealed class FlightDataReader : IDisposable
     {
         _reader.Dispose();
         _stream.Dispose();
+        _release?.Invoke();
     }
 }

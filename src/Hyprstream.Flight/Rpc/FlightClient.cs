@@ -82,7 +82,9 @@ public sealed class FlightClient : IDisposable
     public async IAsyncEnumerable<RecordBatch> DoGetAsync(Ticket ticket, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default,
         Action<long>? ipcBytes = null)
     {
-        using var call = Stub.DoGet(ticket, Options(ct: ct));
+        // Bodies land in pooled arrays (PooledFlightData), each returned once the next message is asked for: by then
+        // the Arrow reader has copied the previous one.
+        using var call = Invoker.AsyncServerStreamingCall(DoGetPooled, null, Options(ct: ct), ticket);
         using var reader = FlightDataReader.From(call.ResponseStream);
         long seen = 0;
         while (await reader.ReadAsync(ct) is { } batch)
@@ -93,6 +95,11 @@ public sealed class FlightClient : IDisposable
             finally { batch.Dispose(); }
         }
     }
+
+    private static readonly Method<Ticket, PooledFlightData> DoGetPooled = new(MethodType.ServerStreaming, FlightMethods.Service, "DoGet",
+        Marshallers.Create<Ticket>((t, c) => { c.SetPayloadLength(t.CalculateSize()); t.WriteTo(c.GetBufferWriter()); c.Complete(); },
+            c => Ticket.Parser.ParseFrom(c.PayloadAsReadOnlySequence())),
+        PooledFlightData.Marshaller(StatusCode.Internal));
 
     /// <summary>
     /// DoPut: the schema with the descriptor, then each batch (with its app metadata); returns the PutResults. Batches

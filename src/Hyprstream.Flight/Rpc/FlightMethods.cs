@@ -19,7 +19,9 @@ public static class FlightMethods
     public static readonly Method<FlightDescriptor, PollInfo> PollFlightInfo = Make(MethodType.Unary, "PollFlightInfo", FlightDescriptor.Parser, PollInfo.Parser);
     public static readonly Method<FlightDescriptor, SchemaResult> GetSchema = Make(MethodType.Unary, "GetSchema", FlightDescriptor.Parser, SchemaResult.Parser);
     public static readonly Method<Ticket, FlightData> DoGet = Make(MethodType.ServerStreaming, "DoGet", Ticket.Parser, FlightData.Parser);
-    public static readonly Method<FlightData, PutResult> DoPut = Make(MethodType.DuplexStreaming, "DoPut", FlightData.Parser, PutResult.Parser);
+    /// <summary>DoPut's requests are read into pooled arrays (<see cref="PooledFlightData"/>): no new array per body.</summary>
+    public static readonly Method<PooledFlightData, PutResult> DoPut = new(MethodType.DuplexStreaming, Service, "DoPut",
+        PooledFlightData.Marshaller(StatusCode.InvalidArgument), Marshaller(PutResult.Parser));
     public static readonly Method<FlightData, FlightData> DoExchange = Make(MethodType.DuplexStreaming, "DoExchange", FlightData.Parser, FlightData.Parser);
     public static readonly Method<Protocol.Action, Result> DoAction = Make(MethodType.ServerStreaming, "DoAction", Protocol.Action.Parser, Result.Parser);
     public static readonly Method<Empty, ActionType> ListActions = Make(MethodType.ServerStreaming, "ListActions", Empty.Parser, ActionType.Parser);
