@@ -78,7 +78,8 @@ internal static class FlightBenchmark
         {
             progress("the Node apache-arrow client: row and tile DoGet, then DoPut of what it read, in both forms");
             var r = RunNode(nodeScript, target.Address);
-            foreach (var (key, metric) in new[] { ("get_rows", "row DoGet"), ("get_tiles", "tile DoGet float32"), ("put_rows", "row DoPut (set), durable"), ("put_tiles", "tile DoPut (set), durable") })
+            foreach (var (key, metric) in new[] { ("get_rows", "row DoGet"), ("get_tiles", "tile DoGet float32"), ("get_tiles_f16", "tile DoGet float16"),
+                         ("put_rows", "row DoPut (set), durable"), ("put_tiles", "tile DoPut (set), durable") })
             {
                 var e = r.GetProperty(key);
                 var pass = new Pass(e.GetProperty("seconds").GetDouble(), e.GetProperty("bytes").GetInt64(), e.GetProperty("weights").GetInt64(), -1);

@@ -1,5 +1,5 @@
 // Throughput of the Node client (apache-arrow + grpc-js) for `hyprstream bench flight`: DoGet of adapter "bench" in
-// the row form and the tile form (each whole stream decoded by apache-arrow), then DoPut of what was read into new
+// the row form and the tile form, float32 and float16 (each whole stream decoded by apache-arrow), then DoPut of what was read into new
 // adapters "bench-node-rows" and "bench-node-tiles" (re-encoded by apache-arrow: dictionary-encoded module column),
 // waiting for every PutResult (each sent once the batch is durable).
 // Prints {"get_rows"|"get_tiles"|"put_rows"|"put_tiles": {"seconds", "bytes", "weights"}}; bytes are Arrow IPC
@@ -23,7 +23,8 @@ function frame(h, b) {
 }
 const eos = Buffer.from([255, 255, 255, 255, 0, 0, 0, 0]);
 const now = () => Number(process.hrtime.bigint()) / 1e9;
-const info = path => new Promise((ok, bad) => client.GetFlightInfo({ type: 'PATH', path }, (e, r) => e ? bad(e) : ok(r)));
+const info = path => new Promise((ok, bad) => client.GetFlightInfo(
+  typeof path === 'string' ? { type: 'CMD', cmd: Buffer.from(path) } : { type: 'PATH', path }, (e, r) => e ? bad(e) : ok(r)));
 
 async function doGet(path) {
   const fi = await info(path);
@@ -43,7 +44,7 @@ async function doGet(path) {
   const table = A.tableFromIPC(Buffer.concat(parts));
   const last = table.getChildAt(3);
   if (table.numRows > 0) last.get(table.numRows - 1); // touch the data
-  const weights = path[0] === 'tiles' ? table.numRows * 512 : table.numRows;
+  const weights = table.schema.fields[3].name === 'values' ? table.numRows * 512 : table.numRows;
   return { seconds: now() - t0, bytes, weights, table, modules: JSON.parse(Buffer.from(fi.app_metadata).toString('utf8')).modules };
 }
 
@@ -82,8 +83,9 @@ async function doPut(adapter, modules, table, weightsPerRow) {
 
 const rows = await doGet(['adapters', 'bench']);
 const tiles = await doGet(['tiles', 'bench']);
+const half = await doGet(JSON.stringify({ adapter: 'bench', form: 'tiles', dtype: 'float16' }));
 const putRows = await doPut('bench-node-rows', rows.modules, rows.table, 1);
 const putTiles = await doPut('bench-node-tiles', tiles.modules, tiles.table, 512);
 client.close();
 const strip = r => ({ seconds: r.seconds, bytes: r.bytes, weights: r.weights });
-process.stdout.write(JSON.stringify({ get_rows: strip(rows), get_tiles: strip(tiles), put_rows: putRows, put_tiles: putTiles }));
+process.stdout.write(JSON.stringify({ get_rows: strip(rows), get_tiles: strip(tiles), get_tiles_f16: strip(half), put_rows: putRows, put_tiles: putTiles }));
