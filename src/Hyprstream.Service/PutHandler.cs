@@ -286,7 +286,9 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
             values = TileValues(batch.Column(3), batch.Length);
         }
         catch (Exception e) when (e is InvalidDataException or ArgumentException) { throw ErrorMapping.Invalid($"batch {index}: {e.Message}"); }
-        int bad = System.Numerics.Tensors.TensorPrimitives.IndexOfMaxMagnitude<float>(values) is var at && at >= 0 && !float.IsFinite(values[at]) ? at : -1;
+        // One vectorised pass: the largest magnitude is ±Inf when any value is, and a NaN is reported first when any is.
+        int at = System.Numerics.Tensors.TensorPrimitives.IndexOfMaxMagnitude<float>(values);
+        int bad = at >= 0 && !float.IsFinite(values[at]) ? at : -1;
         if (bad >= 0)
             throw ErrorMapping.Invalid($"batch {index}, tile {bad / WeightSchema.TileSize}: value {values[bad]} at ({bad % WeightSchema.TileSize / WeightSchema.TileCols}, {bad % WeightSchema.TileCols}) is not finite");
         var result = new AdapterBatch();
