@@ -60,6 +60,3 @@ public static class WeightSchema
         return null;
     }
 }
-
-/// <summary>The value type of a tile flight.</summary>
-public enum WeightType { Float32 = 0, Float16 = 1, BFloat16 = 2 }
