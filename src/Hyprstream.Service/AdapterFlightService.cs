@@ -191,16 +191,15 @@ public sealed class AdapterFlightService
     private static FlightInfo Describe(AdapterInfo a, ModuleInfo? module, FlightTicket ticket)
     {
         var modules = module == null ? a.Modules : [module];
-        long records = 0, weights = 0;
+        bool tiles = ticket.Form == WeightSchema.TileForm;
+        long records = 0;
         var moduleMeta = new List<object>();
         foreach (var m in modules)
         {
-            weights += m.ActiveCount;
-            records += ticket.Form == WeightSchema.TileForm ? m.TileCount : m.ActiveCount;
-            if (ticket.Form == WeightSchema.TileForm && m.TileCount < 0) records = long.MinValue; // unknown
+            records += tiles ? m.TileCount : m.ActiveCount;
             moduleMeta.Add(new { name = m.Name, layer = m.Layer, rows = m.Rows, cols = m.Cols, scale = m.Scale, active = m.ActiveCount, tiles = m.TileCount });
         }
-        var root = ticket.Form == WeightSchema.TileForm ? "tiles" : "adapters";
+        var root = tiles ? "tiles" : "adapters";
         var path = module == null ? new[] { root, a.Name } : new[] { root, a.Name, module.Name };
         var appMeta = new
         {
@@ -211,8 +210,9 @@ public sealed class AdapterFlightService
             metadata = a.Metadata,
             modules = moduleMeta,
         };
-        if (records < 0) records = -1; // Flight's "unknown"
-        long bytes = records < 0 ? -1 : ticket.Form == WeightSchema.TileForm
+        // Flight's "unknown" (-1) when a module's tile count is not known (described from a file's metadata alone).
+        if (tiles && modules.Any(m => m.TileCount < 0)) records = -1;
+        long bytes = records < 0 ? -1 : tiles
             ? (long)(records * WeightSchema.TileSize * WeightSchema.BytesPerWeight(ticket.Form, ticket.Type, modules.Count))
             : (long)(records * WeightSchema.BytesPerWeight(ticket.Form, ticket.Type, modules.Count));
         var info = new FlightInfo

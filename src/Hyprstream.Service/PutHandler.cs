@@ -256,18 +256,15 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
         for (int i = 0; i < values.Length; i++)
             if (!float.IsFinite(values[i])) throw ErrorMapping.Invalid($"batch {index}, row {i}: value {values[i]} is not finite");
         var result = new AdapterBatch();
-        int start = 0;
-        for (int i = 1; i <= batch.Length; i++)
+        foreach (var (start, end) in ModuleRuns(modules))
         {
-            if (i < batch.Length && modules[i] == modules[start]) continue;
-            var (r, c, v) = (rows[start..i].ToArray(), cols[start..i].ToArray(), values[start..i].ToArray());
+            var (r, c, v) = (rows[start..end].ToArray(), cols[start..end].ToArray(), values[start..end].ToArray());
             try
             {
                 if (mode == "add") result.Add(names[modules[start]], r, c, v);
                 else result.Set(names[modules[start]], r, c, v);
             }
             catch (ArgumentException e) { throw ErrorMapping.Invalid($"batch {index}, row {start}: {e.Message}"); }
-            start = i;
         }
         return (result, batch.Length);
     }
@@ -286,27 +283,29 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
             values = TileValues(batch.Column(3), batch.Length);
         }
         catch (Exception e) when (e is InvalidDataException or ArgumentException) { throw ErrorMapping.Invalid($"batch {index}: {e.Message}"); }
-        // One vectorised pass: the largest magnitude is ±Inf when any value is, and a NaN is reported first when any is.
-        int at = System.Numerics.Tensors.TensorPrimitives.IndexOfMaxMagnitude<float>(values);
-        int bad = at >= 0 && !float.IsFinite(values[at]) ? at : -1;
-        if (bad >= 0)
-            throw ErrorMapping.Invalid($"batch {index}, tile {bad / WeightSchema.TileSize}: value {values[bad]} at ({bad % WeightSchema.TileSize / WeightSchema.TileCols}, {bad % WeightSchema.TileCols}) is not finite");
+        // Finite values, coordinates and zero padding are the store's tile rules (TileChecks), checked before logging.
         var result = new AdapterBatch();
-        int start = 0;
-        for (int i = 1; i <= batch.Length; i++)
+        foreach (var (start, end) in ModuleRuns(modules))
         {
-            if (i < batch.Length && modules[i] == modules[start]) continue;
             // One module per batch is the common case: its values go to the store as they are (no second copy).
-            var v = start == 0 && i == batch.Length ? values : values.AsSpan(start * WeightSchema.TileSize, (i - start) * WeightSchema.TileSize).ToArray();
+            var v = start == 0 && end == batch.Length ? values : values.AsSpan(start * WeightSchema.TileSize, (end - start) * WeightSchema.TileSize).ToArray();
             try
             {
-                if (mode == "add") result.AddTiles(names[modules[start]], tileRows[start..i].ToArray(), tileCols[start..i].ToArray(), v);
-                else result.SetTiles(names[modules[start]], tileRows[start..i].ToArray(), tileCols[start..i].ToArray(), v);
+                if (mode == "add") result.AddTiles(names[modules[start]], tileRows[start..end].ToArray(), tileCols[start..end].ToArray(), v);
+                else result.SetTiles(names[modules[start]], tileRows[start..end].ToArray(), tileCols[start..end].ToArray(), v);
             }
             catch (ArgumentException e) { throw ErrorMapping.Invalid($"batch {index}, tile {start}: {e.Message}"); }
-            start = i;
         }
         return (result, (long)batch.Length * WeightSchema.TileSize);
+    }
+
+    /// <summary>[start, end) of each run of rows naming one module (a batch's store ops go one per run).</summary>
+    private static List<(int Start, int End)> ModuleRuns(int[] modules)
+    {
+        var runs = new List<(int, int)>();
+        for (int start = 0, i = 1; i <= modules.Length; i++)
+            if (i == modules.Length || modules[i] != modules[start]) { runs.Add((start, i)); start = i; }
+        return runs;
     }
 
     private static float[] TileValues(IArrowArray column, int tiles)

@@ -22,9 +22,7 @@ internal static class TileStream
         var values = new float[batchTiles * T];
         var halves = ticket.Type == WeightType.Float16 ? new Half[batchTiles * T] : null;
         var bf16 = ticket.Type == WeightType.BFloat16 ? new ushort[batchTiles * T] : null;
-        bool wide = dictionary.Length > short.MaxValue;
-        var index16 = new short[batchTiles];
-        var index32 = new int[batchTiles];
+        var moduleColumn = new ModuleIndices(batchTiles, dictionary);
         int count = 0;
 
         async Task SendBatch()
@@ -38,7 +36,7 @@ internal static class TileStream
                 _ => Columns.Float32(values, n),
             };
             var batch = new RecordBatch(schema, [
-                Columns.Module(schema.GetFieldByIndex(0).DataType, dictionary, wide ? index32 : index16, count),
+                moduleColumn.Column(schema.GetFieldByIndex(0).DataType, count),
                 Columns.Int32(tileRows, count),
                 Columns.Int32(tileCols, count),
                 Columns.FixedSizeList(items, T, count),
@@ -56,8 +54,7 @@ internal static class TileStream
                 int n = cursor.Read(tileRows.AsSpan(count), tileCols.AsSpan(count), values.AsSpan(count * T));
                 if (n == 0) break;
                 if (scale != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(values.AsSpan(count * T, n * T), scale, values.AsSpan(count * T, n * T));
-                if (wide) index32.AsSpan(count, n).Fill(i);
-                else index16.AsSpan(count, n).Fill((short)i);
+                moduleColumn.Fill(count, n, i);
                 count += n;
                 if (count == batchTiles) await SendBatch();
             }

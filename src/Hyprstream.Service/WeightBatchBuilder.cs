@@ -14,9 +14,7 @@ internal sealed class WeightBatchBuilder(Schema schema, StringArray dictionary, 
     private readonly int[] _rows = new int[capacity];
     private readonly int[] _cols = new int[capacity];
     private readonly float[] _values = new float[capacity];
-    private readonly short[] _index16 = new short[capacity];
-    private readonly int[] _index32 = new int[capacity];
-    private readonly bool _wide = dictionary.Length > short.MaxValue;
+    private readonly ModuleIndices _modules = new(capacity, dictionary);
 
     public int Capacity => capacity;
     public int Count { get; private set; }
@@ -30,8 +28,7 @@ internal sealed class WeightBatchBuilder(Schema schema, StringArray dictionary, 
         int n = cursor.Read(_rows.AsSpan(Count, free), _cols.AsSpan(Count, free), values);
         if (n == 0) return 0;
         if (scale != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(values[..n], scale, values[..n]);
-        if (_wide) _index32.AsSpan(Count, n).Fill(module);
-        else _index16.AsSpan(Count, n).Fill((short)module);
+        _modules.Fill(Count, n, module);
         Count += n;
         return n;
     }
@@ -39,7 +36,7 @@ internal sealed class WeightBatchBuilder(Schema schema, StringArray dictionary, 
     public RecordBatch Build()
     {
         int n = Count;
-        var module = Columns.Module(schema.GetFieldByIndex(0).DataType, dictionary, _wide ? _index32 : _index16, n);
+        var module = _modules.Column(schema.GetFieldByIndex(0).DataType, n);
         return new RecordBatch(schema, [module, Columns.Int32(_rows, n), Columns.Int32(_cols, n), Columns.Float32(_values, n)], n);
     }
 

@@ -48,7 +48,7 @@ public static class WeightSchema
     public static double BytesPerWeight(string form, WeightType type, int modules)
     {
         int index = modules <= short.MaxValue ? 2 : 4;
-        return form == TileForm ? ((int)type == 0 ? 4 : 2) + (8.0 + index) / TileSize : 12 + index;
+        return form == TileForm ? (type == WeightType.Float32 ? 4 : 2) + (8.0 + index) / TileSize : 12 + index;
     }
 
     /// <summary>Which form a DoPut schema carries (by its column names), or null when it is neither.</summary>

@@ -84,7 +84,7 @@ public sealed class FlightClient : IDisposable
     {
         // Bodies land in pooled arrays (PooledFlightData), each returned once the next message is asked for: by then
         // the Arrow reader has copied the previous one.
-        using var call = Invoker.AsyncServerStreamingCall(DoGetPooled, null, Options(ct: ct), ticket);
+        using var call = Invoker.AsyncServerStreamingCall(FlightMethods.DoGetPooled, null, Options(ct: ct), ticket);
         using var reader = FlightDataReader.From(call.ResponseStream);
         long seen = 0;
         while (await reader.ReadAsync(ct) is { } batch)
@@ -95,11 +95,6 @@ public sealed class FlightClient : IDisposable
             finally { batch.Dispose(); }
         }
     }
-
-    private static readonly Method<Ticket, PooledFlightData> DoGetPooled = new(MethodType.ServerStreaming, FlightMethods.Service, "DoGet",
-        Marshallers.Create<Ticket>((t, c) => { c.SetPayloadLength(t.CalculateSize()); t.WriteTo(c.GetBufferWriter()); c.Complete(); },
-            c => Ticket.Parser.ParseFrom(c.PayloadAsReadOnlySequence())),
-        PooledFlightData.Marshaller(StatusCode.Internal));
 
     /// <summary>
     /// DoPut: the schema with the descriptor, then each batch (with its app metadata); returns the PutResults. Batches

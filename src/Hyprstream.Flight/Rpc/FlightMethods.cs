@@ -30,13 +30,23 @@ public static class FlightMethods
         where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse> =>
         new(type, Service, name, Marshaller(request), Marshaller(response));
 
+    /// <summary>
+    /// DoGet as a client reads it fast: responses into pooled arrays (<see cref="PooledFlightData"/>; a malformed
+    /// one is INTERNAL, the server's fault).
+    /// </summary>
+    public static readonly Method<Ticket, PooledFlightData> DoGetPooled = new(MethodType.ServerStreaming, Service, "DoGet",
+        Marshaller(Ticket.Parser), PooledFlightData.Marshaller(StatusCode.Internal));
+
+    /// <summary>Serializes a message straight into gRPC's buffer (what every marshaller here writes with).</summary>
+    internal static void Write(IMessage message, SerializationContext context)
+    {
+        context.SetPayloadLength(message.CalculateSize());
+        message.WriteTo(context.GetBufferWriter());
+        context.Complete();
+    }
+
     private static Marshaller<T> Marshaller<T>(MessageParser<T> parser) where T : class, IMessage<T> => Marshallers.Create<T>(
-        (message, context) =>
-        {
-            context.SetPayloadLength(message.CalculateSize());
-            message.WriteTo(context.GetBufferWriter());
-            context.Complete();
-        },
+        Write,
         context =>
         {
             try { return parser.ParseFrom(context.PayloadAsReadOnlySequence()); }

@@ -34,12 +34,7 @@ public sealed class PooledFlightData : IDisposable
     /// with <paramref name="onMalformed"/> (INVALID_ARGUMENT on a server, INTERNAL on a client).
     /// </summary>
     public static Marshaller<PooledFlightData> Marshaller(StatusCode onMalformed) => Marshallers.Create<PooledFlightData>(
-        (m, context) =>
-        {
-            context.SetPayloadLength(m.Data.CalculateSize());
-            m.Data.WriteTo(context.GetBufferWriter());
-            context.Complete();
-        },
+        (m, context) => FlightMethods.Write(m.Data, context),
         context => Parse(context.PayloadAsReadOnlySequence(), onMalformed));
 
     public static PooledFlightData Parse(ReadOnlySequence<byte> payload, StatusCode onMalformed = StatusCode.InvalidArgument)
