@@ -8,7 +8,7 @@ namespace Hyprstream.Service;
 
 /// <summary>
 /// The tile form of a DoGet: each module's stored 8×64 tiles copied whole from the native grid into reusable
-/// arrays (<see cref="TileCursor"/>), <paramref name="batchTiles"/> tiles per record batch, as float32 or narrowed
+/// arrays (<see cref="TileCursor"/>), batchTiles tiles per record batch, as float32 or narrowed
 /// to float16 / bfloat16 when the ticket asks (2 bytes per weight on the wire).
 /// </summary>
 internal static class TileStream
