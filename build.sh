@@ -44,9 +44,8 @@ deps() {
     return
   fi
   if command -v dpkg >/dev/null 2>&1; then
-    # patchelf: the shim's dependencies are copied beside it with RUNPATH $ORIGIN (packaging/bundle-native.sh).
     apt_install cmake g++ make libopenvdb-dev libnanovdb-dev libtbb-dev libblosc-dev libboost-iostreams-dev \
-      libimath-dev libzstd-dev clang-14 patchelf
+      libimath-dev libzstd-dev clang-14
     if [ "$MODE" = test ]; then
       # Independent OpenVDB readers used by the interop tests.
       apt_install python3-openvdb libopenvdb-tools python3-numpy
@@ -81,8 +80,8 @@ native() {
   fi
   mkdir -p "$NATIVE_OUT"
   cp -u "$NATIVE_BUILD/libhyprstream_native.so" "$NATIVE_OUT/"
-  # Every shared library the shim needs (but glibc and the C++ runtime .NET itself loads), beside it with RUNPATH
-  # $ORIGIN, and THIRD-PARTY-NOTICES.txt: the repository build runs on the same files the packages ship.
+  # Every shared library the shim needs (but glibc and the C++ runtime .NET itself loads) beside it, found through
+  # its RPATH $ORIGIN, and THIRD-PARTY-NOTICES.txt: the repository build runs on the same files the packages ship.
   "$ROOT/packaging/bundle-native.sh" "$NATIVE_BUILD/libhyprstream_native.so" "$NATIVE_OUT" > "$NATIVE_BUILD/bundle.log" \
     || { cat "$NATIVE_BUILD/bundle.log" >&2; exit 1; }
   # The CUDA kernels, loaded at run time by the CUDA backend: the PTX (clang-14) always; where nvcc works also the

@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # Puts every shared library that libhyprstream_native.so needs beside it, so the folder runs on a Linux machine
-# without Debian's OpenVDB/TBB/Blosc/Boost/Imath/zstd packages: the shim's RUNPATH is $ORIGIN (native/CMakeLists.txt),
-# and each copied library gets RUNPATH $ORIGIN too (patchelf), so their own dependencies resolve in the same folder.
+# without Debian's OpenVDB/TBB/Blosc/Boost/Imath/zstd packages. The copies are unmodified: the shim carries
+# DT_RPATH $ORIGIN (native/CMakeLists.txt), which the loader also applies to the dependencies of its dependencies
+# when they carry no search path of their own, as Debian's do — both are checked here, so a build that breaks that
+# (a RUNPATH on the shim, a library with its own RUNPATH) stops with the reason instead of loading from /usr/lib.
 # Left out: the libraries in packaging/system-libraries.txt (glibc, and libstdc++/libgcc_s, which .NET itself needs).
 # Also writes THIRD-PARTY-NOTICES.txt: each bundled library, the package it came from, and that package's copyright
 # file (the licence texts). A library whose licence is not found is named there with NOTICE-MISSING, which
 # `./build.sh pack` refuses.
 #   packaging/bundle-native.sh BUILT_LIBRARY OUT_DIR
 # BUILT_LIBRARY is the shim in the CMake build folder (its $ORIGIN holds no copies, so ldd names the originals);
-# OUT_DIR already holds the copied shim. Copies only what changed; removes libraries no longer needed.
+# OUT_DIR already holds the copied shim. Copies only what differs; removes libraries no longer needed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 shim=$1
 out=$2
-command -v patchelf >/dev/null || { echo "bundle-native: patchelf is missing (apt-get install patchelf)" >&2; exit 1; }
+
+search_path() { readelf -d "$1" | sed -n "s/.*(\($2\)).*\[\(.*\)\]/\2/p"; }
+if [ "$(search_path "$shim" RPATH)" != '$ORIGIN' ] || [ -n "$(search_path "$shim" RUNPATH)" ]; then
+  echo "bundle-native: $shim must carry DT_RPATH \$ORIGIN and no RUNPATH (native/CMakeLists.txt links it with --disable-new-dtags)" >&2
+  exit 1
+fi
 
 mapfile -t system < <(grep -v -e '^#' -e '^$' "$here/system-libraries.txt")
 is_system() { local s; for s in "${system[@]}"; do [ "$1" = "$s" ] && return 0; done; return 1; }
@@ -40,10 +47,12 @@ fi
 
 for name in "${!found[@]}"; do
   src=$(readlink -f "${found[$name]}")
-  if [ ! -e "$out/$name" ] || [ "$src" -nt "$out/$name" ]; then
-    cp -fL "$src" "$out/$name"
-    chmod u+w "$out/$name"
-    patchelf --set-rpath '$ORIGIN' "$out/$name"
+  if ! cmp -s "$src" "$out/$name"; then
+    if [ -n "$(search_path "$src" RPATH)$(search_path "$src" RUNPATH)" ]; then
+      echo "bundle-native: $src has its own search path, so the shim's RPATH would not reach its dependencies" >&2
+      exit 1
+    fi
+    cp -fL "$src" "$out/$name"   # a new mtime, so the builds copy it on (PreserveNewest)
   fi
 done
 # A library that is no longer needed must not linger (the shim would still find it through $ORIGIN).

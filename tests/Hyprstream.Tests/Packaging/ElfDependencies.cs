@@ -18,13 +18,13 @@ internal static partial class ElfDependencies
         return f.ReadAtLeast(head, 4, throwOnEndOfStream: false) == 4 && head.SequenceEqual((ReadOnlySpan<byte>)[0x7F, (byte)'E', (byte)'L', (byte)'F']);
     }
 
-    /// <summary>DT_NEEDED entries and the RUNPATH (or RPATH; null when neither) of <paramref name="path"/>.</summary>
-    public static (IReadOnlyList<string> Needed, string? RunPath) Read(string path)
+    /// <summary>DT_NEEDED entries, DT_RPATH and DT_RUNPATH (null when absent) of <paramref name="path"/>.</summary>
+    public static (IReadOnlyList<string> Needed, string? RPath, string? RunPath) Read(string path)
     {
         var output = Run("readelf", ["-d", "-W", path]);
         var needed = NeededLine().Matches(output).Select(m => m.Groups[1].Value).ToList();
-        var runpath = RunPathLine().Match(output) is { Success: true } m ? m.Groups[1].Value : null;
-        return (needed, runpath);
+        string? Tagged(string tag) => PathLine().Matches(output).FirstOrDefault(m => m.Groups[1].Value == tag)?.Groups[2].Value;
+        return (needed, Tagged("RPATH"), Tagged("RUNPATH"));
     }
 
     /// <summary>Each library ldd lists for <paramref name="path"/> and where it resolves (null: "not found").</summary>
@@ -56,8 +56,8 @@ internal static partial class ElfDependencies
     [GeneratedRegex(@"\(NEEDED\)\s+Shared library: \[([^\]]+)\]")]
     private static partial Regex NeededLine();
 
-    [GeneratedRegex(@"\((?:RUNPATH|RPATH)\)\s+Library (?:runpath|rpath): \[([^\]]*)\]")]
-    private static partial Regex RunPathLine();
+    [GeneratedRegex(@"\((RUNPATH|RPATH)\)\s+Library (?:runpath|rpath): \[([^\]]*)\]")]
+    private static partial Regex PathLine();
 
     [GeneratedRegex(@"^\s*(\S+) => (.+?)\s*(?:\(0x[0-9a-f]+\))?$")]
     private static partial Regex LddLine();
