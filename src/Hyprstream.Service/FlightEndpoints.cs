@@ -38,20 +38,23 @@ public sealed class FlightEndpoints(AdapterFlightService flights, TokenAuth auth
     private Task Run(ServerCallContext context, bool authenticate, Func<Task> handler) =>
         Run(context, authenticate, async () => { await handler().ConfigureAwait(false); return true; });
 
-    /// <summary>Binds the methods (grpc-dotnet calls this once, when the service is mapped).</summary>
-    internal sealed class Provider(FlightEndpoints e) : IServiceMethodProvider<FlightEndpoints>
+    /// <summary>
+    /// Binds the methods (grpc-dotnet calls this once, when the service is mapped). Each handler runs on the instance
+    /// grpc-dotnet resolves for the call (the container's singleton), so mapping creates nothing: the store opens when
+    /// the host starts (<see cref="FlightServiceLifetime"/>), not when the routes are built.
+    /// </summary>
+    internal sealed class Provider : IServiceMethodProvider<FlightEndpoints>
     {
         public void OnServiceMethodDiscovery(ServiceMethodProviderContext<FlightEndpoints> context)
         {
-            var f = e._flights;
-            context.AddDuplexStreamingMethod(FlightMethods.Handshake, [], (_, requests, responses, ctx) => e.Run(ctx, false, () => e._auth.Handshake(requests, responses, ctx)));
-            context.AddServerStreamingMethod(FlightMethods.ListFlights, [], (_, request, responses, ctx) => e.Run(ctx, true, () => f.ListFlights(request, responses, ctx)));
-            context.AddUnaryMethod(FlightMethods.GetFlightInfo, [], (_, request, ctx) => e.Run(ctx, true, () => f.GetFlightInfo(request, ctx)));
-            context.AddUnaryMethod(FlightMethods.GetSchema, [], (_, request, ctx) => e.Run(ctx, true, () => f.GetSchema(request, ctx)));
-            context.AddServerStreamingMethod(FlightMethods.DoGet, [], (_, request, responses, ctx) => e.Run(ctx, true, () => f.DoGet(request, responses, ctx)));
-            context.AddDuplexStreamingMethod(FlightMethods.DoPut, [], (_, requests, responses, ctx) => e.Run(ctx, true, () => f.Put.DoPut(requests, responses, ctx)));
-            context.AddServerStreamingMethod(FlightMethods.DoAction, [], (_, request, responses, ctx) => e.Run(ctx, true, () => f.Actions.DoAction(request, responses, ctx)));
-            context.AddServerStreamingMethod(FlightMethods.ListActions, [], (_, request, responses, ctx) => e.Run(ctx, true, () => f.Actions.ListActions(request, responses, ctx)));
+            context.AddDuplexStreamingMethod(FlightMethods.Handshake, [], (e, requests, responses, ctx) => e.Run(ctx, false, () => e._auth.Handshake(requests, responses, ctx)));
+            context.AddServerStreamingMethod(FlightMethods.ListFlights, [], (e, request, responses, ctx) => e.Run(ctx, true, () => e._flights.ListFlights(request, responses, ctx)));
+            context.AddUnaryMethod(FlightMethods.GetFlightInfo, [], (e, request, ctx) => e.Run(ctx, true, () => e._flights.GetFlightInfo(request, ctx)));
+            context.AddUnaryMethod(FlightMethods.GetSchema, [], (e, request, ctx) => e.Run(ctx, true, () => e._flights.GetSchema(request, ctx)));
+            context.AddServerStreamingMethod(FlightMethods.DoGet, [], (e, request, responses, ctx) => e.Run(ctx, true, () => e._flights.DoGet(request, responses, ctx)));
+            context.AddDuplexStreamingMethod(FlightMethods.DoPut, [], (e, requests, responses, ctx) => e.Run(ctx, true, () => e._flights.Put.DoPut(requests, responses, ctx)));
+            context.AddServerStreamingMethod(FlightMethods.DoAction, [], (e, request, responses, ctx) => e.Run(ctx, true, () => e._flights.Actions.DoAction(request, responses, ctx)));
+            context.AddServerStreamingMethod(FlightMethods.ListActions, [], (e, request, responses, ctx) => e.Run(ctx, true, () => e._flights.Actions.ListActions(request, responses, ctx)));
         }
     }
 }

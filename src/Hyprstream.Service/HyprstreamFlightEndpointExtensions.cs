@@ -1,6 +1,7 @@
 using Grpc.HealthCheck;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Hyprstream.Service;
 
@@ -14,7 +15,8 @@ public static class HyprstreamFlightEndpointExtensions
     public static IEndpointRouteBuilder MapHyprstreamFlight(this IEndpointRouteBuilder endpoints, bool mapHealthService = true)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        if (endpoints.ServiceProvider.GetService(typeof(FlightEndpoints)) == null)
+        // Asks whether it is registered without creating it: that would open the store before the host starts.
+        if (endpoints.ServiceProvider.GetService<IServiceProviderIsService>()?.IsService(typeof(FlightEndpoints)) != true)
             throw new InvalidOperationException("MapHyprstreamFlight needs services.AddHyprstreamFlight(options) first");
         endpoints.MapGrpcService<FlightEndpoints>();
         if (mapHealthService) endpoints.MapGrpcService<HealthServiceImpl>();

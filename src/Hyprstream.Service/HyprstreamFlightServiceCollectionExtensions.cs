@@ -53,7 +53,7 @@ public static class HyprstreamFlightServiceCollectionExtensions
         services.AddSingleton(sp => new IndexService(sp.GetRequiredService<ServiceStore>().DataDirectory));
         services.AddSingleton(sp => new AdapterFlightService(sp.GetRequiredService<ServiceStore>(), new ServiceStats(), options.BatchRows, sp.GetRequiredService<IndexService>()));
         services.AddSingleton(sp => new FlightEndpoints(sp.GetRequiredService<AdapterFlightService>(), auth, (method, e) => options.Log?.Invoke($"{method}: {e}")));
-        services.AddSingleton<IServiceMethodProvider<FlightEndpoints>>(sp => new FlightEndpoints.Provider(sp.GetRequiredService<FlightEndpoints>()));
+        services.AddSingleton<IServiceMethodProvider<FlightEndpoints>, FlightEndpoints.Provider>();
         services.TryAddSingleton<HealthServiceImpl>();
         services.AddHostedService<FlightServiceLifetime>();
         return services;
