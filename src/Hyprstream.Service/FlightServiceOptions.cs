@@ -8,6 +8,8 @@ namespace Hyprstream.Service;
 public sealed record FlightServiceOptions
 {
     public required string DataDirectory { get; init; }
+    /// <summary>Where `hyprstream serve` (<see cref="FlightServiceHost"/>) listens; a host app using
+    /// AddHyprstreamFlight configures its own Kestrel and ignores this (and the certificate options).</summary>
     public IPEndPoint Listen { get; init; } = new(IPAddress.Loopback, 50051);
     /// <summary>Admin tokens (--token, HYPRSTREAM_TOKENS): full access, as the single-token mode always meant.</summary>
     public IReadOnlyCollection<string> Tokens { get; init; } = [];

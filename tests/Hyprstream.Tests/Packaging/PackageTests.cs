@@ -147,6 +147,21 @@ public sealed class PackageTests
     }
 
     [Test]
+    public async Task BundleScript_RefusesAShimWithoutRPathOrigin_AndCopiesNothing()
+    {
+        // Any library without DT_RPATH $ORIGIN stands in for a shim linked the wrong way (a RUNPATH, or no path).
+        var wrong = Path.Combine(_nuget.Path, "not-the-shim.so");
+        using (var zip = ZipFile.OpenRead(Package("Hyprstream")))
+            zip.GetEntry($"runtimes/{Rid}/native/libz.so.1")!.ExtractToFile(wrong, overwrite: true);
+        var outDir = Path.Combine(_nuget.Path, "bundle-refused");
+        Directory.CreateDirectory(outDir);
+        var (code, _, err) = await IsolatedNuGet.RunAsync(_nuget.Start("bash", [Path.Combine(_root, "packaging", "bundle-native.sh"), wrong, outDir]), 60);
+        Assert.That(code, Is.Not.EqualTo(0));
+        Assert.That(err, Does.Contain("must carry DT_RPATH $ORIGIN").And.Contain("--disable-new-dtags"));
+        Assert.That(Directory.EnumerateFileSystemEntries(outDir), Is.Empty);
+    }
+
+    [Test]
     public async Task FreshConsoleProject_AddsHyprstream_SavesAndLoadsAVdb_FromThePackagesLibrariesOnly()
     {
         var project = Path.Combine(_nuget.Path, "consumer");
