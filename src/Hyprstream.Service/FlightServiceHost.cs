@@ -18,14 +18,21 @@ namespace Hyprstream.Service;
 /// <summary>
 /// The whole service wired together: store, Flight handlers, auth, and grpc-dotnet on Kestrel — HTTP/2 only
 /// (prior-knowledge h2c) without a certificate, TLS (HTTP/2 via ALPN) with one — plus the standard gRPC health
-/// service (grpc.health.v1: SERVING for "" and the Flight service once the store is open).
+/// service (grpc.health.v1 for "" and the Flight service: SERVING while <see cref="Service.Readiness"/> says ready), and
+/// with <see cref="FlightServiceOptions.Metrics"/> the metrics listener (<see cref="MetricsEndpoint"/>).
 /// </summary>
 public sealed class FlightServiceHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly HealthServiceImpl _health;
 
-    private FlightServiceHost(WebApplication app, HealthServiceImpl health, Uri address, string bound, ServiceStore store, TokenAuth auth, IndexService index)
+    private readonly Readiness _readiness;
+    private readonly FlightMetrics? _flightMetrics;
+    private readonly ILoggerFactory? _ownedLoggers;
+    private readonly Timer _healthTimer;
+
+    private FlightServiceHost(WebApplication app, HealthServiceImpl health, Uri address, string bound, ServiceStore store, TokenAuth auth, IndexService index,
+        Readiness readiness, MetricsEndpoint? metrics, FlightMetrics? flightMetrics, ILoggerFactory? ownedLoggers)
     {
         _app = app;
         _health = health;
@@ -34,10 +41,23 @@ public sealed class FlightServiceHost : IAsyncDisposable
         Store = store;
         Auth = auth;
         Index = index;
+        _readiness = readiness;
+        Metrics = metrics;
+        _flightMetrics = flightMetrics;
+        _ownedLoggers = ownedLoggers;
+        // grpc.health.v1 follows readiness (checkpoints failing in a row make it NOT_SERVING), checked every second.
+        ReportHealth();
+        _healthTimer = new Timer(_ => ReportHealth(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
     /// <summary>The adapter-routing index of the data directory (actions index-upsert, index-remove, search).</summary>
     public IndexService Index { get; }
+
+    /// <summary>The /metrics, /healthz, /readyz listener (`--metrics`); null when metrics are off.</summary>
+    public MetricsEndpoint? Metrics { get; }
+
+    /// <summary>Ready to serve (see <see cref="Service.Readiness"/>), and why (not).</summary>
+    public (bool Ready, string Reason) Readiness => _readiness.Check();
 
     /// <summary>Where clients on this machine connect (a wildcard bind is given as loopback), e.g. http://127.0.0.1:50051.</summary>
     public Uri Address { get; }
@@ -55,16 +75,36 @@ public sealed class FlightServiceHost : IAsyncDisposable
         var auth = new TokenAuth(options.Tokens, options.Grants);
         if (!IPAddress.IsLoopback(options.Listen.Address) && !auth.Enabled)
             throw new ArgumentException($"listening on {options.Listen} (not loopback) needs at least one token: set HYPRSTREAM_TOKENS, pass --token or --tokens-file");
-        var store = new ServiceStore(options.DataDirectory, options.Store, options.Log);
+        ILoggerFactory? owned = options.Loggers == null
+            ? LoggerFactory.Create(b => { if (options.Log != null) b.AddProvider(new ActionLoggerProvider(options.Log)); })
+            : null;
+        var loggers = options.Loggers ?? owned!;
+        var log = loggers.CreateLogger("Hyprstream.Service");
+        var readiness = new Readiness();
+        // The metrics port comes up first: during recovery /healthz answers and /readyz says why it is not ready yet.
+        MetricsEndpoint? metrics = null;
+        FlightMetrics? flightMetrics = null;
+        ServiceStore? store = null;
         IndexService? index = null;
         WebApplication? app = null;
         try
         {
+            if (options.Metrics != null)
+            {
+                metrics = await MetricsEndpoint.StartAsync(options.Metrics, readiness).ConfigureAwait(false);
+                log.LogInformation("metrics at {Address}metrics (health: /healthz, readiness: /readyz)", metrics.Address);
+            }
+            var storeOptions = options.Store with { Metrics = options.Metrics != null, Logger = options.Store.Logger ?? loggers.CreateLogger("Hyprstream.Store") };
+            store = new ServiceStore(options.DataDirectory, storeOptions, msg => log.LogInformation("{Message}", msg));
+            log.LogInformation("recovery: {Summary}", store.Store.Recovery);
             var (imported, failed) = store.Rescan();
-            options.Log?.Invoke($"data directory {store.DataDirectory}: {store.Store.Names.Count} adapters in the store ({imported.Count} .vdb files imported, {failed.Count} not served), fsync {store.Store.Fsync}");
+            log.LogInformation("data directory {Directory}: {Adapters} adapters in the store ({Imported} .vdb files imported, {Failed} not served), fsync {Fsync}",
+                store.DataDirectory, store.Store.Names.Count, imported.Count, failed.Count, store.Store.Fsync);
             index = new IndexService(store.DataDirectory);
-            var flights = new AdapterFlightService(store, new ServiceStats(), options.BatchRows, index);
-            var endpoints = new FlightEndpoints(flights, auth, (method, e) => options.Log?.Invoke($"{method}: {e}"));
+            var indexed = index;
+            flightMetrics = options.Metrics == null ? null : new FlightMetrics(() => indexed.Index?.Count ?? 0);
+            var flights = new AdapterFlightService(store, new ServiceStats(), options.BatchRows, index, flightMetrics);
+            var endpoints = new FlightEndpoints(flights, auth, loggers.CreateLogger("Hyprstream.Flight"), flightMetrics);
             X509Certificate2? cert = options.CertificatePath == null ? null
                 : X509CertificateLoader.LoadPkcs12FromFile(options.CertificatePath, options.CertificatePassword);
             var health = new HealthServiceImpl();
@@ -106,29 +146,43 @@ public sealed class FlightServiceHost : IAsyncDisposable
             await app.StartAsync().ConfigureAwait(false);
             var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             var uri = new Uri(bound.Replace("[::]", "localhost").Replace("0.0.0.0", "127.0.0.1"));
-            health.SetStatus("", HealthCheckResponse.Types.ServingStatus.Serving);
-            health.SetStatus(FlightMethods.Service, HealthCheckResponse.Types.ServingStatus.Serving);
-            return new FlightServiceHost(app, health, uri, new Uri(bound).Authority, store, auth, index);
+            readiness.Serving(store.Store);
+            log.LogInformation("serving Arrow Flight at {Address}", bound);
+            return new FlightServiceHost(app, health, uri, new Uri(bound).Authority, store, auth, index, readiness, metrics, flightMetrics, owned);
         }
         catch
         {
             if (app != null) await app.DisposeAsync();
             index?.Dispose();
-            store.Dispose();
+            store?.Dispose();
+            flightMetrics?.Dispose();
+            if (metrics != null) await metrics.DisposeAsync();
+            owned?.Dispose();
             throw;
         }
+    }
+
+    private void ReportHealth()
+    {
+        var status = _readiness.Check().Ready ? HealthCheckResponse.Types.ServingStatus.Serving : HealthCheckResponse.Types.ServingStatus.NotServing;
+        _health.SetStatus("", status);
+        _health.SetStatus(FlightMethods.Service, status);
     }
 
     public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
 
     public async ValueTask DisposeAsync()
     {
-        _health.SetStatus("", HealthCheckResponse.Types.ServingStatus.NotServing);
-        _health.SetStatus(FlightMethods.Service, HealthCheckResponse.Types.ServingStatus.NotServing);
+        _readiness.Stopping();
+        await _healthTimer.DisposeAsync().ConfigureAwait(false);
+        ReportHealth();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try { await _app.StopAsync(cts.Token).ConfigureAwait(false); } catch (OperationCanceledException) { }
         await _app.DisposeAsync().ConfigureAwait(false);
         Index.Dispose();
         Store.Dispose();
+        _flightMetrics?.Dispose();
+        if (Metrics != null) await Metrics.DisposeAsync().ConfigureAwait(false);
+        _ownedLoggers?.Dispose();
     }
 }
