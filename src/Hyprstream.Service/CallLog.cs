@@ -13,8 +13,11 @@ internal static partial class CallLog
     public static string RequestId(ServerCallContext context) =>
         context.GetHttpContext()?.TraceIdentifier ?? Guid.NewGuid().ToString("N");
 
-    public static IDisposable? Scope(ILogger log, string requestId, string method) =>
-        log.BeginScope(new Dictionary<string, object> { ["RequestId"] = requestId, ["Method"] = method });
+    private static readonly Func<ILogger, string, string, IDisposable?> CallScope =
+        LoggerMessage.DefineScope<string, string>("request {RequestId} {Method}");
+
+    /// <summary>The call's scope: text logs show "request ID METHOD", JSON logs RequestId and Method properties.</summary>
+    public static IDisposable? Scope(ILogger log, string requestId, string method) => CallScope(log, requestId, method);
 
     public static void Refused(ILogger log, string method, StatusCode status, string reason)
     {
