@@ -94,7 +94,11 @@ public sealed class FlightServiceHost : IAsyncDisposable
                 metrics = await MetricsEndpoint.StartAsync(options.Metrics, readiness).ConfigureAwait(false);
                 log.LogInformation("metrics at {Address}metrics (health: /healthz, readiness: /readyz)", metrics.Address);
             }
-            var storeOptions = options.Store with { Metrics = options.Metrics != null, Logger = options.Store.Logger ?? loggers.CreateLogger("Hyprstream.Store") };
+            var storeOptions = options.Store with
+            {
+                Metrics = options.Metrics != null,
+                Checkpointed = options.Store.Checkpointed ?? CheckpointLog.To(loggers.CreateLogger("Hyprstream.Store")),
+            };
             store = new ServiceStore(options.DataDirectory, storeOptions, msg => log.LogInformation("{Message}", msg));
             log.LogInformation("recovery: {Summary}", store.Store.Recovery);
             var (imported, failed) = store.Rescan();

@@ -1,10 +1,10 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Logging;
 
 namespace Hyprstream.Runtime.Store;
 
-// The store's hooks for metrics and logs, apart from its storage logic: the instruments are in StoreMetrics, and
-// what the rest of the store calls is one line each (StartMetrics after recovery, the timed checkpoint wrapper).
+// The store's hooks for metrics and logs, apart from its storage logic: the instruments are in StoreMetrics, a
+// checkpoint's report goes to StoreOptions.Checkpointed (the service logs it), and what the rest of the store calls is
+// one line each (StartMetrics after recovery, the timed checkpoint wrapper).
 public sealed partial class AdapterStore
 {
     private StoreMetrics? _metrics;
@@ -12,8 +12,6 @@ public sealed partial class AdapterStore
 
     /// <summary>Checkpoints that failed since the last one that succeeded (background or asked for).</summary>
     public int CheckpointFailuresInARow => Volatile.Read(ref _checkpointFailuresInARow);
-
-    private ILogger? Logger => _options.Logger;
 
     /// <summary>Publishes the store's instruments when the options ask for them (after recovery, so they read a whole store).</summary>
     private void StartMetrics()
@@ -24,7 +22,7 @@ public sealed partial class AdapterStore
     }
 
     /// <summary>Folds the WAL into checkpoints: rotate, write the changed adapters from private copies, swap the manifest,
-    /// delete folded segments. Readers and writers keep going meanwhile. Timed, counted and logged.</summary>
+    /// delete folded segments. Readers and writers keep going meanwhile. Timed, counted and reported.</summary>
     public void Checkpoint()
     {
         long started = Stopwatch.GetTimestamp();
@@ -34,14 +32,12 @@ public sealed partial class AdapterStore
         {
             int n = Interlocked.Increment(ref _checkpointFailuresInARow);
             _metrics?.Checkpointed(started, ok: false);
-            // The background checkpointer retries every 50 ms: the 1st, 2nd, 4th, 8th … failure in a row is logged.
-            if (int.IsPow2(n)) Logger?.LogError(e, "checkpoint failed ({Failures} in a row): {Reason}; nothing is lost, the WAL still holds every change", n, e.Message);
+            _options.Checkpointed?.Invoke(new CheckpointReport(Interlocked.Read(ref _checkpoints), 0, Stopwatch.GetElapsedTime(started), Wal.LastSequence, e, n));
             throw;
         }
         Volatile.Write(ref _checkpointFailuresInARow, 0);
         _metrics?.Checkpointed(started, ok: true);
-        Logger?.LogInformation("checkpoint {Checkpoint}: {Adapters} adapters written in {Milliseconds:F1} ms, WAL folded up to sequence {Sequence}",
-            Interlocked.Read(ref _checkpoints), written, Stopwatch.GetElapsedTime(started).TotalMilliseconds, Wal.LastSequence);
+        _options.Checkpointed?.Invoke(new CheckpointReport(Interlocked.Read(ref _checkpoints), written, Stopwatch.GetElapsedTime(started), Wal.LastSequence, null, 0));
     }
 
     /// <summary>

@@ -10,6 +10,9 @@ public sealed record StoreOptions
     public long CheckpointWalBytes { get; init; } = 64L << 20;
     /// <summary>Publish the store's instruments (<see cref="StoreMetrics"/>, meter Hyprstream.Store); off by default.</summary>
     public bool Metrics { get; init; }
-    /// <summary>Where the store logs checkpoints and their failures (none by default).</summary>
-    public Microsoft.Extensions.Logging.ILogger? Logger { get; init; }
+    /// <summary>
+    /// Told of every checkpoint as it ends, failed ones too (what the service logs). Runs on the checkpointing thread:
+    /// it must return quickly and not throw.
+    /// </summary>
+    public Action<CheckpointReport>? Checkpointed { get; init; }
 }

@@ -13,7 +13,7 @@ namespace Hyprstream.Tests.Service;
 public sealed class ServeLogTests
 {
     [Test]
-    public async Task Serve_LogFormatJson_OneObjectPerEvent_RefusalsCarryStatusReasonAndRequestId()
+    public async Task Serve_LogFormatJson_OneObjectPerEvent_CheckpointsLogged_RefusalsCarryStatusReasonAndRequestId()
     {
         using var dir = new TempDir();
         var (server, line) = await ServeProcess.StartAsync(dir.Path, "--log-format", "json");
@@ -22,8 +22,11 @@ public sealed class ServeLogTests
         try
         {
             using (var client = new FlightClient(new Uri("http://" + ServeProcess.Authority(line))))
+            {
                 for (int i = 0; i < 2; i++)
                     Assert.That(Assert.ThrowsAsync<RpcException>(() => client.GetFlightInfoAsync(Path("adapters", "missing")))!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+                await client.DoActionAsync("checkpoint");
+            }
             var err = server.StandardError.ReadToEndAsync();
             using (var kill = Process.Start("kill", ["-TERM", server.Id.ToString()])!) kill.WaitForExit();
             Assert.That(server.WaitForExit(30_000), Is.True);
@@ -40,6 +43,9 @@ public sealed class ServeLogTests
         }).ToList();
         Assert.That(events.Any(e => e.GetProperty("Message").GetString()!.StartsWith("recovery:")), "a recovery summary at start");
         Assert.That(events.Any(e => e.GetProperty("Message").GetString() == "stopping"));
+        var checkpoint = events.Single(e => e.GetProperty("EventId").GetInt32() == 20);
+        Assert.That(checkpoint.GetProperty("Category").GetString(), Is.EqualTo("Hyprstream.Store"));
+        Assert.That(checkpoint.GetProperty("State").GetProperty("Checkpoint").GetInt64(), Is.EqualTo(1));
         var refused = events.Where(e => e.GetProperty("EventId").GetInt32() == 10).ToList();
         Assert.That(refused, Has.Count.EqualTo(2));
         var ids = new HashSet<string>();

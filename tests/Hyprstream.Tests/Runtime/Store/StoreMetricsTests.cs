@@ -79,6 +79,29 @@ public class StoreMetricsTests
     }
 
     [Test]
+    public void Checkpoints_AreReported_FailuresWithTheirCountInARow()
+    {
+        using var dir = new TempDir();
+        var reports = new List<CheckpointReport>();
+        using var store = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0, Checkpointed = r => { lock (reports) reports.Add(r); } });
+        store.Create("a", null, new AdapterBatch().DefineModule("m", 8, 64).Set("m", [1], [2], [3f]));
+        // A real failure: the checkpoints folder replaced by a file.
+        var folder = System.IO.Path.Combine(dir.Path, AdapterStore.CheckpointFolder);
+        Directory.Delete(folder);
+        File.WriteAllText(folder, "not a folder");
+        Assert.Throws(Is.InstanceOf<IOException>().Or.InstanceOf<UnauthorizedAccessException>(), store.Checkpoint);
+        Assert.Catch(store.Checkpoint);
+        Assert.That(store.CheckpointFailuresInARow, Is.EqualTo(2));
+        File.Delete(folder);
+        Directory.CreateDirectory(folder);
+        store.Checkpoint();
+        Assert.That(reports.Select(r => (r.Ok, r.FailuresInARow)), Is.EqualTo(new[] { (false, 1), (false, 2), (true, 0) }));
+        Assert.That(reports[2].Adapters, Is.EqualTo(1));
+        Assert.That(reports[2].Checkpoints, Is.EqualTo(1));
+        Assert.That(store.CheckpointFailuresInARow, Is.Zero);
+    }
+
+    [Test]
     public void StoreWithoutMetrics_PublishesNothing()
     {
         using var dir = new TempDir();
