@@ -51,6 +51,8 @@ deps() {
       apt_install python3-openvdb libopenvdb-tools python3-numpy
       # The independent Arrow Flight client (tests/interop) runs on Node.js.
       command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+      # The observability tests: a real Prometheus (and promtool) scraping `serve --metrics`, and `top` under tmux.
+      apt_install prometheus tmux
     fi
   fi
   if ! command -v dotnet >/dev/null 2>&1; then

@@ -14,14 +14,17 @@ namespace Hyprstream.Service;
 /// <summary>
 /// The whole service wired together for `hyprstream serve`: <see cref="HyprstreamFlightServiceCollectionExtensions.AddHyprstreamFlight"/>
 /// and <see cref="HyprstreamFlightEndpointExtensions.MapHyprstreamFlight"/> (store, Flight handlers, auth, the
-/// standard gRPC health service) on grpc-dotnet's own Kestrel — HTTP/2 only (prior-knowledge h2c) without a
-/// certificate, TLS (HTTP/2 via ALPN) with one — refusing a non-loopback address without tokens.
+/// standard gRPC health service following <see cref="Service.Readiness"/>, and with
+/// <see cref="FlightServiceOptions.Metrics"/> the metrics listener, <see cref="MetricsEndpoint"/>) on grpc-dotnet's
+/// own Kestrel — HTTP/2 only (prior-knowledge h2c) without a certificate, TLS (HTTP/2 via ALPN) with one — refusing a
+/// non-loopback address without tokens.
 /// </summary>
 public sealed class FlightServiceHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly FlightServiceLifetime _lifetime;
 
-    private FlightServiceHost(WebApplication app, Uri address, string bound, ServiceStore store, TokenAuth auth, IndexService index)
+    private FlightServiceHost(WebApplication app, Uri address, string bound, ServiceStore store, TokenAuth auth, IndexService index, FlightServiceLifetime lifetime)
     {
         _app = app;
         Address = address;
@@ -29,10 +32,17 @@ public sealed class FlightServiceHost : IAsyncDisposable
         Store = store;
         Auth = auth;
         Index = index;
+        _lifetime = lifetime;
     }
 
     /// <summary>The adapter-routing index of the data directory (actions index-upsert, index-remove, search).</summary>
     public IndexService Index { get; }
+
+    /// <summary>The /metrics, /healthz, /readyz listener (`--metrics`); null when metrics are off.</summary>
+    public MetricsEndpoint? Metrics => _lifetime.Metrics;
+
+    /// <summary>Ready to serve (see <see cref="Service.Readiness"/>), and why (not).</summary>
+    public (bool Ready, string Reason) Readiness => _lifetime.Readiness.Check();
 
     /// <summary>Where clients on this machine connect (a wildcard bind is given as loopback), e.g. http://127.0.0.1:50051.</summary>
     public Uri Address { get; }
@@ -79,8 +89,9 @@ public sealed class FlightServiceHost : IAsyncDisposable
             await app.StartAsync().ConfigureAwait(false);
             var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             var uri = new Uri(bound.Replace("[::]", "localhost").Replace("0.0.0.0", "127.0.0.1"));
-            return new FlightServiceHost(app, uri, new Uri(bound).Authority,
-                app.Services.GetRequiredService<ServiceStore>(), auth, app.Services.GetRequiredService<IndexService>());
+            app.Services.GetRequiredService<FlightLoggers>().Create("Hyprstream.Service").LogInformation("serving Arrow Flight at {Address}", bound);
+            return new FlightServiceHost(app, uri, new Uri(bound).Authority, app.Services.GetRequiredService<ServiceStore>(), auth,
+                app.Services.GetRequiredService<IndexService>(), app.Services.GetRequiredService<FlightServiceLifetime>());
         }
         catch
         {

@@ -21,5 +21,10 @@ public sealed record FlightServiceOptions
     public int BatchRows { get; init; } = 16384;
     /// <summary>The durable store's fsync policy, cache budgets and snapshot threshold.</summary>
     public StoreOptions Store { get; init; } = new();
+    /// <summary>One line per log event, when no <see cref="Loggers"/> are given (tests, benchmarks).</summary>
     public Action<string>? Log { get; init; }
+    /// <summary>Where the service logs (`serve --log-format`); null: <see cref="Log"/>, else nowhere.</summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? Loggers { get; init; }
+    /// <summary>`--metrics`: where to serve GET /metrics, /healthz and /readyz over HTTP/1.1; null: no metrics at all.</summary>
+    public IPEndPoint? Metrics { get; init; }
 }

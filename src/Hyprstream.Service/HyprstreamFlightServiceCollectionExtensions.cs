@@ -2,6 +2,7 @@ using Grpc.AspNetCore.Server.Model;
 using Grpc.HealthCheck;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 
 namespace Hyprstream.Service;
 
@@ -18,7 +19,10 @@ public static class HyprstreamFlightServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the store over <see cref="FlightServiceOptions.DataDirectory"/>, the routing index, the bearer-token
-    /// auth, the Flight handlers and the standard gRPC health service. The store opens (and imports the data
+    /// auth, the Flight handlers, the standard gRPC health service (following <see cref="Readiness"/>) and, with
+    /// <see cref="FlightServiceOptions.Metrics"/>, the instruments and their own /metrics, /healthz, /readyz listener.
+    /// The service logs through <see cref="FlightServiceOptions.Loggers"/>, else <see cref="FlightServiceOptions.Log"/>,
+    /// else the host's logging. The store opens (and imports the data
     /// directory's .vdb files) when the host starts; a store that cannot open fails the start. Bad tokens or grants
     /// throw <see cref="ArgumentException"/> here. The store, the index and the handlers are singletons the host's
     /// container disposes when it stops; <see cref="ServiceStore"/>, <see cref="IndexService"/> and
@@ -35,13 +39,24 @@ public static class HyprstreamFlightServiceCollectionExtensions
             o.MaxSendMessageSize = null;
         });
         services.AddSingleton(auth);
-        services.AddSingleton(_ =>
+        services.AddSingleton(sp => FlightLoggers.For(options, sp));
+        services.AddSingleton<Readiness>();
+        services.AddSingleton(sp =>
         {
-            var store = new ServiceStore(options.DataDirectory, options.Store, options.Log);
+            var loggers = sp.GetRequiredService<FlightLoggers>();
+            var log = loggers.Create("Hyprstream.Service");
+            var storeOptions = options.Store with
+            {
+                Metrics = options.Store.Metrics || options.Metrics != null,
+                Checkpointed = options.Store.Checkpointed ?? CheckpointLog.To(loggers.Create("Hyprstream.Store")),
+            };
+            var store = new ServiceStore(options.DataDirectory, storeOptions, msg => log.LogInformation("{Message}", msg));
             try
             {
+                log.LogInformation("recovery: {Summary}", store.Store.Recovery);
                 var (imported, failed) = store.Rescan();
-                options.Log?.Invoke($"data directory {store.DataDirectory}: {store.Store.Names.Count} adapters in the store ({imported.Count} .vdb files imported, {failed.Count} not served), fsync {store.Store.Fsync}");
+                log.LogInformation("data directory {Directory}: {Adapters} adapters in the store ({Imported} .vdb files imported, {Failed} not served), fsync {Fsync}",
+                    store.DataDirectory, store.Store.Names.Count, imported.Count, failed.Count, store.Store.Fsync);
                 return store;
             }
             catch
@@ -51,11 +66,17 @@ public static class HyprstreamFlightServiceCollectionExtensions
             }
         });
         services.AddSingleton(sp => new IndexService(sp.GetRequiredService<ServiceStore>().DataDirectory));
-        services.AddSingleton(sp => new AdapterFlightService(sp.GetRequiredService<ServiceStore>(), new ServiceStats(), options.BatchRows, sp.GetRequiredService<IndexService>()));
-        services.AddSingleton(sp => new FlightEndpoints(sp.GetRequiredService<AdapterFlightService>(), auth, (method, e) => options.Log?.Invoke($"{method}: {e}")));
+        // Instruments exist only with metrics on (`--metrics`): otherwise nothing is counted or timed.
+        if (options.Metrics != null)
+            services.AddSingleton(sp => new FlightMetrics(() => sp.GetRequiredService<IndexService>().Index?.Count ?? 0));
+        services.AddSingleton(sp => new AdapterFlightService(sp.GetRequiredService<ServiceStore>(), new ServiceStats(), options.BatchRows,
+            sp.GetRequiredService<IndexService>(), sp.GetService<FlightMetrics>()));
+        services.AddSingleton(sp => new FlightEndpoints(sp.GetRequiredService<AdapterFlightService>(), auth,
+            sp.GetRequiredService<FlightLoggers>().Create("Hyprstream.Flight"), sp.GetService<FlightMetrics>()));
         services.AddSingleton<IServiceMethodProvider<FlightEndpoints>, FlightEndpoints.Provider>();
         services.TryAddSingleton<HealthServiceImpl>();
-        services.AddHostedService<FlightServiceLifetime>();
+        services.AddSingleton(sp => new FlightServiceLifetime(sp, sp.GetRequiredService<HealthServiceImpl>(), sp.GetRequiredService<Readiness>(), options.Metrics));
+        services.AddHostedService(sp => sp.GetRequiredService<FlightServiceLifetime>());
         return services;
     }
 }

@@ -86,6 +86,7 @@ public sealed partial class AdapterStore : IDisposable
         var s = new AdapterStore(dir, options ?? new StoreOptions(), readOnly: false);
         try { s.Recover(); }
         catch { s._cache.Dispose(); s._lockFile?.Dispose(); throw; }
+        s.StartMetrics();
         s._checkpointer?.Start();
         return s;
     }
@@ -440,9 +441,8 @@ public sealed partial class AdapterStore : IDisposable
 
     // ---- checkpoints ----
 
-    /// <summary>Folds the WAL into checkpoints: rotate, write the changed adapters from private copies, swap the manifest,
-    /// delete folded segments. Readers and writers keep going meanwhile.</summary>
-    public void Checkpoint()
+    /// <summary>The checkpoint itself (<see cref="Checkpoint"/> times, counts and logs it); returns the adapters written.</summary>
+    private int CheckpointCore()
     {
         lock (_checkpointLock)
         {
@@ -483,6 +483,7 @@ public sealed partial class AdapterStore : IDisposable
             foreach (var f in obsolete.Distinct()) File.Delete(Path.Combine(_checkpointDir, f));
             Wal.DeleteBefore(newSegment);
             Interlocked.Increment(ref _checkpoints);
+            return done.Count;
         }
     }
 
@@ -629,6 +630,7 @@ public sealed partial class AdapterStore : IDisposable
         if (_disposed) return;
         _disposed = true;
         _checkpointer?.Join();
+        _metrics?.Dispose();
         lock (_checkpointLock)
         {
             _wal?.Dispose();

@@ -8,4 +8,11 @@ public sealed record StoreOptions
     public int PromoteAfter { get; init; } = 2;
     /// <summary>The background checkpointer folds the WAL once it holds this many bytes (0: never in the background).</summary>
     public long CheckpointWalBytes { get; init; } = 64L << 20;
+    /// <summary>Publish the store's instruments (<see cref="StoreMetrics"/>, meter Hyprstream.Store); off by default.</summary>
+    public bool Metrics { get; init; }
+    /// <summary>
+    /// Told of every checkpoint as it ends, failed ones too (what the service logs). Runs on the checkpointing thread:
+    /// it must return quickly and not throw.
+    /// </summary>
+    public Action<CheckpointReport>? Checkpointed { get; init; }
 }
