@@ -62,7 +62,7 @@ public sealed class FlightServiceHost : IAsyncDisposable
         {
             var (imported, failed) = store.Rescan();
             options.Log?.Invoke($"data directory {store.DataDirectory}: {store.Store.Names.Count} adapters in the store ({imported.Count} .vdb files imported, {failed.Count} not served), fsync {store.Store.Fsync}");
-            index = new IndexService(store.DataDirectory);
+            index = new IndexService(store.DataDirectory, store.Store, options.Log);
             var flights = new AdapterFlightService(store, new ServiceStats(), options.BatchRows, index);
             var endpoints = new FlightEndpoints(flights, auth, (method, e) => options.Log?.Invoke($"{method}: {e}"));
             X509Certificate2? cert = options.CertificatePath == null ? null
