@@ -25,7 +25,8 @@ internal static class IndexBenchCommand
         var sets = new Option<string>("--sets") { DefaultValueFactory = _ => "l2,cosine,poincare", Description = "synthetic sets: l2, cosine (clustered), poincare (ball ×16)" };
         var write = new Option<string?>("--write-data") { Description = "directory for the .fvecs/.ivecs files hnswlib reads (default: a temporary one, deleted after)" };
         var json = new Option<bool>("--json") { Description = "print JSON" };
-        var cmd = new Command("index", "HNSW build time, memory, QPS and recall@10 vs brute force") { baseFile, queryFile, gt, metric, m, efc, efs, n, nq, dim, sets, int8, write, json };
+        var repeat = new Option<int>("--repeat") { DefaultValueFactory = _ => 5, Description = "timings per ef (ours and hnswlib alternating); medians are shown" };
+        var cmd = new Command("index", "HNSW build time, memory, QPS and recall@10 vs brute force") { baseFile, queryFile, gt, metric, m, efc, efs, n, nq, dim, sets, int8, write, repeat, json };
         cmd.SetAction(r =>
         {
             bool asJson = r.GetValue(json);
@@ -62,9 +63,9 @@ internal static class IndexBenchCommand
                 foreach (var run in runs)
                 {
                     var pr = run.Metric == DistanceMetric.Poincare ? p with { M = Math.Max(p.M, 24) } : p;
-                    results.Add(IndexBenchmark.Run(run.Name, run.Metric, run.Data, run.Queries, run.Truth, pr, efList, Progress, work));
+                    results.Add(IndexBenchmark.Run(run.Name, run.Metric, run.Data, run.Queries, run.Truth, pr, efList, Progress, work, Math.Max(1, r.GetValue(repeat))));
                     if (r.GetValue(int8) && run.Metric != DistanceMetric.Poincare)
-                        results.Add(IndexBenchmark.Run(run.Name + " int8", run.Metric, run.Data, run.Queries, run.Truth, pr with { QuantizeInt8 = true }, efList, Progress, work));
+                        results.Add(IndexBenchmark.Run(run.Name + " int8", run.Metric, run.Data, run.Queries, run.Truth, pr with { QuantizeInt8 = true }, efList, Progress, work, Math.Max(1, r.GetValue(repeat))));
                 }
             }
             finally

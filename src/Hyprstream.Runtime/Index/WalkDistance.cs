@@ -32,36 +32,42 @@ internal static class Prefetcher
 /// <summary>Squared L2 over float32 vectors.</summary>
 internal readonly struct L2Walk(float[] query, int queryAt, float[] data, int dim) : IWalkDistance
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float To(int id) => VectorMath.SquaredL2(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(query), queryAt),
         ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), id * dim), dim);
 
     public float Between(int a, int b) => VectorMath.SquaredL2(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), a * dim),
         ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), b * dim), dim);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prefetch(int id) => Prefetcher.Line(data, id * dim);
 }
 
 /// <summary>1 − cos over unit float32 vectors.</summary>
 internal readonly struct CosineWalk(float[] query, int queryAt, float[] data, int dim) : IWalkDistance
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float To(int id) => 1f - VectorMath.Dot(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(query), queryAt),
         ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), id * dim), dim);
 
     public float Between(int a, int b) => 1f - VectorMath.Dot(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), a * dim),
         ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), b * dim), dim);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prefetch(int id) => Prefetcher.Line(data, id * dim);
 }
 
 /// <summary>The Poincaré δ = |u−v|² / ((1−|u|²)(1−|v|²)) over float64 coordinates.</summary>
 internal readonly struct PoincareWalk(double[] query, int queryAt, double queryRim, double[] data, double[] rim, int dim) : IWalkDistance
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float To(int id) => (float)(VectorMath.SquaredL2(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(query), queryAt),
         ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), id * dim), dim) / (queryRim * rim[id]));
 
     public float Between(int a, int b) => (float)(VectorMath.SquaredL2(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), a * dim),
         ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(data), b * dim), dim) / (rim[a] * rim[b]));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prefetch(int id) => Prefetcher.Line(data, id * dim);
 }
 
@@ -69,6 +75,7 @@ internal readonly struct PoincareWalk(double[] query, int queryAt, double queryR
 internal readonly struct Int8Walk(sbyte[] query, int queryAt, float queryScale, float queryNorm2, sbyte[] codes, float[] scale, float[] norm2,
     int dim, bool cosine) : IWalkDistance
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public float To(int id)
     {
         int dot = VectorMath.DotInt8(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(query), queryAt),
@@ -85,5 +92,6 @@ internal readonly struct Int8Walk(sbyte[] query, int queryAt, float queryScale, 
         return cosine ? 1f - cross : norm2[a] + norm2[b] - 2 * cross;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prefetch(int id) => Prefetcher.Line(codes, id * dim);
 }
