@@ -84,7 +84,8 @@ internal static class IndexBenchCommand
             {
                 var h = res.Hnswlib;
                 AnsiConsole.MarkupLine(Markup.Escape($"{res.Dataset} ({res.Metric}, n={res.N:N0}, {res.Queries:N0} queries, M={res.M}, efC={res.EfConstruction}{(res.Int8 ? ", int8" : "")}): "
-                    + $"build ours {res.BuildSeconds:F1} s (1 thread)" + (h != null ? $", hnswlib {h.BuildSeconds:F1} s (1 thread, ratio {res.BuildSeconds / h.BuildSeconds:F2}), {h.BuildAllSeconds:F1} s ({h.Threads} threads)" : "")
+                    + $"build ours {res.BuildSeconds:F1} s (1 thread, one upsert at a time), {res.BuildAllSeconds:F1} s ({Environment.ProcessorCount} threads, bulk)"
+                    + (h != null ? $", hnswlib {h.BuildSeconds:F1} s (1 thread, ratio {res.BuildSeconds / h.BuildSeconds:F2}), {h.BuildAllSeconds:F1} s ({h.Threads} threads, ratio {res.BuildAllSeconds / h.BuildAllSeconds:F2})" : "")
                     + $"; memory ours {res.MemoryBytes / 1e6:F1} MB" + (res.ExactVectorBytes > 0 ? $" + {res.ExactVectorBytes / 1e6:F1} MB re-rank floats" : "")
                     + (h != null ? $", hnswlib {h.MemoryBytes / 1e6:F1} MB (saved index)" : "") + $"; brute force {res.BruteForceQps1:F0} QPS"
                     + (res.HnswlibMissing != null ? $"; hnswlib: {res.HnswlibMissing}" : "")));

@@ -14,6 +14,8 @@ public sealed partial class AdapterIndex
     /// <summary>Tombstones below this count never start a compaction (a small index rebuilds on its own pace).</summary>
     public const int CompactMinDeleted = 32;
 
+    private static int BuildThreads => Math.Max(1, Environment.ProcessorCount - 1);
+
     private List<Change>? _journal;           // non-null while a rebuild runs (guarded by the write lock)
     private Task? _rebuildTask;
     private bool _rebuildAgain;
@@ -49,12 +51,7 @@ public sealed partial class AdapterIndex
         try
         {
             var next = new IndexState(Dimensions, Metric, p);
-            int i = 0;
-            foreach (var (name, tags, v) in live)
-            {
-                if ((++i & 255) == 0 && _disposed) return;
-                next.Upsert(name, next.Store.Prepare(v), tags);
-            }
+            next.AddMany(live, BuildThreads); // a core is left to the searches the old graph serves meanwhile
             _lock.EnterWriteLock();
             try
             {
@@ -69,7 +66,8 @@ public sealed partial class AdapterIndex
                 bool again = _rebuildAgain || p.M != _parameters.M || p.QuantizeInt8 != _parameters.QuantizeInt8;
                 _rebuildAgain = false;
                 if (again) StartRebuild();
-                else if (_backing != null) ScheduleCache(force: true);
+                else MaybeCompact(); // removals journalled during the rebuild are tombstones in the new graph
+                if (_journal == null && _backing != null) ScheduleCache(force: true);
             }
             finally { _lock.ExitWriteLock(); }
         }

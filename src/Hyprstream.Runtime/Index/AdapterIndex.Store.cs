@@ -107,16 +107,16 @@ public sealed partial class AdapterIndex
             used = null;
             done.Clear();
         }
+        var add = new List<(string Name, string[] Tags, double[] Vector)>();
         foreach (var e in embeddings)
         {
             if (done.Contains(e.Name)) continue;
-            try
-            {
-                _state.Upsert(e.Name, _state.Store.Prepare(Widen(e.Vector)), e.Tags);
-                changed++;
-            }
+            var v = Widen(e.Vector);
+            try { _state.Store.Prepare(v); add.Add((e.Name, e.Tags, v)); }
             catch (ArgumentException) { skipped++; }
         }
+        _state.AddMany(add, Environment.ProcessorCount);
+        changed += add.Count;
         Recovery = new IndexRecovery(used, used == null || damaged, changed, 0) { Skipped = skipped };
         _changes = changed;
         if (changed > 0) ScheduleCache(force: true);

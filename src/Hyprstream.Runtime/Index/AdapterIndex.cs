@@ -47,6 +47,19 @@ public sealed partial class AdapterIndex : IDisposable
     public static AdapterIndex CreateInMemory(int dimensions, DistanceMetric metric, HnswParameters? parameters = null) =>
         new(dimensions, metric, parameters ?? new HnswParameters(), null);
 
+    /// <summary>An index held in memory, built from <paramref name="entries"/> on <paramref name="threads"/> threads
+    /// (hnswlib-style parallel insertion with per-node locks).</summary>
+    public static AdapterIndex BuildInMemory(int dimensions, DistanceMetric metric, HnswParameters? parameters,
+        IReadOnlyList<(string Name, double[] Vector)> entries, int threads)
+    {
+        if (threads <= 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "threads must be positive");
+        var index = CreateInMemory(dimensions, metric, parameters);
+        foreach (var (name, _) in entries) AdapterNames.ValidateAdapter(name);
+        if (entries.Select(e => e.Name).Distinct(StringComparer.Ordinal).Count() != entries.Count) throw new ArgumentException("entry names must be distinct");
+        index._state.AddMany(entries.Select(e => (e.Name, Array.Empty<string>(), e.Vector)).ToList(), threads);
+        return index;
+    }
+
     /// <summary>Opens the standalone index in <paramref name="directory"/>, creating it with these settings when it has none.</summary>
     public static AdapterIndex Open(string directory, int dimensions, DistanceMetric metric, HnswParameters? parameters = null)
     {

@@ -30,6 +30,20 @@ internal sealed class IndexState
         AddName(name, tags);
     }
 
+    /// <summary>Adds entries whose names are not in the index yet, linked on <paramref name="threads"/> threads
+    /// (<see cref="HnswGraph.InsertMany"/>). Every vector is checked before any is added (ArgumentException).</summary>
+    public void AddMany(IReadOnlyList<(string Name, string[] Tags, double[] Vector)> entries, int threads)
+    {
+        var queries = new VectorStore.Query[entries.Count];
+        for (int i = 0; i < queries.Length; i++)
+        {
+            if (Ids.ContainsKey(entries[i].Name)) throw new ArgumentException($"'{entries[i].Name}' is in the index already");
+            queries[i] = Store.Prepare(entries[i].Vector);
+        }
+        if (Graph.InsertMany(queries, threads) != Names.Count) throw new InvalidOperationException("index ids out of step");
+        foreach (var e in entries) AddName(e.Name, e.Tags);
+    }
+
     public void AddName(string name, IEnumerable<string> tags)
     {
         Ids[name] = Names.Count;

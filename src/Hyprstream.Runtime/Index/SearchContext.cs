@@ -58,6 +58,11 @@ internal sealed class SearchContext
         return _shrink;
     }
 
+    private int[] _linkCopy = [];
+
+    /// <summary>A buffer for one link list copied under its node's lock (parallel inserts only).</summary>
+    public int[] LinkCopy(int n) => _linkCopy.Length >= n ? _linkCopy : (_linkCopy = new int[n]);
+
     public void EnsurePool(int n)
     {
         if (Pool.Length < n) Pool = new (int, float)[Math.Max(n, Pool.Length * 2)];

@@ -117,6 +117,9 @@ internal sealed class VectorStore
         return id;
     }
 
+    /// <summary>Makes room for <paramref name="count"/> vectors at once (a bulk insert must not reallocate while threads read).</summary>
+    public void Reserve(int count) => Grow(count);
+
     private void Grow(int need)
     {
         int cap = Metric == DistanceMetric.Poincare ? _rim.Length : _f.Length / Dim;
