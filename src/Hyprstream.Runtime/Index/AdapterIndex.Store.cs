@@ -115,7 +115,7 @@ public sealed partial class AdapterIndex
             try { _state.Store.Prepare(v); add.Add((e.Name, e.Tags, v)); }
             catch (ArgumentException) { skipped++; }
         }
-        _state.AddMany(add, Environment.ProcessorCount);
+        _state.AddMany(add, threads: 1); // sequential: see BuildThreads
         changed += add.Count;
         Recovery = new IndexRecovery(used, used == null || damaged, changed, 0) { Skipped = skipped };
         _changes = changed;
