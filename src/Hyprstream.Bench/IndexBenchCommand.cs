@@ -21,9 +21,12 @@ internal static class IndexBenchCommand
         var n = new Option<int>("--n") { DefaultValueFactory = _ => 100_000, Description = "synthetic points per dataset" };
         var nq = new Option<int>("--queries") { DefaultValueFactory = _ => 1000, Description = "synthetic queries" };
         var int8 = new Option<bool>("--int8") { Description = "also run with int8-quantised vectors (l2/cosine)" };
-        var write = new Option<string?>("--write-data") { Description = "write the synthetic data as .fvecs/.ivecs into this directory (for hnswlib)" };
+        var dim = new Option<int>("--dim") { DefaultValueFactory = _ => 128, Description = "dimensions of the clustered sets" };
+        var sets = new Option<string>("--sets") { DefaultValueFactory = _ => "l2,cosine,poincare", Description = "synthetic sets: l2, cosine (clustered), poincare (ball ×16)" };
+        var write = new Option<string?>("--write-data") { Description = "directory for the .fvecs/.ivecs files hnswlib reads (default: a temporary one, deleted after)" };
         var json = new Option<bool>("--json") { Description = "print JSON" };
-        var cmd = new Command("index", "HNSW build time, memory, QPS and recall@10 vs brute force") { baseFile, queryFile, gt, metric, m, efc, efs, n, nq, int8, write, json };
+        var repeat = new Option<int>("--repeat") { DefaultValueFactory = _ => 5, Description = "timings per ef (ours and hnswlib alternating); medians are shown" };
+        var cmd = new Command("index", "HNSW build time, memory, QPS and recall@10 vs brute force") { baseFile, queryFile, gt, metric, m, efc, efs, n, nq, dim, sets, int8, write, repeat, json };
         cmd.SetAction(r =>
         {
             bool asJson = r.GetValue(json);
@@ -43,38 +46,62 @@ internal static class IndexBenchCommand
             }
             else
             {
-                int count = r.GetValue(n), queries = r.GetValue(nq);
-                runs.Add(($"clustered {count / 1000}k×128", DistanceMetric.L2, IndexBenchmark.Clustered(count, 128, 100, 1), IndexBenchmark.Clustered(queries, 128, 100, 2), null));
-                runs.Add(($"Poincaré ball {count / 1000}k×16", DistanceMetric.Poincare, IndexBenchmark.Ball(count, 16, 3), IndexBenchmark.Ball(queries, 16, 4), null));
-                if (r.GetValue(write) is { } dir)
+                int count = r.GetValue(n), queries = r.GetValue(nq), d = r.GetValue(dim);
+                foreach (var set in r.GetValue(sets)!.Split(','))
                 {
-                    Directory.CreateDirectory(dir);
-                    Fvecs.WriteFvecs(Path.Combine(dir, "clustered_base.fvecs"), runs[0].Data.Select(v => v.Select(x => (float)x).ToArray()));
-                    Fvecs.WriteFvecs(Path.Combine(dir, "clustered_query.fvecs"), runs[0].Queries.Select(v => v.Select(x => (float)x).ToArray()));
-                    Progress($"wrote {dir}/clustered_base.fvecs and clustered_query.fvecs");
+                    if (set == "poincare") runs.Add(($"Poincaré ball {count / 1000}k×16", DistanceMetric.Poincare, IndexBenchmark.Ball(count, 16, 3), IndexBenchmark.Ball(queries, 16, 4), null));
+                    else
+                    {
+                        var mt = DistanceMetrics.Parse(set);
+                        runs.Add(($"clustered {count / 1000}k×{d} {mt.Name()}", mt, IndexBenchmark.Clustered(count, d, 100, 1), IndexBenchmark.Clustered(queries, d, 100, 2), null));
+                    }
                 }
             }
-            foreach (var run in runs)
+            var work = r.GetValue(write) ?? Path.Combine(Path.GetTempPath(), $"hyprstream-bench-index-{Environment.ProcessId}");
+            try
             {
-                var pr = run.Metric == DistanceMetric.Poincare ? p with { M = Math.Max(p.M, 24) } : p;
-                results.Add(IndexBenchmark.Run(run.Name, run.Metric, run.Data, run.Queries, run.Truth, pr, efList, Progress));
-                if (r.GetValue(int8) && run.Metric != DistanceMetric.Poincare)
-                    results.Add(IndexBenchmark.Run(run.Name + " int8", run.Metric, run.Data, run.Queries, run.Truth, pr with { QuantizeInt8 = true }, efList, Progress));
+                foreach (var run in runs)
+                {
+                    var pr = run.Metric == DistanceMetric.Poincare ? p with { M = Math.Max(p.M, 24) } : p;
+                    results.Add(IndexBenchmark.Run(run.Name, run.Metric, run.Data, run.Queries, run.Truth, pr, efList, Progress, work, Math.Max(1, r.GetValue(repeat))));
+                    if (r.GetValue(int8) && run.Metric != DistanceMetric.Poincare)
+                        results.Add(IndexBenchmark.Run(run.Name + " int8", run.Metric, run.Data, run.Queries, run.Truth, pr with { QuantizeInt8 = true }, efList, Progress, work, Math.Max(1, r.GetValue(repeat))));
+                }
+            }
+            finally
+            {
+                if (r.GetValue(write) == null && Directory.Exists(work)) Directory.Delete(work, recursive: true);
             }
             if (asJson)
             {
                 Console.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
                 return 0;
             }
-            if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 160;
-            var table = new Table().AddColumns("dataset", "metric", "M/efC", "build s", "walk memory MB", "+ re-rank floats MB", "ef", "recall@10", "QPS 1 thread", "QPS all cores", "brute force QPS 1 thread");
+            if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
+            static string Q(double x) => x.ToString("F0");
+            static string Ratio(double ours, double? theirs) => theirs is > 0 ? (ours / theirs.Value).ToString("F2") : "—";
             foreach (var res in results)
+            {
+                var h = res.Hnswlib;
+                AnsiConsole.MarkupLine(Markup.Escape($"{res.Dataset} ({res.Metric}, n={res.N:N0}, {res.Queries:N0} queries, M={res.M}, efC={res.EfConstruction}{(res.Int8 ? ", int8" : "")}): "
+                    + $"build ours {res.BuildSeconds:F1} s (1 thread, one upsert at a time), {res.BuildAllSeconds:F1} s ({Environment.ProcessorCount} threads, bulk)"
+                    + (h != null ? $", hnswlib {h.BuildSeconds:F1} s (1 thread, ratio {res.BuildSeconds / h.BuildSeconds:F2}), {h.BuildAllSeconds:F1} s ({h.Threads} threads, ratio {res.BuildAllSeconds / h.BuildAllSeconds:F2})" : "")
+                    + $"; memory ours {res.MemoryBytes / 1e6:F1} MB" + (res.ExactVectorBytes > 0 ? $" + {res.ExactVectorBytes / 1e6:F1} MB re-rank floats" : "")
+                    + (h != null ? $", hnswlib {h.MemoryBytes / 1e6:F1} MB (saved index)" : "") + $"; brute force {res.BruteForceQps1:F0} QPS"
+                    + (res.HnswlibMissing != null ? $"; hnswlib: {res.HnswlibMissing}" : "")));
+                var table = new Table().AddColumns("ef", "recall ours", "recall hnswlib", "QPS/query ours", "QPS/query hnswlib", "ratio",
+                    "QPS batch ours", "QPS batch hnswlib", "ratio", "QPS all ours", "QPS all hnswlib", "ratio");
                 foreach (var row in res.Rows)
-                    table.AddRow(Markup.Escape(res.Dataset), res.Metric, $"{res.M}/{res.EfConstruction}", res.BuildSeconds.ToString("F1"),
-                        (res.MemoryBytes / 1e6).ToString("F1"), (res.ExactVectorBytes / 1e6).ToString("F1"), row.Ef.ToString(), row.Recall10.ToString("F3"), row.Qps1.ToString("F0"),
-                        row.QpsAll.ToString("F0"), res.BruteForceQps1.ToString("F0"));
-            AnsiConsole.Write(table);
-            AnsiConsole.MarkupLine($"[grey]{Environment.ProcessorCount} cores; walk memory = the vectors searches read (int8 codes or floats) + links; int8 runs also keep float vectors in RAM to re-rank[/]");
+                {
+                    var x = row.Hnswlib;
+                    table.AddRow(row.Ef.ToString(), row.Recall10.ToString("F3"), x?.Recall.ToString("F3") ?? "—",
+                        Q(row.QpsQuery), x == null ? "—" : Q(x.QpsQuery), Ratio(row.QpsQuery, x?.QpsQuery),
+                        Q(row.QpsBatch), x == null ? "—" : Q(x.QpsBatch), Ratio(row.QpsBatch, x?.QpsBatch),
+                        Q(row.QpsAll), x == null ? "—" : Q(x.QpsAll), Ratio(row.QpsAll, x?.QpsAll));
+                }
+                AnsiConsole.Write(table);
+            }
+            AnsiConsole.MarkupLine($"[grey]{Environment.ProcessorCount} cores; QPS/query: one call per query (ours: AdapterIndex.Search; hnswlib: one knn_query from Python); batch: every query in one call, 1 thread; all: the batch on all cores. Memory ours = the vectors searches read + links; hnswlib = its saved index file.[/]");
             return 0;
         });
         return cmd;

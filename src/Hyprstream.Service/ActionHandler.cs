@@ -39,6 +39,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
         ("rescan", Role.Admin, "{}: import .vdb files added to the data directory since start"),
         ("index-upsert", Role.Write, "{\"adapter\", \"vector\": [..], \"tags\"=[], \"metric\"=\"cosine\"|\"l2\"|\"poincare\" (fixed by the first upsert)}: add or replace a stored adapter's embedding"),
         ("index-remove", Role.Write, "{\"adapter\"}: remove an adapter's embedding"),
+        ("index-config", Role.Admin, "{\"ef_search\"?, \"ef_construction\"?, \"M\"?, \"wait\"=false}: tune the index; a new M rebuilds the graph in the background while the old one serves; returns the index's stats"),
         ("search", Role.Read, "{\"vector\": [..], \"k\"=10, \"metric\"?, \"ef\"?, \"filter\"={\"tags\": [..], \"any\": [..], \"tenant\"}}: nearest adapters and distances"),
     ];
 
@@ -75,8 +76,9 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
             "prefetch" => await Offload(() => { var n = Known(body, caller); Store.Prefetch(n); return new { tier = Tier(n) }; }),
             "checkpoint" => await Offload(Checkpoint),
             "rescan" => await Offload(Rescan),
-            "index-upsert" => Indexes().Upsert(body, Store.Contains, caller),
-            "index-remove" => Indexes().Remove(body, caller),
+            "index-upsert" => await Offload(() => Indexes().Upsert(body, Store.Contains, caller)),
+            "index-config" => await Offload(() => Indexes().Configure(body)),
+            "index-remove" => await Offload(() => Indexes().Remove(body, caller)),
             "search" => Search(body, caller),
             _ => throw ErrorMapping.Status(StatusCode.InvalidArgument, $"unknown action {StatusText.Quote(action.Type)} (ListActions lists them)"),
         };
@@ -238,6 +240,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
             updates_per_second = Math.Round(stats.UpdatesPerSecond, 1),
             uptime_seconds = Math.Round(stats.UptimeSeconds, 1),
             store = StoreJson.Describe(st),
+            index = index?.Stats(caller),
             per_adapter = perAdapter,
         };
     }

@@ -65,7 +65,12 @@ public static class HyprstreamFlightServiceCollectionExtensions
                 throw;
             }
         });
-        services.AddSingleton(sp => new IndexService(sp.GetRequiredService<ServiceStore>().DataDirectory));
+        services.AddSingleton(sp =>
+        {
+            var store = sp.GetRequiredService<ServiceStore>();
+            var log = sp.GetRequiredService<FlightLoggers>().Create("Hyprstream.Index");
+            return new IndexService(store.DataDirectory, store.Store, msg => log.LogInformation("{Message}", msg));
+        });
         // Instruments exist only with metrics on (`--metrics`): otherwise nothing is counted or timed.
         if (options.Metrics != null)
             services.AddSingleton(sp => new FlightMetrics(() => sp.GetRequiredService<IndexService>().Index?.Count ?? 0));

@@ -6,6 +6,7 @@ using Grpc.Core;
 using Hyprstream.Flight;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Index;
+using Hyprstream.Runtime.Store;
 using static Hyprstream.Service.JsonFields;
 
 namespace Hyprstream.Service;
@@ -28,12 +29,36 @@ public sealed class IndexService : IDisposable
     private const string TenantTag = "tenant=";
     private readonly object _gate = new();
     private readonly string _dir;
+    private readonly AdapterStore _store;
     private AdapterIndex? _index;
 
-    public IndexService(string dataDirectory)
+    public IndexService(string dataDirectory, AdapterStore store, Action<string>? log = null)
     {
         _dir = Path.Combine(dataDirectory, ".index");
-        if (AdapterIndex.HasData(_dir)) _index = AdapterIndex.Open(_dir);
+        _store = store;
+        if (AdapterIndex.HasData(_dir) && !AdapterIndex.HasSettings(_dir)) MoveIntoStore(log);
+        _index = AdapterIndex.OpenOnStore(store, _dir);
+        if (_index is { } i && (i.Recovery.RecordsReplayed > 0 || i.Recovery.Skipped > 0 || i.Recovery.GraphRebuilt))
+            log?.Invoke($"index: {i.Count} embeddings; graph cache {i.Recovery.Snapshot ?? "none (built from the store)"}, {i.Recovery.RecordsReplayed} changes to match the store, {i.Recovery.Skipped} embeddings that do not fit left out");
+    }
+
+    /// <summary>
+    /// An index written by an older release kept its own log in `.index`: its embeddings of stored adapters become
+    /// store descriptions (durable), then its files go. A crash in between repeats the move on the next start.
+    /// </summary>
+    private void MoveIntoStore(Action<string>? log)
+    {
+        int moved = 0, dropped = 0;
+        using (var old = AdapterIndex.Open(_dir))
+        using (var index = AdapterIndex.CreateOnStore(_store, _dir, old.Dimensions, old.Metric, old.Parameters))
+            foreach (var (name, vector, tags) in old.Entries())
+            {
+                if (_store.Contains(name)) { index.Upsert(name, vector, tags); moved++; }
+                else dropped++;
+            }
+        foreach (var f in Directory.EnumerateFiles(_dir, "index.*"))
+            if (Path.GetFileName(f).StartsWith(AdapterIndex.SnapshotFile) || Path.GetFileName(f).StartsWith(AdapterIndex.LogFile)) File.Delete(f);
+        log?.Invoke($"index: moved {moved} embeddings from {_dir}'s own log into the store ({dropped} of adapters no longer stored dropped)");
     }
 
     /// <summary>The index, or null before the first upsert.</summary>
@@ -68,7 +93,7 @@ public sealed class IndexService : IDisposable
             if (_index == null)
             {
                 var metric = metricName != null ? Metric(metricName) : DistanceMetric.Cosine;
-                _index = AdapterIndex.Open(_dir, vector.Length, metric);
+                _index = AdapterIndex.CreateOnStore(_store, _dir, vector.Length, metric);
             }
             index = _index;
         }
@@ -123,6 +148,47 @@ public sealed class IndexService : IDisposable
         // Owns: a second check by name, should a tag ever disagree with the name it belongs to.
         var hits = index.Search(vector, k, filter, ef).Where(h => caller.Owns(h.Adapter));
         return new { metric = index.Metric.Name(), results = hits.Select(h => new { adapter = caller.Out(h.Adapter), distance = h.Distance }) };
+    }
+
+    /// <summary>
+    /// `index-config`: sets any of ef_search (the default ef of a search), ef_construction and M; a new M rebuilds the
+    /// graph in the background while the old one keeps serving. Kept in the index's settings. Returns the stats.
+    /// </summary>
+    public object Configure(JsonObject body)
+    {
+        var index = Index ?? throw ErrorMapping.NotFound(NoIndex);
+        foreach (var (key, _) in body)
+            if (key is not ("ef_search" or "ef_construction" or "M" or "m" or "wait"))
+                throw ErrorMapping.Invalid($"index-config: unknown setting {StatusText.Quote(key)} (ef_search, ef_construction, M, wait)");
+        var p = index.Parameters;
+        var next = p with
+        {
+            EfSearch = OptInt(body, "ef_search", 1, MaxEf) ?? p.EfSearch,
+            EfConstruction = OptInt(body, "ef_construction", 1, MaxEf) ?? p.EfConstruction,
+            M = OptInt(body, "M", 2, 256) ?? OptInt(body, "m", 2, 256) ?? p.M,
+        };
+        if (next != p) index.Parameters = next;
+        if (OptBool(body, "wait") == true && !index.WaitForRebuild(TimeSpan.FromMinutes(10)))
+            throw ErrorMapping.Status(StatusCode.DeadlineExceeded, "index-config: the rebuild did not finish within 10 minutes (it goes on in the background)");
+        return Stats(index);
+    }
+
+    /// <summary>The index's part of `stats` (null before the first upsert).</summary>
+    public object? Stats(Caller caller)
+    {
+        if (Index is not { } index) return null;
+        return caller.Scoped ? new { count = CountFor(index, caller) } : Stats(index);
+    }
+
+    private static object Stats(AdapterIndex index)
+    {
+        var s = index.Stats();
+        return new
+        {
+            metric = s.Metric.Name(), dimensions = s.Dimensions, count = s.Count, deleted = s.Deleted, ef_search = s.EfSearch,
+            ef_construction = s.EfConstruction, M = s.M, rebuilding = s.Rebuilding, rebuilds = s.Rebuilds, compactions = s.Compactions,
+            rebuild_error = index.RebuildError, memory_bytes = s.VectorBytesHot + s.LinkBytes, home = s.Home,
+        };
     }
 
     /// <summary>`adapter utf8, embedding fixed_size_list&lt;float32&gt;[dim]` (Poincaré coordinates are rounded to float32 here).</summary>

@@ -58,6 +58,14 @@ internal static class JsonFields
         return (int)d;
     }
 
+    /// <summary>An optional true/false; null when absent or null.</summary>
+    public static bool? OptBool(JsonObject body, string key) => body[key] switch
+    {
+        null => null,
+        var n when n.GetValueKind() is JsonValueKind.True or JsonValueKind.False => n.GetValue<bool>(),
+        var other => throw Wrong(key, "true or false", other),
+    };
+
     /// <summary>An optional object; null when absent or null.</summary>
     public static JsonObject? OptObject(JsonObject body, string key) => body[key] switch
     {

@@ -117,6 +117,9 @@ internal sealed class VectorStore
         return id;
     }
 
+    /// <summary>Makes room for <paramref name="count"/> vectors at once (a bulk insert must not reallocate while threads read).</summary>
+    public void Reserve(int count) => Grow(count);
+
     private void Grow(int need)
     {
         int cap = Metric == DistanceMetric.Poincare ? _rim.Length : _f.Length / Dim;
@@ -139,45 +142,34 @@ internal sealed class VectorStore
         }
     }
 
-    /// <summary>Distance used while walking the graph (int8 when quantised); ranks like the exact one.</summary>
-    public double Walk(in Query q, int id)
+    /// <summary>Runs <paramref name="user"/> with the walk distance from query <paramref name="q"/> (one compiled loop per metric).</summary>
+    public void WithQuery<TU>(in Query q, ref TU user) where TU : struct, IWalkUser
     {
-        if (!Quantized) return Exact(q, id);
-        int dot = VectorMath.DotInt8(q.Codes, new ReadOnlySpan<sbyte>(_codes, id * Dim, Dim));
-        double cross = (double)q.Scale * _scale[id] * dot;
-        return Metric == DistanceMetric.Cosine ? 1.0 - cross : q.CodeNorm2 + _codeNorm2[id] - 2 * cross;
+        if (Metric == DistanceMetric.Poincare) { var d = new PoincareWalk(q.D!, 0, q.Rim, _d, _rim, Dim); user.Use(ref d); }
+        else if (Quantized) { var d = new Int8Walk(q.Codes!, 0, q.Scale, q.CodeNorm2, _codes, _scale, _codeNorm2, Dim, Metric == DistanceMetric.Cosine); user.Use(ref d); }
+        else if (Metric == DistanceMetric.Cosine) { var d = new CosineWalk(q.F!, 0, _f, Dim); user.Use(ref d); }
+        else { var d = new L2Walk(q.F!, 0, _f, Dim); user.Use(ref d); }
     }
 
-    /// <summary>Walking distance between two stored vectors (no allocation; used while building links).</summary>
-    public double Between(int a, int b)
+    /// <summary>Runs <paramref name="user"/> with the walk distance from stored node <paramref name="id"/>.</summary>
+    public void WithNode<TU>(int id, ref TU user) where TU : struct, IWalkUser
     {
-        if (Metric == DistanceMetric.Poincare)
-            return VectorMath.PoincareDelta(new ReadOnlySpan<double>(_d, a * Dim, Dim), _rim[a], new ReadOnlySpan<double>(_d, b * Dim, Dim), _rim[b]);
-        if (Quantized)
-        {
-            int dot = VectorMath.DotInt8(new ReadOnlySpan<sbyte>(_codes, a * Dim, Dim), new ReadOnlySpan<sbyte>(_codes, b * Dim, Dim));
-            double cross = (double)_scale[a] * _scale[b] * dot;
-            return Metric == DistanceMetric.Cosine ? 1.0 - cross : _codeNorm2[a] + _codeNorm2[b] - 2 * cross;
-        }
-        var va = new ReadOnlySpan<float>(_f, a * Dim, Dim);
-        var vb = new ReadOnlySpan<float>(_f, b * Dim, Dim);
-        return Metric == DistanceMetric.Cosine ? 1.0 - VectorMath.Dot(va, vb) : VectorMath.SquaredL2(va, vb);
+        if (Metric == DistanceMetric.Poincare) { var d = new PoincareWalk(_d, id * Dim, _rim[id], _d, _rim, Dim); user.Use(ref d); }
+        else if (Quantized) { var d = new Int8Walk(_codes, id * Dim, _scale[id], _codeNorm2[id], _codes, _scale, _codeNorm2, Dim, Metric == DistanceMetric.Cosine); user.Use(ref d); }
+        else if (Metric == DistanceMetric.Cosine) { var d = new CosineWalk(_f, id * Dim, _f, Dim); user.Use(ref d); }
+        else { var d = new L2Walk(_f, id * Dim, _f, Dim); user.Use(ref d); }
     }
+
+    /// <summary>True when the walk distance is the exact one (no re-rank needed): float32 L2 or cosine.</summary>
+    public bool WalkIsExact => !Quantized && Metric != DistanceMetric.Poincare;
 
     /// <summary>Exact ranking distance: squared L2, 1 − cos, or the Poincaré δ.</summary>
     public double Exact(in Query q, int id) => Metric switch
     {
         DistanceMetric.Poincare => VectorMath.PoincareDelta(q.D, q.Rim, new ReadOnlySpan<double>(_d, id * Dim, Dim), _rim[id]),
-        DistanceMetric.Cosine => 1.0 - VectorMath.Dot(q.F, new ReadOnlySpan<float>(_f, id * Dim, Dim)),
+        DistanceMetric.Cosine => 1f - VectorMath.Dot(q.F, new ReadOnlySpan<float>(_f, id * Dim, Dim)), // in float, as walks rank
         _ => VectorMath.SquaredL2(q.F, new ReadOnlySpan<float>(_f, id * Dim, Dim)),
     };
-
-    /// <summary>The stored vector of <paramref name="id"/> as a query (exact form).</summary>
-    public Query Of(int id) => Metric == DistanceMetric.Poincare
-        ? new Query(null, new ReadOnlySpan<double>(_d, id * Dim, Dim).ToArray(), _rim[id], null, 0, 0)
-        : Quantized
-            ? new Query(new ReadOnlySpan<float>(_f, id * Dim, Dim).ToArray(), null, 0, new ReadOnlySpan<sbyte>(_codes, id * Dim, Dim).ToArray(), _scale[id], _codeNorm2[id])
-            : new Query(new ReadOnlySpan<float>(_f, id * Dim, Dim).ToArray(), null, 0, null, 0, 0);
 
     /// <summary>Distance as reported to users: squared L2, 1 − cos, or the Poincaré distance 2·asinh(√δ).</summary>
     public double Report(double exact) => Metric == DistanceMetric.Poincare ? VectorMath.PoincareDistance(exact) : exact;

@@ -129,7 +129,7 @@ public sealed partial class AdapterStore : IDisposable
     /// <summary>Creates an empty adapter; returns the WAL sequence of its creation once durable.</summary>
     public ulong Create(string name, string? baseModel = null)
     {
-        var seq = Log(name, baseModel, null, replace: false) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
+        var seq = Log(name, baseModel, null, replace: false, out _) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
         Wal.WaitDurable(seq);
         return seq;
     }
@@ -142,8 +142,9 @@ public sealed partial class AdapterStore : IDisposable
     public ulong Create(string name, string? baseModel, AdapterBatch content, bool replace = false)
     {
         ArgumentNullException.ThrowIfNull(content);
-        var seq = Log(name, baseModel, content, replace) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
+        var seq = Log(name, baseModel, content, replace, out bool replaced) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
         Wal.WaitDurable(seq);
+        if (replaced) Dropped?.Invoke(name, seq);
         return seq;
     }
 
@@ -157,14 +158,15 @@ public sealed partial class AdapterStore : IDisposable
     public bool CreateIfMissing(string name, string? baseModel, AdapterBatch? content)
     {
         if (content is { Ops.Count: 0 }) content = null;
-        if (Log(name, baseModel, content, replace: false) is not { } seq) return false;
+        if (Log(name, baseModel, content, replace: false, out _) is not { } seq) return false;
         Wal.WaitDurable(seq);
         return true;
     }
 
     /// <summary>Logs and installs a new adapter; null when it exists and <paramref name="replace"/> is false. Not yet durable.</summary>
-    private ulong? Log(string name, string? baseModel, AdapterBatch? content, bool replace)
+    private ulong? Log(string name, string? baseModel, AdapterBatch? content, bool replace, out bool replaced)
     {
+        replaced = false;
         AdapterNames.ValidateAdapter(name);
         ThrowIfDisposed();
         // Built and checked before anything is logged: a bad batch logs nothing.
@@ -189,6 +191,7 @@ public sealed partial class AdapterStore : IDisposable
                     ? Wal.Append(WalOp.CreateAdapter, name, EncodeBaseModel(baseModel))
                     : Wal.Append(WalOp.CreateFrom, name, BatchCodec.EncodeAdapter(baseModel, content ?? new AdapterBatch()));
                 if (old != null) DropAdapter(old);
+                replaced = old != null;
                 InstallEntry(name, baseModel, seq, adapter);
                 return seq;
             }
@@ -305,7 +308,13 @@ public sealed partial class AdapterStore : IDisposable
         });
     }
 
-    /// <summary>Sets an adapter's tags and embedding (durably).</summary>
+    /// <summary>
+    /// Raised (outside the store's locks, once durable) when an adapter and with it its tags and embedding are gone:
+    /// deleted, or replaced by a new adapter of that name. Carries the record's sequence. The routing index listens.
+    /// </summary>
+    public event Action<string, ulong>? Dropped;
+
+    /// <summary>Sets an adapter's tags and embedding (durably); returns the record's sequence.</summary>
     public ulong Describe(string name, IReadOnlyList<string> tags, ReadOnlySpan<float> embedding)
     {
         ThrowIfDisposed();
@@ -343,6 +352,7 @@ public sealed partial class AdapterStore : IDisposable
             DropAdapter(e);
         }
         Wal.WaitDurable(seq);
+        Dropped?.Invoke(name, seq);
         return seq;
     }
 

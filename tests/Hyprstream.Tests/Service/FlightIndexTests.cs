@@ -75,4 +75,57 @@ public sealed class FlightIndexTests
         var again = await Act(c2, "search", new { vector = new[] { 0.9, 0.1, 0.0 }, k = 1 });
         Assert.That(again.GetProperty("results")[0].GetProperty("adapter").GetString(), Is.EqualTo("code"));
     }
+
+    [Test]
+    public async Task IndexConfig_TunesTheIndex_RebuildsForANewM_AndStatsReportIt()
+    {
+        await using var s = await FlightServer.StartAsync();
+        var c = s.Client;
+        var none = Assert.ThrowsAsync<RpcException>(() => Act(c, "index-config", new { ef_search = 10 }));
+        Assert.That(none!.StatusCode, Is.EqualTo(StatusCode.NotFound));
+        var rng = new Random(5);
+        for (int i = 0; i < 40; i++)
+        {
+            await Hyprstream.Tests.Hardening.Hostile.Put(c, $"r{i}");
+            await Act(c, "index-upsert", new { adapter = $"r{i}", vector = new[] { rng.NextDouble(), rng.NextDouble(), rng.NextDouble(), rng.NextDouble() }, metric = "l2" });
+        }
+        var config = await Act(c, "index-config", new { ef_search = 99, ef_construction = 50, M = 6, wait = true });
+        Assert.That(config.GetProperty("M").GetInt32(), Is.EqualTo(6));
+        Assert.That(config.GetProperty("ef_search").GetInt32(), Is.EqualTo(99));
+        Assert.That(config.GetProperty("ef_construction").GetInt32(), Is.EqualTo(50));
+        Assert.That(config.GetProperty("rebuilding").GetBoolean(), Is.False);
+        Assert.That(config.GetProperty("rebuilds").GetInt64(), Is.EqualTo(1));
+        Assert.That(config.GetProperty("count").GetInt32(), Is.EqualTo(40));
+        Assert.That(config.GetProperty("home").GetString(), Is.EqualTo("store"));
+
+        var stats = await Act(c, "stats");
+        Assert.That(stats.GetProperty("index").GetProperty("M").GetInt32(), Is.EqualTo(6));
+        Assert.That(stats.GetProperty("index").GetProperty("ef_search").GetInt32(), Is.EqualTo(99));
+        var found = await Act(c, "search", new { vector = new[] { 0.5, 0.5, 0.5, 0.5 }, k = 40 });
+        Assert.That(found.GetProperty("results").GetArrayLength(), Is.EqualTo(40));
+
+        foreach (var bad in new object[] { new { M = 1 }, new { ef_search = 0 }, new { eff = 3 }, new { M = 2.5 }, new { wait = "yes" } })
+        {
+            var e = Assert.ThrowsAsync<RpcException>(() => Act(c, "index-config", bad));
+            Assert.That(e!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument), JsonSerializer.Serialize(bad));
+        }
+        Assert.That((await Act(c, "stats")).GetProperty("index").GetProperty("M").GetInt32(), Is.EqualTo(6), "refused settings change nothing");
+
+        // Kept across a restart (the index's settings file), with the store's embeddings.
+        var dir = s.Dir.Path;
+        await s.Host.DisposeAsync();
+        await using var host = await Hyprstream.Service.FlightServiceHost.StartAsync(new Hyprstream.Service.FlightServiceOptions
+        {
+            DataDirectory = dir,
+            Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),
+        });
+        using var c2 = new Hyprstream.Flight.Rpc.FlightClient(host.Address);
+        var again = (await Act(c2, "stats")).GetProperty("index");
+        Assert.That((again.GetProperty("M").GetInt32(), again.GetProperty("ef_search").GetInt32(), again.GetProperty("count").GetInt32()), Is.EqualTo((6, 99, 40)));
+
+        // Deleting an adapter takes its embedding along.
+        await Act(c2, "delete", new { adapter = "r3" });
+        var after = await Act(c2, "search", new { vector = new[] { 0.5, 0.5, 0.5, 0.5 }, k = 40 });
+        Assert.That(after.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("adapter").GetString()).ToList(), Has.No.Member("r3").And.Count.EqualTo(39));
+    }
 }

@@ -392,7 +392,7 @@ public sealed class FlightTenantTests
         Assert.That(await ReadAll(r, (await r.GetFlightInfoAsync(Path("adapters", "shared"))).Endpoint[0].Ticket), Has.Count.EqualTo(1));
         Assert.That((await r.GetSchemaAsync(Path("tiles", "shared"))).Metadata["hyprstream.form"], Is.EqualTo("tiles"));
         Assert.That((await Act(r, "stats")).GetProperty("adapters").GetInt32(), Is.EqualTo(2));
-        Assert.That(await r.ListActionsAsync(), Has.Count.EqualTo(17));
+        Assert.That(await r.ListActionsAsync(), Has.Count.EqualTo(18));
         // Unknown actions stay INVALID_ARGUMENT for every role.
         Assert.That(Assert.ThrowsAsync<RpcException>(() => Act(r, "no-such-action"))!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
     }
