@@ -8,12 +8,12 @@ namespace Hyprstream.Service;
 
 /// <summary>
 /// The tile form of a DoGet: each module's stored 8×64 tiles copied whole from the native grid into reusable
-/// arrays (<see cref="TileCursor"/>), <paramref name="batchTiles"/> tiles per record batch, as float32 or narrowed
+/// arrays (<see cref="ITileCursor"/>: from the grid, or from the mapped snapshot in place), <paramref name="batchTiles"/> tiles per record batch, as float32 or narrowed
 /// to float16 / bfloat16 when the ticket asks (2 bytes per weight on the wire).
 /// </summary>
 internal static class TileStream
 {
-    public static async Task SendAsync(FlightDataWriter writer, Schema schema, StringArray dictionary, IReadOnlyList<AdapterModule> modules,
+    public static async Task SendAsync(FlightDataWriter writer, Schema schema, StringArray dictionary, IReadOnlyList<IModuleSource> modules,
         FlightTicket ticket, int batchTiles, CancellationToken ct)
     {
         const int T = WeightSchema.TileSize;
@@ -48,7 +48,7 @@ internal static class TileStream
         for (int i = 0; i < modules.Count; i++)
         {
             float scale = ticket.Scaled ? modules[i].Scale : 1f;
-            using var cursor = modules[i].OpenTileCursor();
+            using var cursor = modules[i].OpenTiles();
             while (true)
             {
                 int n = cursor.Read(tileRows.AsSpan(count), tileCols.AsSpan(count), values.AsSpan(count * T));

@@ -82,7 +82,8 @@ public sealed partial class AdapterStore
     private int RemoveLeftovers(StoreManifest manifest)
     {
         int orphans = 0;
-        var live = manifest.Adapters.Where(a => a.Checkpoint != null).Select(a => a.Checkpoint!).ToHashSet(StringComparer.Ordinal);
+        var live = manifest.Adapters.Where(a => a.Checkpoint != null).SelectMany(a => new[] { a.Checkpoint!, SnapshotFileOf(a.Checkpoint!) })
+            .ToHashSet(StringComparer.Ordinal);
         foreach (var f in System.IO.Directory.EnumerateFiles(_checkpointDir))
             if (!live.Contains(Path.GetFileName(f))) { File.Delete(f); orphans++; }
         var tmp = Path.Combine(_dir, StoreManifest.FileName + ".tmp");
