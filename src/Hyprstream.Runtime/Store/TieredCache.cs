@@ -464,6 +464,7 @@ internal sealed class TieredCache : IDisposable
         {
             if (e.Pinned || e.Leases > 0 || e.Writing) return false;
             while (e.Tier != null) Demote(e);
+            RetireMapped(e); // its snapshot file is unmapped too (now, or by the last reader)
             return true;
         }
     }
