@@ -55,8 +55,9 @@ public sealed partial class AdapterStore
     /// The cache's cold-read callback (no cache lock held): maps the snapshot file of the adapter's checkpoint,
     /// rebuilding it first when it is missing or damaged; null when the adapter has no checkpoint yet.
     /// </summary>
-    private (AdapterSnapshot Snapshot, ulong Seq)? MapSnapshot(TieredCache.Entry e)
+    private (AdapterSnapshot Snapshot, ulong Seq)? MapSnapshot(TieredCache.Entry entry)
     {
+        if (entry.Owner is not { } e) return null;
         string? file;
         ulong seq;
         lock (_manifestLock) { file = e.CheckpointFile; seq = e.CheckpointSeq; }
@@ -105,8 +106,9 @@ public sealed partial class AdapterStore
     /// a grid), called without the cache's lock. Promoted from its snapshot file by copying leaves (a damaged or
     /// missing snapshot file is rebuilt from the `.vdb` first).
     /// </summary>
-    private SparseAdapter LoadFromCheckpoint(TieredCache.Entry e)
+    private SparseAdapter LoadFromCheckpoint(TieredCache.Entry entry)
     {
+        var e = entry.Owner ?? throw new InvalidOperationException($"adapter '{entry.Name}' has no store record (store invariant broken)");
         string? file;
         lock (_manifestLock) file = e.CheckpointFile;
         if (file == null) throw new InvalidOperationException($"adapter '{e.Name}' has no checkpoint and is not cached (store invariant broken)");
@@ -134,7 +136,7 @@ public sealed partial class AdapterStore
         var e = Find(name);
         while (true)
         {
-            var (lease, mapped) = _cache.AcquireRead(e);
+            var (lease, mapped) = _cache.AcquireRead(e.Cache);
             if (mapped == null)
             {
                 var l = lease!.Value;
@@ -151,7 +153,7 @@ public sealed partial class AdapterStore
                 lock (_manifestLock) file = e.CheckpointSeq == mapped.Seq ? e.CheckpointFile : null;
                 if (file != null) return (MapOrRebuild(name, file), mapped.Seq);
             }
-            catch (Exception ex) when (ex is IOException or StoreDamagedException && Volatile.Read(ref e.LastSeq) != mapped.Seq)
+            catch (Exception ex) when (ex is IOException or StoreDamagedException && e.LastSeq != mapped.Seq)
             {
                 // A newer checkpoint replaced the file meanwhile: read the adapter again.
             }

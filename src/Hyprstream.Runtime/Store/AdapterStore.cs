@@ -24,11 +24,11 @@ public sealed partial class AdapterStore : IDisposable
     private readonly string _dir, _walDir, _checkpointDir;
     private readonly StoreOptions _options;
     // Lock order: an adapter's Gate, then _metaLock, then the cache's lock, then _manifestLock. The cache calls back
-    // (cold loads, write-backs) under its lock, so those callbacks never take _metaLock.
+    // write-backs under its lock and cold loads and maps without it; none of them takes _metaLock.
     private readonly object _metaLock = new();
     private readonly object _manifestLock = new();
     private readonly object _checkpointLock = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TieredCache.Entry> _adapters = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StoredAdapter> _adapters = new(StringComparer.Ordinal);
     private readonly BloomFilter _bloom = new();
     // Checkpoint files of deleted or replaced adapters, deleted after the next manifest swap.
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _retired = new();
@@ -204,13 +204,11 @@ public sealed partial class AdapterStore : IDisposable
 
     private void InstallEntry(string name, string? baseModel, ulong seq, SparseAdapter adapter)
     {
-        var e = _cache.GetOrAdd(name);
-        e.Deleted = false; e.BaseModel = baseModel; e.CheckpointFile = null; e.CheckpointSeq = 0; e.Tags = []; e.Embedding = null;
-        e.Info = null;
+        var e = new StoredAdapter(name, _cache.GetOrAdd(name)) { BaseModel = baseModel };
         _adapters[name] = e;
         _bloom.Add(name);
-        _cache.MarkDirty(e, seq);
-        _cache.Install(e, adapter);
+        _cache.MarkDirty(e.Cache, seq);
+        _cache.Install(e.Cache, adapter);
     }
 
     /// <summary>Logs and applies one batch as one record; returns its sequence once it is durable (the acknowledgement).</summary>
@@ -247,7 +245,7 @@ public sealed partial class AdapterStore : IDisposable
         lock (e.Gate)
         {
             if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
-            var lease = _cache.Acquire(e, write: true);
+            var lease = _cache.Acquire(e.Cache, write: true);
             try
             {
                 using (lease.Adapter.WriteScope())
@@ -258,7 +256,7 @@ public sealed partial class AdapterStore : IDisposable
                     outcome = batch.ApplyTo(lease.Adapter);
                 }
                 // Outside the adapter's write lock (lock order: cache lock, then adapter lock); still under the gate.
-                _cache.MarkDirty(e, seq);
+                _cache.MarkDirty(e.Cache, seq);
             }
             finally { _cache.Release(lease, true); }
         }
@@ -322,7 +320,7 @@ public sealed partial class AdapterStore : IDisposable
             if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
             seq = Wal.Append(WalOp.Describe, name, payload);
             lock (_metaLock) { e.Tags = tags.ToArray(); e.Embedding = emb; }
-            _cache.MarkDirty(e, seq);
+            _cache.MarkDirty(e.Cache, seq);
         }
         Wal.WaitDurable(seq);
         return seq;
@@ -350,11 +348,11 @@ public sealed partial class AdapterStore : IDisposable
         return seq;
     }
 
-    private void DropAdapter(TieredCache.Entry e)
+    private void DropAdapter(StoredAdapter e)
     {
         e.Deleted = true;
         _adapters.TryRemove(e.Name, out _);
-        _cache.Remove(e);
+        _cache.Remove(e.Cache);
         // Its checkpoint file goes once a manifest that no longer names it is in place (the next checkpoint).
         if (Volatile.Read(ref e.CheckpointFile) is { } file) _retired.Enqueue(file);
     }
@@ -363,7 +361,7 @@ public sealed partial class AdapterStore : IDisposable
     public T Read<T>(string name, Func<SparseAdapter, T> reader)
     {
         var e = Find(name);
-        var lease = _cache.Acquire(e, write: false);
+        var lease = _cache.Acquire(e.Cache, write: false);
         try
         {
             using (lease.Adapter.ReadScope()) return reader(lease.Adapter);
@@ -381,7 +379,7 @@ public sealed partial class AdapterStore : IDisposable
     /// </summary>
     public AdapterReader OpenRead(string name)
     {
-        var (lease, mapped) = _cache.AcquireRead(Find(name));
+        var (lease, mapped) = _cache.AcquireRead(Find(name).Cache);
         return new AdapterReader(_cache, lease, mapped);
     }
 
@@ -409,7 +407,7 @@ public sealed partial class AdapterStore : IDisposable
     public ulong SequenceOf(string name)
     {
         var e = Find(name);
-        return Volatile.Read(ref e.LastSeq);
+        return e.LastSeq;
     }
 
     /// <summary>Drops the adapter from every cache tier (unsaved changes go to its checkpoint first); false when pinned or in use.</summary>
@@ -417,7 +415,7 @@ public sealed partial class AdapterStore : IDisposable
     {
         var e = Find(name);
         _ = Wal; // a write-back needs a writable store
-        return _cache.Evict(e);
+        return _cache.Evict(e.Cache);
     }
 
     /// <summary>Writes the adapter's current state as a standalone .vdb file (atomic: temp + fsync + rename).</summary>
@@ -427,13 +425,13 @@ public sealed partial class AdapterStore : IDisposable
         copy.Save(path, options);
     }
 
-    public void Pin(string name) => _cache.Pin(Find(name), true);
-    public void Unpin(string name) => _cache.Pin(Find(name), false);
-    public void Prefetch(string name) => _cache.Prefetch(Find(name));
-    public CacheTier? TierOf(string name) => _cache.TierOf(Find(name));
+    public void Pin(string name) => _cache.Pin(Find(name).Cache, true);
+    public void Unpin(string name) => _cache.Pin(Find(name).Cache, false);
+    public void Prefetch(string name) => _cache.Prefetch(Find(name).Cache);
+    public CacheTier? TierOf(string name) => _cache.TierOf(Find(name).Cache);
     public IReadOnlyList<string> LruOrder(CacheTier tier) => _cache.LruOrder(tier);
 
-    private TieredCache.Entry Find(string name)
+    private StoredAdapter Find(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -476,9 +474,9 @@ public sealed partial class AdapterStore : IDisposable
     {
         var maxSeq = Wal.LastSequence;
         var newSegment = Wal.Rotate();
-        List<TieredCache.Entry> dirty;
+        List<StoredAdapter> dirty;
         dirty = _adapters.Values.Where(e => e.Dirty).ToList();
-        var done = new List<(TieredCache.Entry E, string File, ulong Seq)>();
+        var done = new List<(StoredAdapter E, string File, ulong Seq)>();
         try
         {
             foreach (var e in dirty)
@@ -488,7 +486,7 @@ public sealed partial class AdapterStore : IDisposable
                 lock (e.Gate)
                 {
                     if (e.Deleted) continue;
-                    copy = _cache.CloneState(e);
+                    copy = _cache.CloneState(e.Cache);
                     seq = e.LastSeq;
                 }
                 using (copy) done.Add((e, SaveCheckpoint(copy, seq), seq));
@@ -529,7 +527,7 @@ public sealed partial class AdapterStore : IDisposable
                 throw;
             }
         }
-        foreach (var (e, _, seq) in done) _cache.MarkCheckpointed(e, seq);
+        foreach (var (e, _, seq) in done) _cache.MarkCheckpointed(e.Cache, seq);
         foreach (var f in obsolete.Distinct()) DeleteCheckpointFiles(f);
         Wal.DeleteBefore(newSegment);
         Interlocked.Increment(ref _checkpoints);
@@ -574,8 +572,9 @@ public sealed partial class AdapterStore : IDisposable
     }
 
     /// <summary>Called by the cache (under its lock) when a changed adapter leaves it: checkpoint it and swap the manifest.</summary>
-    private void WriteBack(TieredCache.Entry e, SparseAdapter state)
+    private void WriteBack(TieredCache.Entry entry, SparseAdapter state)
     {
+        var e = entry.Owner ?? throw new InvalidOperationException($"adapter '{entry.Name}' has no store record (store invariant broken)");
         var file = SaveCheckpoint(state, e.LastSeq);
         string? old;
         lock (_manifestLock)
@@ -585,7 +584,7 @@ public sealed partial class AdapterStore : IDisposable
             e.CheckpointSeq = e.LastSeq;
             WriteManifestLocked(Math.Max(Wal.LastSequence, e.LastSeq));
         }
-        e.Dirty = false;
+        entry.Dirty = false;
         if (old != null && old != file) DeleteCheckpointFiles(old);
     }
 

@@ -29,20 +29,12 @@ internal sealed class TieredCache : IDisposable
         public bool Writing;
         public bool Pinned;
         public bool DisposeOnRelease; // removed while leased: the last lease frees the decoded adapter
-        public MappedSnapshot? Mapped; // its snapshot file, mapped, while that file holds its state
         public int ColdHits;
         public bool Dirty;
         public ulong LastSeq;
-        // The store's bookkeeping for this adapter (guarded by Gate and the store's manifest lock).
-        public readonly object Gate = new();
-        public bool Deleted;
-        public string? BaseModel;
-        public string? CheckpointFile;
-        public ulong CheckpointSeq;
-        public string[] Tags = [];
-        public byte[]? Embedding;
-        public AdapterInfo? Info;   // the store's cached description, valid while InfoSeq == LastSeq
-        public ulong InfoSeq;
+        public MappedSnapshot? Mapped; // its snapshot file, mapped, while that file holds its state
+        /// <summary>The store's record of the adapter (its checkpoint, gate, description): what the callbacks need.</summary>
+        public StoredAdapter? Owner;
     }
 
     /// <summary>A decoded adapter on loan; <see cref="Private"/> copies are disposed when the lease ends.</summary>
@@ -256,7 +248,7 @@ internal sealed class TieredCache : IDisposable
             if (wrote) e.Writing = false;
             if (lease.Private)
             {
-                if (wrote && !e.Deleted)
+                if (wrote && IsLive(e))
                 {
                     // The writer changed a private copy: it replaces the adapter's state below L1.
                     var frame = Encode(lease.Adapter);
