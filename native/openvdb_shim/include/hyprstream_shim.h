@@ -237,6 +237,10 @@ HS_API hs_status hs_nano_read(const char* path, hs_nano** out);
  * page: do it for files this process did not write. The file must not be changed while mapped (the store only ever
  * replaces snapshot files by rename, which keeps a mapped old file intact). */
 HS_API hs_status hs_nano_map(const char* path, int32_t verify_checksum, hs_nano** out);
+/* (ABI 1.4) The origin (x, y, z) of every leaf, xyz[3*i .. 3*i+2] for leaf i (count = leaf_count), found from the
+ * lower nodes' child masks and child references without reading any leaf: indexing a mapped snapshot so touches
+ * only its internal nodes' pages, not the whole file. */
+HS_API hs_status hs_nano_leaf_origins(const hs_nano* nano, int32_t* xyz, int64_t count);
 /* (ABI 1.4) A writable grid with the snapshot's contents, made by copying whole leaves (values and active masks):
  * the promotion of a read-only snapshot for writing. Float32 snapshots only (Fp16 is lossy: HS_ERR_INVALID_ARGUMENT). */
 HS_API hs_status hs_grid_from_nano(const hs_nano* nano, hs_grid** out);

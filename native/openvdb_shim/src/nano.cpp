@@ -355,6 +355,39 @@ HS_API hs_status hs_nano_map(const char* path, int32_t verify_checksum, hs_nano*
     });
 }
 
+HS_API hs_status hs_nano_leaf_origins(const hs_nano* nano, int32_t* xyz, int64_t count) {
+    return guarded([&] {
+        const auto& n = need(nano, "nano");
+        need(xyz, "xyz");
+        const auto* g = reinterpret_cast<const nanovdb::GridData*>(n.handle.data());
+        auto walk = [&](const auto* grid) {
+            const auto& tree = grid->tree();
+            const uint32_t leaves = tree.nodeCount(0), lowerCount = tree.nodeCount(1);
+            if (count != int64_t(leaves))
+                fail(HS_ERR_INVALID_ARGUMENT, "the snapshot has " + std::to_string(leaves) + " leaves, not " + std::to_string(count));
+            if (leaves == 0) return;
+            const auto* first = tree.template getFirstNode<0>();
+            const auto* lowers = tree.template getFirstNode<1>();
+            std::vector<uint8_t> seen(leaves, 0);
+            // Only the lower nodes are read (their bounding box, child mask and child table): not one leaf page.
+            for (uint32_t i = 0; i < lowerCount; ++i) {
+                const auto& lower = lowers[i];
+                for (auto it = lower.data()->mChildMask.beginOn(); it; ++it) {
+                    const uint64_t at = uint64_t(lower.data()->getChild(*it) - first);  // inside the leaf section: checked when adopted
+                    if (seen[at]) fail(HS_ERR_INVALID_DATA, "leaf " + std::to_string(at) + " is referenced twice");
+                    seen[at] = 1;
+                    const auto o = lower.offsetToGlobalCoord(*it);
+                    xyz[3 * at] = o[0]; xyz[3 * at + 1] = o[1]; xyz[3 * at + 2] = o[2];
+                }
+            }
+            for (uint32_t i = 0; i < leaves; ++i)
+                if (!seen[i]) fail(HS_ERR_INVALID_DATA, "leaf " + std::to_string(i) + " is referenced by no lower node");
+        };
+        if (g->mGridType == nanovdb::GridType::Float) walk(reinterpret_cast<const nanovdb::NanoGrid<float>*>(n.handle.data()));
+        else walk(reinterpret_cast<const nanovdb::NanoGrid<nanovdb::Fp16>*>(n.handle.data()));
+    });
+}
+
 HS_API hs_status hs_grid_from_nano(const hs_nano* nano, hs_grid** out) {
     return guarded([&] {
         need(out, "out");

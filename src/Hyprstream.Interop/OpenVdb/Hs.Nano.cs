@@ -19,6 +19,7 @@ internal static unsafe partial class Hs
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int hs_nano_read(string path, out NanoHandle nano);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int hs_nano_map(string path, int verifyChecksum, out NanoHandle nano);
     [LibraryImport(Lib)] internal static partial int hs_grid_from_nano(NanoHandle nano, out GridHandle grid);
+    [LibraryImport(Lib)] internal static partial int hs_nano_leaf_origins(NanoHandle nano, int* xyz, long count);
 
     internal static string NanoTable(NanoHandle nano) => ReadString((byte* b, int c, out int r) => hs_nano_table(nano, b, c, out r));
 }

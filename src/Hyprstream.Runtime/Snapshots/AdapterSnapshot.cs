@@ -304,12 +304,12 @@ public sealed unsafe class AdapterSnapshot : IDisposable
         var slots = new long[count];
         var leaves = new int[count];
         var starts = _modules.Select(m => m.SlotBase).ToArray();
+        // The origins come from the lower nodes (no leaf page is touched: a mapped file stays unread until used).
+        var origins = new int[checked(count * 3)];
+        if (count > 0) fixed (int* o = origins) Status.Check(Hs.hs_nano_leaf_origins(_nano, o, count));
         for (int i = 0; i < count; i++)
         {
-            int* o = (int*)(Data + _info.LeafOffset + (long)i * _info.LeafBytes);
-            // NanoVDB keeps the leaf's bounding-box minimum there (its active voxels' per-axis minimum); the leaf's
-            // origin is that rounded down to a multiple of 8, as LeafNode::origin() computes it.
-            int x = o[0] & ~7, y = o[1] & ~7, z = o[2] & ~7;
+            int x = origins[3 * i], y = origins[3 * i + 1], z = origins[3 * i + 2];
             if (x < 0 || y < 0 || z < 0)
                 throw new InvalidDataException($"{source}: leaf {i} has origin ({x}, {y}, {z}), which is not a tile of the {TileMapping.Name} mapping");
             slots[i] = TileMapping.OriginSlot(x, y, z);
