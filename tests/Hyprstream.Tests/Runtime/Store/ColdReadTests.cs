@@ -233,4 +233,21 @@ public sealed class ColdReadTests
         Assert.That(cold.Snapshot[V][63, 127], Is.EqualTo(3f));
         Assert.That(s.TierOf("a"), Is.Null);
     }
+
+    [Test]
+    public void MapAndPromotion_RefuseBadInput_WithClearErrors()
+    {
+        using var dir = new TempDir();
+        var missing = Path.Combine(dir.Path, "none.nvdb");
+        Assert.Throws<FileNotFoundException>(() => AdapterSnapshot.Map(missing));
+        var notSnapshot = Path.Combine(dir.Path, "text.nvdb");
+        File.WriteAllText(notSnapshot, new string('x', 100));
+        Assert.That(Assert.Throws<InvalidDataException>(() => AdapterSnapshot.Map(notSnapshot))!.Message, Does.Contain("wrong magic"));
+        using var a = Content().Build("a", null, validate: true);
+        var fp16 = Path.Combine(dir.Path, "a16.nvdb");
+        using (var snap = AdapterSnapshot.Create(a, SnapshotPrecision.Fp16)) snap.Save(fp16);
+        using var mapped = AdapterSnapshot.Map(fp16);
+        Assert.That(Assert.Throws<ArgumentException>(() => mapped.ToAdapter())!.Message, Does.Contain("float32"));
+        Assert.That(mapped[V][63, 127], Is.EqualTo(3f).Within(1e-3), "an Fp16 file still reads, mapped");
+    }
 }
