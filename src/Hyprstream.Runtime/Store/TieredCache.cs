@@ -182,10 +182,11 @@ internal sealed class TieredCache : IDisposable
     {
         while (true)
         {
+            bool decoded;
             lock (_lock)
             {
-                if (e.Tier != null || _mapCold == null) return (Acquire(e, write: false), null);
-                if (e.Mapped is { Retired: false } m && m.Seq == e.LastSeq)
+                decoded = e.Tier != null || _mapCold == null;
+                if (!decoded && e.Mapped is { Retired: false } m && m.Seq == e.LastSeq)
                 {
                     _lookups++;
                     _snapshotHits++;
@@ -193,8 +194,10 @@ internal sealed class TieredCache : IDisposable
                     return (null, m);
                 }
             }
+            // Acquire decodes (L2/L3) or loads without the cache's lock; it must not be called holding it.
+            if (decoded) return (Acquire(e, write: false), null);
             // The file is mapped and checked without the cache's lock: other adapters' reads and writes go on.
-            if (_mapCold(e) is not { } got) lock (_lock) return (Acquire(e, write: false), null);
+            if (_mapCold(e) is not { } got) return (Acquire(e, write: false), null);
             lock (_lock)
             {
                 // Installed only if the adapter is still in no tier at the state the file holds; else try again.
