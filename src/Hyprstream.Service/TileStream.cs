@@ -8,8 +8,9 @@ namespace Hyprstream.Service;
 
 /// <summary>
 /// The tile form of a DoGet: each module's stored 8×64 tiles copied whole from the native grid into reusable
-/// arrays (<see cref="ITileCursor"/>: from the grid, or from the mapped snapshot in place), <paramref name="batchTiles"/> tiles per record batch, as float32 or narrowed
-/// to float16 / bfloat16 when the ticket asks (2 bytes per weight on the wire).
+/// arrays (<see cref="TileCursor"/>), batchTiles tiles per record batch, as float32 or narrowed
+/// to float16 / bfloat16 when the ticket asks (2 bytes per weight on the wire). A cold adapter's modules are read the
+/// same way from its mapped snapshot file (<see cref="ITileCursor"/>), in place.
 /// </summary>
 internal static class TileStream
 {
