@@ -9,9 +9,9 @@ namespace Hyprstream.Service;
 /// <summary>
 /// The tile form of a DoGet: each module's stored 8×64 tiles copied whole from the native grid into reusable
 /// arrays (<see cref="TileCursor"/>), batchTiles tiles per record batch, as float32 or narrowed
-/// to float16 / bfloat16 when the ticket asks (2 bytes per weight on the wire). A cold adapter's modules are read the
-/// same way from its mapped snapshot file (<see cref="ITileCursor"/>), in place.
+/// to float16 / bfloat16 when the ticket asks (2 bytes per weight on the wire).
 /// </summary>
+/// <remarks>A cold adapter's modules are read the same way from its mapped snapshot file (<see cref="ITileCursor"/>), in place.</remarks>
 internal static class TileStream
 {
     public static async Task SendAsync(FlightDataWriter writer, Schema schema, StringArray dictionary, IReadOnlyList<IModuleSource> modules,
