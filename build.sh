@@ -3,6 +3,9 @@
 #   ./build.sh          build everything (fast when nothing changed)
 #   ./build.sh test     build, then run all tests (dotnet test)
 #   ./build.sh native   build only the native library
+#   ./build.sh pack     build, then the NuGet packages into artifacts/packages/: Hyprstream (Runtime + Interop + the
+#                       native libraries), Hyprstream.Flight, Hyprstream.Service, the Hyprstream.Tool .NET tool
+#                       (+ .snupkg symbols). `./build.sh test` packs too: the packaging tests install them.
 #   ./build.sh kernels-check   build, then check the kernels with the CUDA toolkit's tools (no GPU needed): both PTX
 #                       builds (clang, nvcc) through ptxas for sm_80/sm_90 (no spills), the fatbin's contents, and a
 #                       configure whose nvcc fails still building the PTX. Needs nvcc, ptxas, cuobjdump; CI runs it.
@@ -17,6 +20,7 @@ MODE=${1:-build}
 CONFIG=${CONFIG:-Release}
 NATIVE_BUILD="$ROOT/build/native"
 NATIVE_OUT="$ROOT/.artifacts/native"
+PACKAGES="$ROOT/artifacts/packages"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -47,6 +51,8 @@ deps() {
       apt_install python3-openvdb libopenvdb-tools python3-numpy
       # The independent Arrow Flight client (tests/interop) runs on Node.js.
       command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+      # The observability tests: a real Prometheus (and promtool) scraping `serve --metrics`, and `top` under tmux.
+      apt_install prometheus tmux
     fi
   fi
   if ! command -v dotnet >/dev/null 2>&1; then
@@ -76,6 +82,10 @@ native() {
   fi
   mkdir -p "$NATIVE_OUT"
   cp -u "$NATIVE_BUILD/libhyprstream_native.so" "$NATIVE_OUT/"
+  # Every shared library the shim needs (but glibc and the C++ runtime .NET itself loads) beside it, found through
+  # its RPATH $ORIGIN, and THIRD-PARTY-NOTICES.txt: the repository build runs on the same files the packages ship.
+  "$ROOT/packaging/bundle-native.sh" "$NATIVE_BUILD/libhyprstream_native.so" "$NATIVE_OUT" > "$NATIVE_BUILD/bundle.log" \
+    || { cat "$NATIVE_BUILD/bundle.log" >&2; exit 1; }
   # The CUDA kernels, loaded at run time by the CUDA backend: the PTX (clang-14) always; where nvcc works also the
   # fatbin (loaded first: SASS for sm_80/sm_90) and nvcc's PTX (for the tests). No stale copies of the optional ones.
   test -f "$NATIVE_BUILD/hyprstream_kernels.ptx" || { echo "PTX build failed (is clang-14 installed?)" >&2; exit 1; }
@@ -127,15 +137,28 @@ managed() {
   dotnet build "$ROOT/Hyprstream.sln" -c "$CONFIG" -nologo -clp:ErrorsOnly -v:q
 }
 
+pack() {
+  if grep -q NOTICE-MISSING "$NATIVE_OUT/THIRD-PARTY-NOTICES.txt"; then
+    grep NOTICE-MISSING "$NATIVE_OUT/THIRD-PARTY-NOTICES.txt" >&2
+    echo "pack: a bundled library has no licence notice (above); add it to $NATIVE_OUT/THIRD-PARTY-NOTICES.txt's sources" >&2
+    exit 1
+  fi
+  say "packing into artifacts/packages"
+  rm -rf "$PACKAGES"
+  dotnet pack "$ROOT/Hyprstream.sln" -c "$CONFIG" --no-build -nologo -clp:ErrorsOnly -v:q -o "$PACKAGES"
+  ls "$PACKAGES"
+}
+
 case "$MODE" in
   build) deps; native; managed ;;
+  pack) deps; native; managed; pack ;;
   native) deps; native ;;
   kernels-check) deps; native; kernels_check ;;
   test)
-    deps; native; managed
+    deps; native; managed; pack
     interop
     say "running tests"
     dotnet test "$ROOT/Hyprstream.sln" -c "$CONFIG" --no-build -nologo -v:q --logger "console;verbosity=normal" ${TEST_FILTER:+--filter "$TEST_FILTER"}
     ;;
-  *) echo "usage: ./build.sh [build|test|native|kernels-check]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [build|test|pack|native|kernels-check]" >&2; exit 2 ;;
 esac

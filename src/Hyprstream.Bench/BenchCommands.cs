@@ -19,7 +19,28 @@ public static class BenchCommands
         bench.Subcommands.Add(Flight(flightTarget));
         bench.Subcommands.Add(Apply());
         bench.Subcommands.Add(Store());
+        bench.Subcommands.Add(MetricsExporters());
         return bench;
+    }
+
+    private static Command MetricsExporters()
+    {
+        var events = new Option<int>("--events") { Description = "Flight call ends recorded per run", DefaultValueFactory = _ => 2_000_000 };
+        var threads = new Option<int>("--threads") { Description = "threads recording at once", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var cmd = new Command("metrics", "Prometheus exporters compared: the hot-path cost of OpenTelemetry's and prometheus-net's, against no listener") { events, threads };
+        cmd.SetAction(r =>
+        {
+            int n = r.GetValue(events), t = r.GetValue(threads);
+            if (n < 1000 || t < 1) throw new ArgumentException("--events must be at least 1000 and --threads at least 1");
+            var rows = MetricsExporterBenchmark.Run(n, t, msg => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"));
+            if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
+            var table = new Table().AddColumns("exporter", "metric", "value", "unit");
+            foreach (var row in rows) table.AddRow(Markup.Escape(row.Exporter), Markup.Escape(row.Metric), row.Value.ToString(row.Value >= 100 ? "F0" : "F1"), row.Unit);
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(Environment.ProcessorCount + " cores, " + System.Runtime.InteropServices.RuntimeInformation.OSDescription)}[/]");
+            return 0;
+        });
+        return cmd;
     }
 
     private static Command Store()

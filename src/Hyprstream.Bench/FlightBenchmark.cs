@@ -70,9 +70,19 @@ internal static class FlightBenchmark
         AddTransfer(rows, "ours (C#)", "row DoPut (set), durable", rowPut, n, null, null);
 
         progress($"durable tile DoPut with our client (batches of 256 tiles, {target.Description})");
-        var tilePut = await DoPut(client, "bench-put-tiles", modules, TileBatches(data, 256));
+        var tiles = TileBatches(data, 256);
+        var tilePut = await DoPut(client, "bench-put-tiles", modules, tiles);
         await Expect(client, "bench-put-tiles", n);
         AddTransfer(rows, "ours (C#)", "tile DoPut (set), durable", tilePut, n, ">= 40 M", "<= 4.1");
+
+        // The cost of instrumentation: the same transfers against a service with metrics off and one with them on.
+        rows.AddRange(await MetricsOverhead.RunAsync(start, System.IO.Path.Combine(workDir, "bench.vdb"), workDir, batchRows, n,
+            async (c, t) =>
+            {
+                var p = await DoGet(c, t);
+                return p.Weights == n ? p.Seconds : throw new InvalidOperationException($"DoGet returned {p.Weights} weights, expected {n}");
+            },
+            async (c, name) => (await DoPut(c, name, modules, tiles)).Seconds, progress));
 
         if (nodeScript != null)
         {

@@ -27,6 +27,7 @@ public static class Program
         root.Subcommands.Add(SynthCommand.Create());
         root.Subcommands.Add(IndexCommands.Create());
         root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(TopCommand.Create());
         root.Subcommands.Add(Hyprstream.Bench.BenchCommands.Create(BenchTargets.StartFlightService));
         root.Subcommands.Add(VersionCommand.Create());
         root.Subcommands.Add(SelfTestCommand.Create());

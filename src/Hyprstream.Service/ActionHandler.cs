@@ -17,7 +17,7 @@ namespace Hyprstream.Service;
 /// admin: checkpoint, rescan; write: the rest), checked before its body is read. A tenant caller names adapters
 /// without its prefix and gets them back so (<see cref="Caller"/>); store-wide numbers are for unscoped callers.
 /// </summary>
-public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexService? index = null)
+public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexService? index = null, FlightMetrics? metrics = null)
 {
     private AdapterStore Store => data.Store;
 
@@ -77,7 +77,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
             "rescan" => await Offload(Rescan),
             "index-upsert" => Indexes().Upsert(body, Store.Contains, caller),
             "index-remove" => Indexes().Remove(body, caller),
-            "search" => Indexes().Search(body, caller),
+            "search" => Search(body, caller),
             _ => throw ErrorMapping.Status(StatusCode.InvalidArgument, $"unknown action {StatusText.Quote(action.Type)} (ListActions lists them)"),
         };
         await responses.WriteAsync(new Result { Body = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(result)) });
@@ -85,6 +85,14 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
 
     /// <summary>Runs blocking store work (file reads, fsync waits) off the request's thread.</summary>
     private static Task<object> Offload(Func<object> work) => Task.Run(work);
+
+    private object Search(JsonObject body, Caller caller)
+    {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var found = Indexes().Search(body, caller);
+        metrics?.Searched(started);
+        return found;
+    }
 
     private IndexService Indexes() => index ?? throw ErrorMapping.Status(StatusCode.Unimplemented, "this server has no adapter index");
 

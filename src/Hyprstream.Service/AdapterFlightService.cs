@@ -23,14 +23,17 @@ public sealed class AdapterFlightService
     private readonly AdapterStore _store;
     private readonly IndexService? _index;
 
-    public AdapterFlightService(ServiceStore data, ServiceStats stats, int batchRows = 16384, IndexService? index = null)
+    public AdapterFlightService(ServiceStore data, ServiceStats stats, int batchRows = 16384, IndexService? index = null, FlightMetrics? metrics = null)
     {
         _store = data.Store;
         BatchRows = batchRows;
         _index = index;
-        Put = new PutHandler(data.Store, stats);
-        Actions = new ActionHandler(data, stats, index);
+        _metrics = metrics;
+        Put = new PutHandler(data.Store, stats, metrics);
+        Actions = new ActionHandler(data, stats, index, metrics);
     }
+
+    private readonly FlightMetrics? _metrics;
 
     public PutHandler Put { get; }
     public ActionHandler Actions { get; }
@@ -247,6 +250,7 @@ public sealed class AdapterFlightService
         if (ticket.Form == WeightSchema.TileForm)
         {
             await TileStream.SendAsync(writer, schema, dictionary, modules, ticket, BatchTiles, context.CancellationToken);
+            _metrics?.SentWeights(modules.Sum(x => x.ActiveCount));
             return;
         }
         var builder = new WeightBatchBuilder(schema, dictionary, BatchRows);
@@ -258,6 +262,7 @@ public sealed class AdapterFlightService
                 if (builder.Full) await SendAsync(writer, builder, context.CancellationToken);
         }
         if (builder.Count > 0) await SendAsync(writer, builder, context.CancellationToken);
+        _metrics?.SentWeights(modules.Sum(x => x.ActiveCount));
     }
 
     private static async Task SendAsync(FlightDataWriter writer, WeightBatchBuilder builder, CancellationToken ct)

@@ -1,8 +1,5 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
-using Grpc.AspNetCore.Server.Model;
-using Grpc.Health.V1;
-using Grpc.HealthCheck;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -11,33 +8,41 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Hyprstream.Flight.Rpc;
 
 namespace Hyprstream.Service;
 
 /// <summary>
-/// The whole service wired together: store, Flight handlers, auth, and grpc-dotnet on Kestrel — HTTP/2 only
-/// (prior-knowledge h2c) without a certificate, TLS (HTTP/2 via ALPN) with one — plus the standard gRPC health
-/// service (grpc.health.v1: SERVING for "" and the Flight service once the store is open).
+/// The whole service wired together for `hyprstream serve`: <see cref="HyprstreamFlightServiceCollectionExtensions.AddHyprstreamFlight"/>
+/// and <see cref="HyprstreamFlightEndpointExtensions.MapHyprstreamFlight"/> (store, Flight handlers, auth, the
+/// standard gRPC health service following <see cref="Service.Readiness"/>, and with
+/// <see cref="FlightServiceOptions.Metrics"/> the metrics listener, <see cref="MetricsEndpoint"/>) on grpc-dotnet's
+/// own Kestrel — HTTP/2 only (prior-knowledge h2c) without a certificate, TLS (HTTP/2 via ALPN) with one — refusing a
+/// non-loopback address without tokens.
 /// </summary>
 public sealed class FlightServiceHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly HealthServiceImpl _health;
+    private readonly FlightServiceLifetime _lifetime;
 
-    private FlightServiceHost(WebApplication app, HealthServiceImpl health, Uri address, string bound, ServiceStore store, TokenAuth auth, IndexService index)
+    private FlightServiceHost(WebApplication app, Uri address, string bound, ServiceStore store, TokenAuth auth, IndexService index, FlightServiceLifetime lifetime)
     {
         _app = app;
-        _health = health;
         Address = address;
         BoundAuthority = bound;
         Store = store;
         Auth = auth;
         Index = index;
+        _lifetime = lifetime;
     }
 
     /// <summary>The adapter-routing index of the data directory (actions index-upsert, index-remove, search).</summary>
     public IndexService Index { get; }
+
+    /// <summary>The /metrics, /healthz, /readyz listener (`--metrics`); null when metrics are off.</summary>
+    public MetricsEndpoint? Metrics => _lifetime.Metrics;
+
+    /// <summary>Ready to serve (see <see cref="Service.Readiness"/>), and why (not).</summary>
+    public (bool Ready, string Reason) Readiness => _lifetime.Readiness.Check();
 
     /// <summary>Where clients on this machine connect (a wildcard bind is given as loopback), e.g. http://127.0.0.1:50051.</summary>
     public Uri Address { get; }
@@ -52,83 +57,57 @@ public sealed class FlightServiceHost : IAsyncDisposable
 
     public static async Task<FlightServiceHost> StartAsync(FlightServiceOptions options)
     {
-        var auth = new TokenAuth(options.Tokens, options.Grants);
-        if (!IPAddress.IsLoopback(options.Listen.Address) && !auth.Enabled)
-            throw new ArgumentException($"listening on {options.Listen} (not loopback) needs at least one token: set HYPRSTREAM_TOKENS, pass --token or --tokens-file");
-        var store = new ServiceStore(options.DataDirectory, options.Store, options.Log);
-        IndexService? index = null;
-        WebApplication? app = null;
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.Logging.ClearProviders();
+        // The same pair a host app uses (AddHyprstreamFlight / MapHyprstreamFlight): one code path.
+        builder.Services.AddRouting();
+        builder.Services.AddHyprstreamFlight(options);
+        X509Certificate2? cert = options.CertificatePath == null ? null
+            : X509CertificateLoader.LoadPkcs12FromFile(options.CertificatePath, options.CertificatePassword);
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(o =>
+        {
+            o.ConfigureHyprstreamFlightLimits();
+            o.Listen(options.Listen, listen =>
+            {
+                // Kestrel would fall back to HTTP/1.1 on an unencrypted Http1AndHttp2 endpoint, which gRPC clients cannot use.
+                if (cert == null) listen.Protocols = HttpProtocols.Http2;
+                else
+                {
+                    listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    listen.UseHttps(cert);
+                }
+            });
+        });
+        var app = builder.Build();
         try
         {
-            var (imported, failed) = store.Rescan();
-            options.Log?.Invoke($"data directory {store.DataDirectory}: {store.Store.Names.Count} adapters in the store ({imported.Count} .vdb files imported, {failed.Count} not served), fsync {store.Store.Fsync}");
-            index = new IndexService(store.DataDirectory);
-            var flights = new AdapterFlightService(store, new ServiceStats(), options.BatchRows, index);
-            var endpoints = new FlightEndpoints(flights, auth, (method, e) => options.Log?.Invoke($"{method}: {e}"));
-            X509Certificate2? cert = options.CertificatePath == null ? null
-                : X509CertificateLoader.LoadPkcs12FromFile(options.CertificatePath, options.CertificatePassword);
-            var health = new HealthServiceImpl();
-
-            var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-            builder.Logging.ClearProviders();
-            builder.WebHost.UseKestrelCore().ConfigureKestrel(o =>
-            {
-                o.AddServerHeader = false;
-                // Large flow-control windows: a DoGet streams tens of MB and the default 96 KB stream window stalls it on real networks.
-                o.Limits.Http2.InitialConnectionWindowSize = 32 << 20;
-                o.Limits.Http2.InitialStreamWindowSize = 16 << 20;
-                o.Limits.Http2.MaxFrameSize = 1 << 20;
-                o.Limits.Http2.MaxStreamsPerConnection = 1000;
-                o.Listen(options.Listen, listen =>
-                {
-                    // Kestrel would fall back to HTTP/1.1 on an unencrypted Http1AndHttp2 endpoint, which gRPC clients cannot use.
-                    if (cert == null) listen.Protocols = HttpProtocols.Http2;
-                    else
-                    {
-                        listen.Protocols = HttpProtocols.Http1AndHttp2;
-                        listen.UseHttps(cert);
-                    }
-                });
-            });
-            builder.Services.AddRouting();
-            builder.Services.AddGrpc(o =>
-            {
-                o.MaxReceiveMessageSize = options.MaxMessageSize;
-                o.MaxSendMessageSize = null;
-            });
-            builder.Services.AddSingleton(endpoints);
-            builder.Services.AddSingleton<IServiceMethodProvider<FlightEndpoints>>(new FlightEndpoints.Provider(endpoints));
-            builder.Services.AddSingleton(health);
-            app = builder.Build();
+            var auth = app.Services.GetRequiredService<TokenAuth>();
+            if (!IPAddress.IsLoopback(options.Listen.Address) && !auth.Enabled)
+                throw new ArgumentException($"listening on {options.Listen} (not loopback) needs at least one token: set HYPRSTREAM_TOKENS, pass --token or --tokens-file");
             app.UseRouting();
-            app.MapGrpcService<FlightEndpoints>();
-            app.MapGrpcService<HealthServiceImpl>();
+            app.MapHyprstreamFlight();
             await app.StartAsync().ConfigureAwait(false);
             var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             var uri = new Uri(bound.Replace("[::]", "localhost").Replace("0.0.0.0", "127.0.0.1"));
-            health.SetStatus("", HealthCheckResponse.Types.ServingStatus.Serving);
-            health.SetStatus(FlightMethods.Service, HealthCheckResponse.Types.ServingStatus.Serving);
-            return new FlightServiceHost(app, health, uri, new Uri(bound).Authority, store, auth, index);
+            app.Services.GetRequiredService<FlightLoggers>().Create("Hyprstream.Service").LogInformation("serving Arrow Flight at {Address}", bound);
+            return new FlightServiceHost(app, uri, new Uri(bound).Authority, app.Services.GetRequiredService<ServiceStore>(), auth,
+                app.Services.GetRequiredService<IndexService>(), app.Services.GetRequiredService<FlightServiceLifetime>());
         }
         catch
         {
-            if (app != null) await app.DisposeAsync();
-            index?.Dispose();
-            store.Dispose();
+            // Disposing the app disposes what it opened (the store and the index are its singletons).
+            await app.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
 
     public Task WaitForShutdownAsync(CancellationToken ct) => _app.WaitForShutdownAsync(ct);
 
+    /// <summary>Stops the server (the health service says NOT_SERVING first), then disposes the store and the index.</summary>
     public async ValueTask DisposeAsync()
     {
-        _health.SetStatus("", HealthCheckResponse.Types.ServingStatus.NotServing);
-        _health.SetStatus(FlightMethods.Service, HealthCheckResponse.Types.ServingStatus.NotServing);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try { await _app.StopAsync(cts.Token).ConfigureAwait(false); } catch (OperationCanceledException) { }
         await _app.DisposeAsync().ConfigureAwait(false);
-        Index.Dispose();
-        Store.Dispose();
     }
 }

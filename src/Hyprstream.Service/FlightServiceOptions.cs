@@ -8,6 +8,8 @@ namespace Hyprstream.Service;
 public sealed record FlightServiceOptions
 {
     public required string DataDirectory { get; init; }
+    /// <summary>Where `hyprstream serve` (<see cref="FlightServiceHost"/>) listens; a host app using
+    /// AddHyprstreamFlight configures its own Kestrel and ignores this (and the certificate options).</summary>
     public IPEndPoint Listen { get; init; } = new(IPAddress.Loopback, 50051);
     /// <summary>Admin tokens (--token, HYPRSTREAM_TOKENS): full access, as the single-token mode always meant.</summary>
     public IReadOnlyCollection<string> Tokens { get; init; } = [];
@@ -19,5 +21,10 @@ public sealed record FlightServiceOptions
     public int BatchRows { get; init; } = 16384;
     /// <summary>The durable store's fsync policy, cache budgets and snapshot threshold.</summary>
     public StoreOptions Store { get; init; } = new();
+    /// <summary>One line per log event, when no <see cref="Loggers"/> are given (tests, benchmarks).</summary>
     public Action<string>? Log { get; init; }
+    /// <summary>Where the service logs (`serve --log-format`); null: <see cref="Log"/>, else nowhere.</summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? Loggers { get; init; }
+    /// <summary>`--metrics`: where to serve GET /metrics, /healthz and /readyz over HTTP/1.1; null: no metrics at all.</summary>
+    public IPEndPoint? Metrics { get; init; }
 }

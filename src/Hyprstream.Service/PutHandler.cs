@@ -20,7 +20,7 @@ namespace Hyprstream.Service;
 /// update. A batch's PutResult is sent only once its record is durable under the store's fsync policy; while one
 /// fsync runs, later batches are logged, and the next fsync covers them all (group commit).
 /// </summary>
-public sealed class PutHandler(AdapterStore store, ServiceStats stats)
+public sealed class PutHandler(AdapterStore store, ServiceStats stats, FlightMetrics? metrics = null)
 {
     private sealed record PutCommand(string Adapter, string Mode, bool Create, string? BaseModel, List<ModuleSpec> Modules);
     private sealed record ModuleSpec(string Name, int Rows, int Cols, float Scale);
@@ -73,6 +73,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats)
                     var (storeBatch, weights) = form == WeightSchema.TileForm ? TileBatch(batch, mode, index) : RowBatch(batch, mode, index);
                     var seq = Log(cmd.Adapter, storeBatch, index);
                     stats.Written(weights, caller.Tenant);
+                    metrics?.Written(weights);
                     var ack = JsonSerializer.SerializeToUtf8Bytes(new { batch = index, rows = batch.Length, mode, adapter = shown, version = seq });
                     await acks.Writer.WriteAsync((seq, ack));
                 }

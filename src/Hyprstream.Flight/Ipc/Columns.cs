@@ -13,7 +13,7 @@ public static class Columns
     public static Int16Array Int16(short[] values, int count) => new(ArrayMemory<short>.Buffer(values, count), ArrowBuffer.Empty, count, 0, 0);
     public static FloatArray Float32(float[] values, int count) => new(ArrayMemory<float>.Buffer(values, count), ArrowBuffer.Empty, count, 0, 0);
 
-    /// <summary>A fixed_size_list&lt;T&gt;[size] column of <paramref name="count"/> lists over <paramref name="values"/> (count × size items).</summary>
+    /// <summary>A fixed_size_list&lt;T&gt;[size] column of <paramref name="count"/> lists over <paramref name="items"/> (count × size items).</summary>
     public static FixedSizeListArray FixedSizeList(IArrowArray items, int size, int count)
     {
         var type = new FixedSizeListType(new Field("item", items.Data.DataType, nullable: false), size);

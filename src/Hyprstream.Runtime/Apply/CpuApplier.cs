@@ -19,6 +19,7 @@ public sealed unsafe class CpuApplier : IAdapterApplier
 
     public void Gemm(AdapterSnapshot snapshot, string module, ReadOnlySpan<float> x, Span<float> y, int batch, float scale = 1f)
     {
+        using var timed = ApplyMetrics.Time(ApplyMetrics.Gemm, "cpu");
         var m = ApplyChecks.Gemm(snapshot, module, x.Length, y.Length, batch, scale);
         using var use = snapshot.Use();
         fixed (float* px = x)
@@ -29,6 +30,7 @@ public sealed unsafe class CpuApplier : IAdapterApplier
     public void GemmMixed(IReadOnlyList<AdapterSnapshot> snapshots, ReadOnlySpan<int> segmentOffsets, string module,
                           ReadOnlySpan<float> x, Span<float> y, float scale = 1f)
     {
+        using var timed = ApplyMetrics.Time(ApplyMetrics.Gemm, "cpu");
         var mods = ApplyChecks.Mixed(snapshots, segmentOffsets, module, x.Length, y.Length, scale);
         var leases = new AdapterSnapshot.BufferLease[snapshots.Count];
         int taken = 0;
@@ -125,6 +127,7 @@ public sealed unsafe class CpuApplier : IAdapterApplier
 
     public void Scatter(AdapterSnapshot snapshot, string module, Span<float> weights, float scale = 1f)
     {
+        using var timed = ApplyMetrics.Time(ApplyMetrics.Scatter, "cpu");
         var m = ApplyChecks.Scatter(snapshot, module, weights.Length, scale);
         using var use = snapshot.Use();
         fixed (float* pw = weights)
@@ -144,6 +147,7 @@ public sealed unsafe class CpuApplier : IAdapterApplier
 
     public void Scatter(AdapterSnapshot snapshot, string module, Span<Half> weights, float scale = 1f)
     {
+        using var timed = ApplyMetrics.Time(ApplyMetrics.Scatter, "cpu");
         var m = ApplyChecks.Scatter(snapshot, module, weights.Length, scale);
         using var use = snapshot.Use();
         fixed (Half* pw = weights)
@@ -167,6 +171,7 @@ public sealed unsafe class CpuApplier : IAdapterApplier
 
     public void ScatterBf16(AdapterSnapshot snapshot, string module, Span<ushort> weights, float scale = 1f)
     {
+        using var timed = ApplyMetrics.Time(ApplyMetrics.Scatter, "cpu");
         var m = ApplyChecks.Scatter(snapshot, module, weights.Length, scale);
         using var use = snapshot.Use();
         fixed (ushort* pw = weights)

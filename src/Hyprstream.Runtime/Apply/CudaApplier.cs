@@ -61,6 +61,7 @@ public sealed class CudaApplier : IAdapterApplier
 
     private void GemmHost(IReadOnlyList<AdapterSnapshot> snaps, SnapshotModule[] mods, int[] offsets, ReadOnlySpan<float> x, Span<float> y, float scale)
     {
+        using var timed = ApplyMetrics.Time(ApplyMetrics.Gemm, "cuda");
         lock (_gpu.Gate)
         {
             _gpu.MakeCurrent();
@@ -84,6 +85,7 @@ public sealed class CudaApplier : IAdapterApplier
 
     private void ScatterHost<T>(AdapterSnapshot snapshot, string module, Span<T> weights, BaseWeightType type, float scale) where T : unmanaged
     {
+        using var timed = ApplyMetrics.Time(ApplyMetrics.Scatter, "cuda");
         var m = ApplyChecks.Scatter(snapshot, module, weights.Length, scale);
         lock (_gpu.Gate)
         {

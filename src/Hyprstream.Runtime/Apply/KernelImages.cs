@@ -38,18 +38,11 @@ public static class KernelImages
     private static ReadOnlySpan<byte> FatbinMagic => [0x50, 0xED, 0x55, 0xBA];  // 0xBA55ED50, little endian
     private static ReadOnlySpan<byte> ElfMagic => [0x7F, (byte)'E', (byte)'L', (byte)'F'];
 
-    /// <summary>The images for this process: <see cref="Variable"/>, else the first of HYPRSTREAM_NATIVE_DIR, the
-    /// assemblies' directory and the app's base directory that holds any.</summary>
-    public static IReadOnlyList<KernelImage> Find()
-    {
-        var dirs = new List<string>();
-        var native = Environment.GetEnvironmentVariable("HYPRSTREAM_NATIVE_DIR");
-        if (!string.IsNullOrEmpty(native)) dirs.Add(native);
-        var here = System.IO.Path.GetDirectoryName(typeof(KernelImages).Assembly.Location);
-        if (!string.IsNullOrEmpty(here)) dirs.Add(here);
-        dirs.Add(AppContext.BaseDirectory);
-        return Find(Environment.GetEnvironmentVariable(Variable), dirs);
-    }
+    /// <summary>The images for this process: <see cref="Variable"/>, else the first directory that holds any, searched
+    /// as the native library is (HYPRSTREAM_NATIVE_DIR, the assemblies' directory, its runtimes/linux-x64/native where
+    /// a package's build leaves them, the app's base directory), so the kernels come from the library's build.</summary>
+    public static IReadOnlyList<KernelImage> Find() =>
+        Find(Environment.GetEnvironmentVariable(Variable), NativeLibraryLoader.CandidateDirectories());
 
     /// <summary>
     /// <paramref name="explicitPath"/> alone when given (nothing if it does not exist); else, from the first directory

@@ -11,7 +11,7 @@ namespace Hyprstream.Runtime.Store;
 public sealed partial class AdapterStore
 {
     private readonly object _healthLock = new();
-    private long _failuresInARow, _failuresTotal;
+    private long _failuresTotal;  // in a row: _checkpointFailuresInARow (AdapterStore.Metrics.cs)
     private string? _lastCheckpointError;
     private DateTime? _lastFailureUtc;
     private DateTime _nextCheckpointTry = DateTime.MinValue;
@@ -19,12 +19,12 @@ public sealed partial class AdapterStore
     /// <summary>The checkpoints' state: failures, last error, and whether writes are refused because of them.</summary>
     public CheckpointHealth CheckpointHealth
     {
-        get { lock (_healthLock) return new CheckpointHealth(_failuresInARow, _failuresTotal, _lastCheckpointError, _lastFailureUtc, RefusalLocked()); }
+        get { lock (_healthLock) return new CheckpointHealth(CheckpointFailuresInARow, _failuresTotal, _lastCheckpointError, _lastFailureUtc, RefusalLocked()); }
     }
 
     private string? RefusalLocked() =>
-        _options.CheckpointFailuresBeforeRefusing > 0 && _failuresInARow >= _options.CheckpointFailuresBeforeRefusing
-            ? $"writes are refused: the last {_failuresInARow} checkpoints of the store in {_dir} failed (latest: {_lastCheckpointError}); " +
+        _options.CheckpointFailuresBeforeRefusing > 0 && CheckpointFailuresInARow >= _options.CheckpointFailuresBeforeRefusing
+            ? $"writes are refused: the last {CheckpointFailuresInARow} checkpoints of the store in {_dir} failed (latest: {_lastCheckpointError}); " +
               $"the WAL holds every acknowledged change ({Wal.DiskBytes} bytes); fix the cause (e.g. free disk space), writes resume once a checkpoint succeeds"
             : null;
 
@@ -32,16 +32,15 @@ public sealed partial class AdapterStore
     private void ThrowIfWritesRefused()
     {
         string? why;
-        lock (_healthLock) why = _failuresInARow == 0 ? null : RefusalLocked();
+        lock (_healthLock) why = CheckpointFailuresInARow == 0 ? null : RefusalLocked();
         if (why != null) throw new StoreUnavailableException(why);
     }
 
-    private void RecordCheckpointFailure(Exception ex)
+    /// <summary>Called by <see cref="Checkpoint"/> with the failures in a row so far (this one included).</summary>
+    private void RecordCheckpointFailure(Exception ex, long n)
     {
-        long n;
         lock (_healthLock)
         {
-            n = ++_failuresInARow;
             _failuresTotal++;
             _lastCheckpointError = $"{ex.GetType().Name}: {ex.Message}";
             _lastFailureUtc = DateTime.UtcNow;
@@ -52,15 +51,10 @@ public sealed partial class AdapterStore
                              "nothing is lost: the WAL holds every acknowledged change");
     }
 
-    private void RecordCheckpointSuccess()
+    /// <summary>Called by <see cref="Checkpoint"/> after a success, with the failures in a row before it.</summary>
+    private void RecordCheckpointSuccess(long was)
     {
-        long was;
-        lock (_healthLock)
-        {
-            was = _failuresInARow;
-            _failuresInARow = 0;
-            _nextCheckpointTry = DateTime.MinValue;
-        }
+        lock (_healthLock) _nextCheckpointTry = DateTime.MinValue;
         if (was > 0) _options.Log?.Invoke($"checkpoint succeeded after {was} failures; writes are accepted again");
     }
 

@@ -88,6 +88,7 @@ public sealed partial class AdapterStore : IDisposable
         var s = new AdapterStore(dir, options ?? new StoreOptions(), readOnly: false);
         try { s.Recover(); }
         catch { s._cache.Dispose(); s._lockFile?.Dispose(); throw; }
+        s.StartMetrics();
         s._checkpointer?.Start();
         return s;
     }
@@ -450,27 +451,17 @@ public sealed partial class AdapterStore : IDisposable
 
     // ---- checkpoints ----
 
-    /// <summary>Folds the WAL into checkpoints: rotate, write the changed adapters from private copies, swap the manifest,
-    /// delete folded segments. Readers and writers keep going meanwhile.</summary>
-    public void Checkpoint()
+    /// <summary>The checkpoint itself (<see cref="Checkpoint"/> times, counts and logs it); returns the adapters written.</summary>
+    private int CheckpointCore()
     {
         lock (_checkpointLock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            try
-            {
-                CheckpointLocked();
-            }
-            catch (Exception ex) when (ex is not ObjectDisposedException)
-            {
-                RecordCheckpointFailure(ex);
-                throw;
-            }
-            RecordCheckpointSuccess();
+            return CheckpointLocked();
         }
     }
 
-    private void CheckpointLocked()
+    private int CheckpointLocked()
     {
         var maxSeq = Wal.LastSequence;
         var newSegment = Wal.Rotate();
@@ -531,6 +522,7 @@ public sealed partial class AdapterStore : IDisposable
         foreach (var f in obsolete.Distinct()) DeleteCheckpointFiles(f);
         Wal.DeleteBefore(newSegment);
         Interlocked.Increment(ref _checkpoints);
+        return done.Count;
     }
 
     private void WriteManifestLocked(ulong maxSeq)
@@ -669,6 +661,7 @@ public sealed partial class AdapterStore : IDisposable
         if (_disposed) return;
         _disposed = true;
         _checkpointer?.Join();
+        _metrics?.Dispose();
         lock (_checkpointLock)
         {
             _wal?.Dispose();

@@ -12,4 +12,11 @@ public sealed record StoreOptions
     public int CheckpointFailuresBeforeRefusing { get; init; } = 3;
     /// <summary>Where the store reports what an operator must see (failed checkpoints, rebuilt snapshot files); null: nowhere.</summary>
     public Action<string>? Log { get; init; }
+    /// <summary>Publish the store's instruments (<see cref="StoreMetrics"/>, meter Hyprstream.Store); off by default.</summary>
+    public bool Metrics { get; init; }
+    /// <summary>
+    /// Told of every checkpoint as it ends, failed ones too (what the service logs). Runs on the checkpointing thread:
+    /// it must return quickly and not throw.
+    /// </summary>
+    public Action<CheckpointReport>? Checkpointed { get; init; }
 }

@@ -33,6 +33,8 @@ public sealed class WriteAheadLog : IDisposable
     public long RecordsAppended => Interlocked.Read(ref _records);
     public ulong LastSequence { get { lock (_appendLock) return _nextSeq - 1; } }
     public FsyncPolicy Policy => _policy;
+    /// <summary>Where fsync latencies go (the store's instruments, when it publishes them).</summary>
+    internal StoreMetrics? Metrics { get; set; }
     private long _bytesAppended, _fsyncs, _records;
 
     /// <summary>Opens segment <paramref name="segment"/> for appending (the caller has replayed and cut it).</summary>
@@ -168,7 +170,9 @@ public sealed class WriteAheadLog : IDisposable
     {
         var target = Volatile.Read(ref _written);
         if (target <= _durable) return;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         _file.Flush(flushToDisk: true);
+        Metrics?.Fsynced(started);
         Interlocked.Increment(ref _fsyncs);
         _durable = target;
         Monitor.PulseAll(_syncLock);

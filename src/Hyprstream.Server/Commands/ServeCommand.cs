@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using Hyprstream.Runtime.Store;
 using Hyprstream.Service;
+using Microsoft.Extensions.Logging;
 
 namespace Hyprstream.Server.Commands;
 
@@ -18,30 +19,38 @@ internal static class ServeCommand
         var certPassword = new Option<string?>("--cert-password") { Description = "password of the --cert file (or HYPRSTREAM_CERT_PASSWORD)" };
         var fsync = new Option<string>("--fsync") { Description = "when an acknowledged update reaches the disk: always, batch(MS) (default batch(2): one fsync every 2 ms, acknowledgements wait for it) or never (survives a process crash, not a power loss)", DefaultValueFactory = _ => "batch" };
         var cache = new Option<string>("--cache-mb") { Description = "cache budgets in MiB for L1 (decoded), L2 (compressed in RAM), L3 (compressed on disk)", DefaultValueFactory = _ => "2048,1024,8192" };
-        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, tokensFile, cert, certPassword, fsync, cache };
+        var metrics = new Option<string?>("--metrics") { Description = "address:port of a plain HTTP/1.1 listener for GET /metrics (Prometheus text), /healthz and /readyz, e.g. 127.0.0.1:9464 (default: no metrics)" };
+        var logFormat = new Option<string>("--log-format") { Description = "log events on stderr as text (one line each) or json (one object per line)", DefaultValueFactory = _ => "text" };
+        var logLevel = new Option<string>("--log-level") { Description = "least level logged: trace, debug, information, warning, error", DefaultValueFactory = _ => "information" };
+        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, tokensFile, cert, certPassword, fsync, cache, metrics, logFormat, logLevel };
         cmd.SetAction(async (r, ct) =>
         {
             var dir = r.GetValue(data) ?? ServiceStore.DefaultDirectory();
+            var metricsAt = r.GetValue(metrics) is { } m ? ParseEndpoint(m, "--metrics") : null;
+            using var loggers = ServiceLogging.Create(r.GetValue(logFormat)!, ServiceLogging.ParseLevel(r.GetValue(logLevel)!));
+            var log = loggers.CreateLogger("Hyprstream.Server");
             var tokens = TokenAuth.TokensFromEnvironment(r.GetValue(token));
             var grants = r.GetValue(tokensFile) is { } file ? TokensFile.Load(file) : [];
             var options = new FlightServiceOptions
             {
                 DataDirectory = dir,
-                Listen = ParseEndpoint(r.GetValue(listen)!),
+                Listen = ParseEndpoint(r.GetValue(listen)!, "--listen"),
+                Metrics = metricsAt,
+                Loggers = loggers,
                 Tokens = tokens,
                 Grants = grants,
                 CertificatePath = r.GetValue(cert),
                 CertificatePassword = r.GetValue(certPassword) ?? Environment.GetEnvironmentVariable("HYPRSTREAM_CERT_PASSWORD"),
-                Log = msg => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {msg}"),
                 Store = new StoreOptions { Fsync = FsyncPolicy.Parse(r.GetValue(fsync)!), Budgets = ParseBudgets(r.GetValue(cache)!) },
             };
             if (r.GetValue(tokensFile) is { } tf && !OperatingSystem.IsWindows() && (File.GetUnixFileMode(tf) & UnixFileMode.OtherRead) != 0)
-                options.Log!($"warning: the tokens file {tf} is readable by every user on this machine (chmod 600 it)");
+                log.LogWarning("the tokens file {File} is readable by every user on this machine (chmod 600 it)", tf);
             await using var host = await FlightServiceHost.StartAsync(options);
             var scheme = options.CertificatePath == null ? "grpc+tcp" : "grpc+tls";
             // The address as bound (0.0.0.0 stays 0.0.0.0) and the auth mode in force, never a guess.
             Console.WriteLine($"hyprstream serving {host.Store.Store.Names.Count} adapters from {host.Store.DataDirectory} at {scheme}://{host.BoundAuthority}" +
                 (host.AllInterfaces ? " (bound to all interfaces)" : "") + $" — auth: {host.Auth.Describe()}");
+            if (host.Metrics != null) Console.WriteLine($"metrics at {host.Metrics.Address}metrics");
             Console.Out.Flush();
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             // Ctrl+C and SIGTERM (what service managers send) both stop the server cleanly.
@@ -49,7 +58,7 @@ internal static class ServeCommand
             using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(
                 System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
             try { await Task.Delay(Timeout.Infinite, stop.Token); } catch (OperationCanceledException) { }
-            Console.Error.WriteLine("hyprstream: stopping");
+            log.LogInformation("stopping");
             // Whatever is still running (a long request, a checkpoint) gets a bounded time: acknowledged changes are
             // already in the WAL, so leaving without the rest of the shutdown loses nothing that was promised.
             _ = Task.Delay(ShutdownGrace).ContinueWith(_ =>
@@ -74,11 +83,11 @@ internal static class ServeCommand
         return new CacheBudgets(mb[0] << 20, mb[1] << 20, mb[2] << 20);
     }
 
-    internal static IPEndPoint ParseEndpoint(string s)
+    internal static IPEndPoint ParseEndpoint(string s, string option = "--listen")
     {
         if (IPEndPoint.TryParse(s, out var ep) && s.Contains(':')) return ep;
         var colon = s.LastIndexOf(':');
         if (colon > 0 && int.TryParse(s[(colon + 1)..], out var port) && s[..colon] == "localhost") return new IPEndPoint(IPAddress.Loopback, port);
-        throw new ArgumentException($"--listen '{s}' is not address:port (e.g. 127.0.0.1:50051 or 0.0.0.0:50051)");
+        throw new ArgumentException($"{option} '{s}' is not address:port (e.g. 127.0.0.1:{(option == "--metrics" ? 9464 : 50051)} or 0.0.0.0:{(option == "--metrics" ? 9464 : 50051)})");
     }
 }

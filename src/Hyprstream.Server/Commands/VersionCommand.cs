@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Reflection;
 using Hyprstream.Runtime;
 
 namespace Hyprstream.Server.Commands;
@@ -11,7 +12,10 @@ internal static class VersionCommand
         var cmd = new Command("version", "Print the versions of hyprstream, its native library, OpenVDB and NanoVDB");
         cmd.SetAction(_ =>
         {
-            Console.WriteLine($"hyprstream {typeof(VersionCommand).Assembly.GetName().Version}");
+            // The package version (Directory.Build.props) and, after '+', the commit it was built from.
+            var version = typeof(VersionCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+                ?? typeof(VersionCommand).Assembly.GetName().Version?.ToString();
+            Console.WriteLine($"hyprstream {version}");
             Console.WriteLine(NativeInfo.BuildInfo);
             return 0;
         });

@@ -23,7 +23,7 @@ internal sealed class FlightServer : IAsyncDisposable
     }
 
     public static async Task<FlightServer> StartAsync(Action<TempDir>? seed = null, IReadOnlyCollection<string>? tokens = null, int batchRows = 65536, int maxMessage = 64 << 20,
-        IReadOnlyCollection<TokenGrant>? grants = null)
+        IReadOnlyCollection<TokenGrant>? grants = null, bool metrics = false, Action<string>? log = null)
     {
         var s = new FlightServer();
         seed?.Invoke(s.Dir);
@@ -35,6 +35,8 @@ internal sealed class FlightServer : IAsyncDisposable
             Grants = grants ?? [],
             BatchRows = batchRows,
             MaxMessageSize = maxMessage,
+            Metrics = metrics ? new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0) : null,
+            Log = log,
         });
         s.Client = new FlightClient(s.Host.Address);
         return s;
