@@ -11,6 +11,8 @@ public interface IModuleSource
     int Cols { get; }
     /// <summary>Multiplier of the stored weights (the effective delta is Scale × stored).</summary>
     float Scale { get; }
+    /// <summary>Stored weights.</summary>
+    long ActiveCount { get; }
     IWeightCursor OpenWeights();
     ITileCursor OpenTiles();
 }

@@ -163,16 +163,7 @@ public sealed unsafe class AdapterSnapshot : IDisposable
     public AdapterInfo Describe()
     {
         using var use = Use();
-        var modules = Modules.Select(m =>
-        {
-            long active = 0;
-            for (int i = m.LeafStart; i < m.LeafStart + m.LeafCount; i++)
-            {
-                ulong* mask = (ulong*)(Leaf(i) + 16);
-                for (int w = 0; w < 8; w++) active += System.Numerics.BitOperations.PopCount(mask[w]);
-            }
-            return new ModuleInfo(m.Name, m.Layer, m.Rows, m.Cols, m.Scale, m.SlotBase, active) { TileCount = m.LeafCount };
-        }).ToList();
+        var modules = Modules.Select(m => new ModuleInfo(m.Name, m.Layer, m.Rows, m.Cols, m.Scale, m.SlotBase, ActiveCountOf(m)) { TileCount = m.LeafCount }).ToList();
         return new AdapterInfo(Name, BaseModel, new Dictionary<string, string>(Provenance), new Dictionary<string, string>(Metadata),
             modules, TileMapping.Name, TileMapping.Version, modules.Sum(m => m.ActiveCount), ByteSize, false);
     }
@@ -273,6 +264,19 @@ public sealed unsafe class AdapterSnapshot : IDisposable
             runs.Add(end);
         }
         _runs = runs.ToArray();
+    }
+
+    /// <summary>Stored weights of m: the active bits of its leaves' masks.</summary>
+    internal long ActiveCountOf(SnapshotModule m)
+    {
+        using var use = Use();
+        long active = 0;
+        for (int i = m.LeafStart; i < m.LeafStart + m.LeafCount; i++)
+        {
+            ulong* mask = (ulong*)(Leaf(i) + 16);
+            for (int w = 0; w < 8; w++) active += System.Numerics.BitOperations.PopCount(mask[w]);
+        }
+        return active;
     }
 
     internal float Get(SnapshotModule m, int row, int col)

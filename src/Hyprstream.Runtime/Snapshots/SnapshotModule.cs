@@ -40,6 +40,9 @@ public sealed class SnapshotModule : IModuleSource
     /// <summary>A cursor over the stored 8×64 tiles, each copied whole from its leaf.</summary>
     public SnapshotTileCursor OpenTileCursor() => new(Snapshot, this);
 
+    /// <summary>Stored weights (counted from the leaves' active masks).</summary>
+    public long ActiveCount => Snapshot.ActiveCountOf(this);
+
     /// <summary>The stored weight at (row, col), 0 where nothing is stored (the scale is not applied).</summary>
     public float this[int row, int col] => Snapshot.Get(this, row, col);
 
