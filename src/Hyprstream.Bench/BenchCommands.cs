@@ -53,15 +53,23 @@ public static class BenchCommands
         var layers = new Option<int>("--layers") { Description = "Qwen3-1.7B layers in the tier-latency adapter", DefaultValueFactory = _ => 28 };
         var density = new Option<double>("--density") { Description = "fraction of 8x64 tiles kept", DefaultValueFactory = _ => 0.01 };
         var samples = new Option<int>("--samples") { Description = "reads per slow tier (L2, L3, snapshot)", DefaultValueFactory = _ => 20 };
+        var sections = new Option<string>("--sections") { Description = "sections to run, comma-separated: throughput, recovery, tiers, cold, trace", DefaultValueFactory = _ => "throughput,recovery,tiers,cold,trace" };
+        var traceAdapters = new Option<int>("--trace-adapters") { Description = "adapters in the switching trace", DefaultValueFactory = _ => 200 };
+        var traceAccesses = new Option<int>("--trace-accesses") { Description = "Zipf-distributed accesses in the switching trace", DefaultValueFactory = _ => 2000 };
         var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
-        var cmd = new Command("store", "Adapter store: acknowledged update throughput per fsync policy, recovery rate, cache tier latency, compression ratios")
-            { dir, seconds, weights, writers, recovery, layers, density, samples, json };
+        var cmd = new Command("store", "Adapter store: acknowledged update throughput per fsync policy, recovery rate, cache tier latency, cold start per tier, a switching trace, compression ratios")
+            { dir, seconds, weights, writers, recovery, layers, density, samples, sections, traceAdapters, traceAccesses, json };
         cmd.SetAction(r =>
         {
             bool asJson = r.GetValue(json);
             var settings = new StoreBenchmark.Settings(r.GetValue(dir)!, r.GetValue(seconds), r.GetValue(weights),
                 r.GetValue(writers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray(),
-                r.GetValue(recovery), r.GetValue(layers), r.GetValue(density), r.GetValue(samples));
+                r.GetValue(recovery), r.GetValue(layers), r.GetValue(density), r.GetValue(samples))
+            {
+                Sections = r.GetValue(sections)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal),
+                TraceAdapters = r.GetValue(traceAdapters),
+                TraceAccesses = r.GetValue(traceAccesses),
+            };
             var rows = StoreBenchmark.Run(settings, msg => { if (!asJson) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"); });
             if (asJson)
             {

@@ -17,22 +17,45 @@ internal static class StoreBenchmark
 {
     public sealed record Row(string Section, string Metric, double Value, string Unit, string Note = "");
 
-    public sealed record Settings(string Dir, double Seconds, int BatchWeights, int[] Writers, int RecoveryMb, int Layers, double Density, int Samples);
+    public sealed record Settings(string Dir, double Seconds, int BatchWeights, int[] Writers, int RecoveryMb, int Layers, double Density, int Samples)
+    {
+        /// <summary>Which sections run: throughput, recovery, tiers, cold, trace (all by default).</summary>
+        public IReadOnlySet<string> Sections { get; init; } = new HashSet<string> { "throughput", "recovery", "tiers", "cold", "trace" };
+        public int TraceAdapters { get; init; } = 200;
+        public int TraceAccesses { get; init; } = 2000;
+    }
 
     public static List<Row> Run(Settings s, Action<string> log)
     {
         var rows = new List<Row>();
         Directory.CreateDirectory(s.Dir);
-        foreach (var policy in new[] { FsyncPolicy.Never, FsyncPolicy.Always, FsyncPolicy.Batch(2) })
-            foreach (var w in s.Writers)
-            {
-                log($"throughput: fsync {policy}, {w} writers");
-                rows.AddRange(Throughput(s, policy, w));
-            }
-        log("recovery");
-        rows.AddRange(Recovery(s));
-        log($"tier latency: Qwen3-1.7B shapes, {s.Layers} layers, density {s.Density}");
-        rows.AddRange(TierLatency(s, log));
+        if (s.Sections.Contains("throughput"))
+            foreach (var policy in new[] { FsyncPolicy.Never, FsyncPolicy.Always, FsyncPolicy.Batch(2) })
+                foreach (var w in s.Writers)
+                {
+                    log($"throughput: fsync {policy}, {w} writers");
+                    rows.AddRange(Throughput(s, policy, w));
+                }
+        if (s.Sections.Contains("recovery"))
+        {
+            log("recovery");
+            rows.AddRange(Recovery(s));
+        }
+        if (s.Sections.Contains("tiers"))
+        {
+            log($"tier latency: Qwen3-1.7B shapes, {s.Layers} layers, density {s.Density}");
+            rows.AddRange(TierLatency(s, log));
+        }
+        if (s.Sections.Contains("cold"))
+        {
+            log($"cold start: Qwen3-1.7B shapes, {s.Layers} layers, density {s.Density}");
+            rows.AddRange(ColdStartBenchmark.Run(s, log));
+        }
+        if (s.Sections.Contains("trace"))
+        {
+            log($"switching trace: {s.TraceAdapters} adapters, Zipf accesses, L1+L2 budget ~10%");
+            rows.AddRange(SwitchingTraceBenchmark.Run(s, log));
+        }
         return rows;
     }
 

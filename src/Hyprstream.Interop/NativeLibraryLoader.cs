@@ -16,7 +16,7 @@ internal static class NativeLibraryLoader
     /// <summary>The CUDA driver (only the versioned name exists on machines without the CUDA toolkit).</summary>
     public const string CudaDriverFile = "libcuda.so.1";
     public const uint AbiMajor = 1;
-    public const uint AbiMinor = 3;
+    public const uint AbiMinor = 4;
 
 #pragma warning disable CA2255 // a library registering its own native resolver is the intended use
     [ModuleInitializer]

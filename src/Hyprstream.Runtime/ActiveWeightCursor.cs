@@ -8,7 +8,7 @@ namespace Hyprstream.Runtime;
 /// Reads a module's stored weights straight into caller buffers, chunk by chunk, in the order of
 /// <see cref="AdapterModule.EnumerateActive"/>: no object per weight, so a server can fill transport buffers directly.
 /// </summary>
-public sealed unsafe class ActiveWeightCursor : IDisposable
+public sealed unsafe class ActiveWeightCursor : IWeightCursor
 {
     private readonly AdapterModule _module;
     private readonly CursorHandle _cursor;

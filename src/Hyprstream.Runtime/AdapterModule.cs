@@ -7,7 +7,7 @@ namespace Hyprstream.Runtime;
 /// One linear layer's sparse ΔW (rows × cols = out × in) inside a <see cref="SparseAdapter"/>. The effective delta
 /// is <see cref="Scale"/> × the stored weights. Thread safety and lifetime are the owning adapter's.
 /// </summary>
-public sealed unsafe class AdapterModule
+public sealed unsafe class AdapterModule : IModuleSource
 {
     private float _scale;
 
@@ -144,6 +144,9 @@ public sealed unsafe class AdapterModule
         if (chunk <= 0) throw new ArgumentOutOfRangeException(nameof(chunk));
         return Enumerate(chunk);
     }
+
+    IWeightCursor IModuleSource.OpenWeights() => OpenCursor();
+    ITileCursor IModuleSource.OpenTiles() => OpenTileCursor();
 
     /// <summary>A cursor over the stored weights that fills caller buffers (see <see cref="ActiveWeightCursor"/>).</summary>
     public ActiveWeightCursor OpenCursor()

@@ -11,7 +11,7 @@ namespace Hyprstream.Runtime;
 /// Each <see cref="Read"/> is consistent on its own (it holds the adapter's read lock); between reads the cursor
 /// resumes after the last tile it returned, so a change made meanwhile is seen from there on.
 /// </summary>
-public sealed unsafe class TileCursor : IDisposable
+public sealed unsafe class TileCursor : ITileCursor
 {
     private readonly AdapterModule _module;
     private readonly TileCursorHandle _cursor;

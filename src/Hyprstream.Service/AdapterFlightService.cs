@@ -239,10 +239,10 @@ public sealed class AdapterFlightService
         var ticket = FlightTicket.Parse(request.Ticket_.Span);
         var (stored, info, module) = Lookup(ticket.Adapter, ticket.Module, caller);
         // The adapter stays resident (not evicted) while it streams; writers go on between cursor chunks.
+        // An adapter no cache tier holds streams from its mapped snapshot file (nothing decoded, no grid built).
         using var reader = _store.OpenRead(stored);
-        var adapter = reader.Adapter;
-        var modules = module == null ? adapter.Modules.ToList()
-            : [adapter.Modules.TryGet(module.Name, out var m) ? m : throw ErrorMapping.NotFound($"adapter '{info.Name}' has no module '{module.Name}'")];
+        IReadOnlyList<IModuleSource> modules = module == null ? reader.Modules
+            : [reader.Module(module.Name) ?? throw ErrorMapping.NotFound($"adapter '{info.Name}' has no module '{module.Name}'")];
         var schema = SchemaFor(info, module, ticket);
         var dictionary = Columns.Utf8(modules.Select(x => x.Name));
         using var writer = new FlightDataWriter(schema, responses.WriteAsync, compression: ticket.Compression);
@@ -256,7 +256,7 @@ public sealed class AdapterFlightService
         var builder = new WeightBatchBuilder(schema, dictionary, BatchRows);
         for (int i = 0; i < modules.Count; i++)
         {
-            using var cursor = modules[i].OpenCursor();
+            using var cursor = modules[i].OpenWeights();
             float scale = ticket.Scaled ? modules[i].Scale : 1f;
             while (builder.Fill(cursor, i, scale) > 0)
                 if (builder.Full) await SendAsync(writer, builder, context.CancellationToken);

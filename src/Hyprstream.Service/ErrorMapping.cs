@@ -34,6 +34,7 @@ internal static class ErrorMapping
     public static RpcException? Map(Exception e) => e switch
     {
         Hyprstream.Runtime.Store.StoreDamagedException => Bounded(StatusCode.DataLoss, e.Message),
+        Hyprstream.Runtime.Store.StoreUnavailableException => Bounded(StatusCode.Unavailable, e.Message),
         KeyNotFoundException or FileNotFoundException => Bounded(StatusCode.NotFound, e.Message),
         ArgumentException or InvalidDataException or NotSupportedException or FormatException or System.Text.Json.JsonException or OverflowException
             => Bounded(StatusCode.InvalidArgument, e.Message),

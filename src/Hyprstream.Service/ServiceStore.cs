@@ -23,6 +23,9 @@ public sealed class ServiceStore : IDisposable
         DataDirectory = Path.GetFullPath(dataDirectory);
         Directory.CreateDirectory(DataDirectory);
         _log = log;
+        // The store reports failed checkpoints and rebuilt snapshot files to the server's log (unless the caller routes them).
+        options ??= new StoreOptions();
+        if (options.Log == null && log != null) options = options with { Log = m => log($"store: {m}") };
         Store = AdapterStore.Open(Path.Combine(DataDirectory, StoreFolder), options);
         if (!Store.Recovery.Clean || Store.Recovery.RecordsReplayed > 0) _log?.Invoke($"store recovered: {Store.Recovery}");
         foreach (var q in Store.Quarantined)

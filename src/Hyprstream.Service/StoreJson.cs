@@ -16,6 +16,16 @@ public static class StoreJson
         last_sequence = st.LastSequence,
         checkpoints = st.Checkpoints,
         snapshot_bytes = st.CheckpointBytes,
+        checkpoint_failures = st.CheckpointHealth is { } h ? new
+        {
+            in_a_row = h.FailuresInARow,
+            total = h.FailuresTotal,
+            last_error = h.LastError,
+            last_failure_utc = h.LastFailureUtc,
+            writes_refused = h.WritesRefused,
+        } : null,
+        snapshot_rebuilds = st.SnapshotRebuilds,
+        promotions = new { count = st.Promotions, weights = st.PromotedWeights, milliseconds = Math.Round(st.PromotionTime.TotalMilliseconds, 1) },
         cache = new
         {
             tiers = st.Cache.Tiers.Select(t => new
@@ -33,6 +43,9 @@ public static class StoreJson
             bloom_rejects = st.Cache.BloomRejects,
             cold_loads = st.Cache.ColdLoads,
             write_backs = st.Cache.WriteBacks,
+            snapshot_maps = st.Cache.SnapshotMaps,
+            snapshot_hits = st.Cache.SnapshotHits,
+            snapshots_mapped = st.Cache.SnapshotsMapped,
             pinned = st.Cache.Pinned,
         },
         quarantined = st.Quarantined.Select(q => new { adapter = q.Name, reason = q.Reason, sequence = q.FailedSequence, records_file = q.RecordsFile }).ToList(),

@@ -11,9 +11,10 @@ namespace Hyprstream.Service;
 /// arrays (<see cref="TileCursor"/>), batchTiles tiles per record batch, as float32 or narrowed
 /// to float16 / bfloat16 when the ticket asks (2 bytes per weight on the wire).
 /// </summary>
+/// <remarks>A cold adapter's modules are read the same way from its mapped snapshot file (<see cref="ITileCursor"/>), in place.</remarks>
 internal static class TileStream
 {
-    public static async Task SendAsync(FlightDataWriter writer, Schema schema, StringArray dictionary, IReadOnlyList<AdapterModule> modules,
+    public static async Task SendAsync(FlightDataWriter writer, Schema schema, StringArray dictionary, IReadOnlyList<IModuleSource> modules,
         FlightTicket ticket, int batchTiles, CancellationToken ct)
     {
         const int T = WeightSchema.TileSize;
@@ -48,7 +49,7 @@ internal static class TileStream
         for (int i = 0; i < modules.Count; i++)
         {
             float scale = ticket.Scaled ? modules[i].Scale : 1f;
-            using var cursor = modules[i].OpenTileCursor();
+            using var cursor = modules[i].OpenTiles();
             while (true)
             {
                 int n = cursor.Read(tileRows.AsSpan(count), tileCols.AsSpan(count), values.AsSpan(count * T));

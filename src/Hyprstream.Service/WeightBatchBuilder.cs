@@ -21,7 +21,7 @@ internal sealed class WeightBatchBuilder(Schema schema, StringArray dictionary, 
     public bool Full => Count == capacity;
 
     /// <summary>Reads the next weights of module number <paramref name="module"/> straight into the batch; returns how many (0: module done).</summary>
-    public int Fill(ActiveWeightCursor cursor, int module, float scale)
+    public int Fill(IWeightCursor cursor, int module, float scale)
     {
         int free = capacity - Count;
         var values = _values.AsSpan(Count, free);

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define HS_ABI_MAJOR 1
-#define HS_ABI_MINOR 3
+#define HS_ABI_MINOR 4
 
 typedef int32_t hs_status;
 enum {
@@ -231,6 +231,19 @@ HS_API hs_status hs_nano_table(const hs_nano* nano, char* buffer, int32_t capaci
 /* Snapshot file: 32-byte header "HSNVDB01", the table (UTF-8, padded to 32 bytes), the raw NanoVDB buffer; atomic. */
 HS_API hs_status hs_nano_write(const hs_nano* nano, const char* path, const char* table);
 HS_API hs_status hs_nano_read(const char* path, hs_nano** out);
+/* (ABI 1.4) Maps a snapshot file read-only instead of reading it: the buffer is the file's pages (nothing is copied
+ * or decoded; pages load on first touch). Always checked: the header, the sizes and the NanoVDB structure (every node
+ * offset inside the buffer). With verify_checksum != 0 the CRC32C of table + grid is checked too, which reads every
+ * page: do it for files this process did not write. The file must not be changed while mapped (the store only ever
+ * replaces snapshot files by rename, which keeps a mapped old file intact). */
+HS_API hs_status hs_nano_map(const char* path, int32_t verify_checksum, hs_nano** out);
+/* (ABI 1.4) The origin (x, y, z) of every leaf, xyz[3*i .. 3*i+2] for leaf i (count = leaf_count), found from the
+ * lower nodes' child masks and child references without reading any leaf: indexing a mapped snapshot so touches
+ * only its internal nodes' pages, not the whole file. */
+HS_API hs_status hs_nano_leaf_origins(const hs_nano* nano, int32_t* xyz, int64_t count);
+/* (ABI 1.4) A writable grid with the snapshot's contents, made by copying whole leaves (values and active masks):
+ * the promotion of a read-only snapshot for writing. Float32 snapshots only (Fp16 is lossy: HS_ERR_INVALID_ARGUMENT). */
+HS_API hs_status hs_grid_from_nano(const hs_nano* nano, hs_grid** out);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,9 @@
 #include <nanovdb/util/GridValidator.h>
 #include <nanovdb/util/OpenToNanoVDB.h>
 #include <openvdb/tree/LeafManager.h>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <vector>
 #include "crc32c.h"
 #include "module_access.h"
 #include "nano_handle.h"
@@ -156,6 +160,31 @@ void writeAll(int fd, const void* data, uint64_t n, const std::string& path) {
         n -= uint64_t(w);
     }
 }
+
+uint64_t regularFileSize(const std::string& p) {
+    struct stat st{};
+    if (::stat(p.c_str(), &st) != 0) fail(HS_ERR_NOT_FOUND, "'" + p + "' does not exist");
+    if (!S_ISREG(st.st_mode)) fail(HS_ERR_IO, "'" + p + "' is not a regular file");
+    return uint64_t(st.st_size);
+}
+
+// The snapshot file's header against the file's size; returns the padded table length.
+uint64_t checkHeader(const FileHeader& h, uint64_t size, const std::string& p) {
+    auto bad = [&](const std::string& why) { fail(HS_ERR_INVALID_DATA, "'" + p + "' is not a Hyprstream snapshot file: " + why); };
+    if (size < sizeof h) bad("it is only " + std::to_string(size) + " bytes");
+    if (std::memcmp(h.magic, kFileMagic, 8) != 0) bad("wrong magic (expected HSNVDB01)");
+    if (h.version != kFileVersion) bad("format version " + std::to_string(h.version) + " is not 1");
+    const uint64_t tablePadded = pad32(h.tableBytes);
+    if (h.gridBytes > size || sizeof h + tablePadded + h.gridBytes != size)
+        bad("the header announces " + std::to_string(sizeof h + tablePadded + h.gridBytes) + " bytes but the file has " +
+            std::to_string(size) + " (truncated or extended)");
+    return tablePadded;
+}
+
+void checkCrc(const FileHeader& h, const uint8_t* table, const uint8_t* grid, const std::string& p) {
+    const uint32_t crc = crc32c(grid, h.gridBytes, crc32c(table, pad32(h.tableBytes)));
+    if (crc != h.crc) fail(HS_ERR_INVALID_DATA, "'" + p + "' is not a Hyprstream snapshot file: its CRC32C does not match (corrupt)");
+}
 }  // namespace
 
 extern "C" {
@@ -268,33 +297,136 @@ HS_API hs_status hs_nano_read(const char* path, hs_nano** out) {
         *out = nullptr;
         if (!path || !*path) fail(HS_ERR_INVALID_ARGUMENT, "path is empty");
         const std::string p(path);
-        struct stat st{};
-        if (::stat(path, &st) != 0) fail(HS_ERR_NOT_FOUND, "'" + p + "' does not exist");
-        if (!S_ISREG(st.st_mode)) fail(HS_ERR_IO, "'" + p + "' is not a regular file");
+        const uint64_t size = regularFileSize(p);
         std::ifstream in(p, std::ios::binary);
         if (!in) fail(HS_ERR_IO, "cannot open '" + p + "'");
-        const uint64_t size = uint64_t(st.st_size);
-        auto bad = [&](const std::string& why) { fail(HS_ERR_INVALID_DATA, "'" + p + "' is not a Hyprstream snapshot file: " + why); };
         FileHeader h{};
-        if (size < sizeof h) bad("it is only " + std::to_string(size) + " bytes");
-        in.read(reinterpret_cast<char*>(&h), sizeof h);
-        if (!in) fail(HS_ERR_IO, "cannot read '" + p + "'");
-        if (std::memcmp(h.magic, kFileMagic, 8) != 0) bad("wrong magic (expected HSNVDB01)");
-        if (h.version != kFileVersion) bad("format version " + std::to_string(h.version) + " is not 1");
-        const uint64_t tablePadded = pad32(h.tableBytes);
-        if (h.gridBytes > size || sizeof h + tablePadded + h.gridBytes != size)
-            bad("the header announces " + std::to_string(sizeof h + tablePadded + h.gridBytes) + " bytes but the file has " +
-                std::to_string(size) + " (truncated or extended)");
+        if (size >= sizeof h) in.read(reinterpret_cast<char*>(&h), sizeof h);
+        if (size >= sizeof h && !in) fail(HS_ERR_IO, "cannot read '" + p + "'");
+        const uint64_t tablePadded = checkHeader(h, size, p);
         std::string table(tablePadded, '\0');
         in.read(table.data(), std::streamsize(tablePadded));
         nanovdb::HostBuffer buffer(h.gridBytes);
         in.read(reinterpret_cast<char*>(buffer.data()), std::streamsize(h.gridBytes));
         if (!in) fail(HS_ERR_IO, "cannot read '" + p + "'");
-        const uint32_t crc = crc32c(buffer.data(), h.gridBytes, crc32c(reinterpret_cast<const uint8_t*>(table.data()), table.size()));
-        if (crc != h.crc) bad("its CRC32C does not match (corrupt)");
+        checkCrc(h, reinterpret_cast<const uint8_t*>(table.data()), buffer.data(), p);
         table.resize(h.tableBytes);
         validateBuffer(buffer.data(), h.gridBytes, "'" + p + "'");
         *out = newHandle<hs_nano>(nanovdb::GridHandle<nanovdb::HostBuffer>(std::move(buffer)), std::move(table));
+    });
+}
+
+HS_API hs_status hs_nano_map(const char* path, int32_t verify_checksum, hs_nano** out) {
+    return guarded([&] {
+        need(out, "out");
+        *out = nullptr;
+        if (!path || !*path) fail(HS_ERR_INVALID_ARGUMENT, "path is empty");
+        const std::string p(path);
+        const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT) fail(HS_ERR_NOT_FOUND, "'" + p + "' does not exist");
+        if (fd < 0) fail(HS_ERR_IO, "cannot open '" + p + "': " + std::strerror(errno));
+        struct stat st{};
+        if (::fstat(fd, &st) != 0) { ::close(fd); fail(HS_ERR_IO, "cannot stat '" + p + "': " + std::strerror(errno)); }
+        if (!S_ISREG(st.st_mode)) { ::close(fd); fail(HS_ERR_IO, "'" + p + "' is not a regular file"); }
+        const uint64_t size = uint64_t(st.st_size);
+        if (size < sizeof(FileHeader)) { ::close(fd); checkHeader(FileHeader{}, size, p); }
+        void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+        const int mapErr = errno;
+        ::close(fd);  // the mapping keeps the file
+        if (map == MAP_FAILED) fail(HS_ERR_IO, "cannot map '" + p + "': " + std::strerror(mapErr));
+        try {
+            const auto* base = static_cast<const uint8_t*>(map);
+            FileHeader h{};
+            std::memcpy(&h, base, sizeof h);
+            const uint64_t tablePadded = checkHeader(h, size, p);
+            const uint8_t* grid = base + sizeof h + tablePadded;  // 32-byte aligned: the map is page aligned
+            if (verify_checksum) checkCrc(h, base + sizeof h, grid, p);
+            validateBuffer(grid, h.gridBytes, "'" + p + "'");
+            auto buffer = nanovdb::HostBuffer::createFull(h.gridBytes, const_cast<uint8_t*>(grid));
+            auto* n = newHandle<hs_nano>(nanovdb::GridHandle<nanovdb::HostBuffer>(std::move(buffer)),
+                                         std::string(reinterpret_cast<const char*>(base + sizeof h), h.tableBytes));
+            n->map = map;
+            n->mapBytes = size;
+            *out = n;
+        } catch (...) {
+            ::munmap(map, size);
+            throw;
+        }
+    });
+}
+
+HS_API hs_status hs_nano_leaf_origins(const hs_nano* nano, int32_t* xyz, int64_t count) {
+    return guarded([&] {
+        const auto& n = need(nano, "nano");
+        need(xyz, "xyz");
+        const auto* g = reinterpret_cast<const nanovdb::GridData*>(n.handle.data());
+        auto walk = [&](const auto* grid) {
+            const auto& tree = grid->tree();
+            const uint32_t leaves = tree.nodeCount(0), lowerCount = tree.nodeCount(1);
+            if (count != int64_t(leaves))
+                fail(HS_ERR_INVALID_ARGUMENT, "the snapshot has " + std::to_string(leaves) + " leaves, not " + std::to_string(count));
+            if (leaves == 0) return;
+            const auto* first = tree.template getFirstNode<0>();
+            const auto* lowers = tree.template getFirstNode<1>();
+            std::vector<uint8_t> seen(leaves, 0);
+            // Only the lower nodes are read (their bounding box, child mask and child table): not one leaf page.
+            for (uint32_t i = 0; i < lowerCount; ++i) {
+                const auto& lower = lowers[i];
+                for (auto it = lower.data()->mChildMask.beginOn(); it; ++it) {
+                    const uint64_t at = uint64_t(lower.data()->getChild(*it) - first);  // inside the leaf section: checked when adopted
+                    if (seen[at]) fail(HS_ERR_INVALID_DATA, "leaf " + std::to_string(at) + " is referenced twice");
+                    seen[at] = 1;
+                    const auto o = lower.offsetToGlobalCoord(*it);
+                    xyz[3 * at] = o[0]; xyz[3 * at + 1] = o[1]; xyz[3 * at + 2] = o[2];
+                }
+            }
+            for (uint32_t i = 0; i < leaves; ++i)
+                if (!seen[i]) fail(HS_ERR_INVALID_DATA, "leaf " + std::to_string(i) + " is referenced by no lower node");
+        };
+        if (g->mGridType == nanovdb::GridType::Float) walk(reinterpret_cast<const nanovdb::NanoGrid<float>*>(n.handle.data()));
+        else walk(reinterpret_cast<const nanovdb::NanoGrid<nanovdb::Fp16>*>(n.handle.data()));
+    });
+}
+
+HS_API hs_status hs_grid_from_nano(const hs_nano* nano, hs_grid** out) {
+    return guarded([&] {
+        need(out, "out");
+        *out = nullptr;
+        const auto& n = need(nano, "nano");
+        const auto* g = reinterpret_cast<const nanovdb::GridData*>(n.handle.data());
+        if (g->mGridType != nanovdb::GridType::Float)
+            fail(HS_ERR_INVALID_ARGUMENT, "only a float32 snapshot can be made writable (an Fp16 snapshot has lost precision)");
+        const auto* grid = reinterpret_cast<const nanovdb::NanoGrid<float>*>(n.handle.data());
+        const uint32_t count = grid->tree().nodeCount(0);
+        const FloatLeaf* first = count ? grid->tree().getFirstNode<0>() : nullptr;
+        // Leaves are made in parallel (allocation and copying is the work), then linked in serially in the
+        // snapshot's breadth-first order, so the accessor's cached path is reused by neighbouring leaves.
+        std::vector<openvdb::FloatTree::LeafNodeType*> made(count, nullptr);
+        try {
+            tbb::parallel_for(tbb::blocked_range<uint32_t>(0, count, 256), [&](const tbb::blocked_range<uint32_t>& r) {
+                for (uint32_t i = r.begin(); i < r.end(); ++i) {
+                    const auto* src = first + i;
+                    const auto o = src->origin();
+                    auto* leaf = new openvdb::FloatTree::LeafNodeType(openvdb::PartialCreate(), openvdb::Coord(o[0], o[1], o[2]));
+                    leaf->buffer().allocate();
+                    std::memcpy(leaf->buffer().data(), src->data()->mValues, sizeof(float) * 512);
+                    const auto* words = reinterpret_cast<const uint64_t*>(&src->data()->mValueMask);
+                    auto& mask = leaf->getValueMask();
+                    for (openvdb::Index w = 0; w < 8; ++w) mask.template getWord<openvdb::Index64>(w) = words[w];
+                    made[i] = leaf;
+                }
+            });
+            auto result = openvdb::FloatGrid::create(0.0f);
+            auto acc = result->getUnsafeAccessor();
+            for (uint32_t i = 0; i < count; ++i) {
+                acc.addLeaf(made[i]);
+                made[i] = nullptr;
+            }
+            *out = newHandle<hs_grid>(std::move(result));
+        } catch (...) {
+            for (auto* leaf : made) delete leaf;
+            throw;
+        }
     });
 }
 

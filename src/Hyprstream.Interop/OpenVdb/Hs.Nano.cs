@@ -3,7 +3,7 @@ using Hyprstream.Interop.Handles;
 
 namespace Hyprstream.Interop.OpenVdb;
 
-/// <summary>NanoVDB snapshots (hs_nano_*): conversion, the raw buffer, validation of foreign bytes, snapshot files.</summary>
+/// <summary>NanoVDB snapshots (hs_nano_*): conversion, the raw buffer, validation of foreign bytes, snapshot files (read or mapped), promotion to a grid.</summary>
 internal static unsafe partial class Hs
 {
     public const int NanoFloat32 = 0;
@@ -17,6 +17,9 @@ internal static unsafe partial class Hs
     [LibraryImport(Lib)] internal static partial int hs_nano_table(NanoHandle nano, byte* buffer, int capacity, out int required);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int hs_nano_write(NanoHandle nano, string path, string? table);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int hs_nano_read(string path, out NanoHandle nano);
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int hs_nano_map(string path, int verifyChecksum, out NanoHandle nano);
+    [LibraryImport(Lib)] internal static partial int hs_grid_from_nano(NanoHandle nano, out GridHandle grid);
+    [LibraryImport(Lib)] internal static partial int hs_nano_leaf_origins(NanoHandle nano, int* xyz, long count);
 
     internal static string NanoTable(NanoHandle nano) => ReadString((byte* b, int c, out int r) => hs_nano_table(nano, b, c, out r));
 }

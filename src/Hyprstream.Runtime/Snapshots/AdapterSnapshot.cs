@@ -26,17 +26,23 @@ public sealed unsafe class AdapterSnapshot : IDisposable
     // Starts of runs of equal tile rows (a module's run range is RunStart .. RunStart+RunCount; one sentinel each).
     private int[] _runs = [];
 
-    private AdapterSnapshot(NanoHandle nano, string name, string? baseModel, List<SnapshotModule> modules, string source)
+    private AdapterSnapshot(NanoHandle nano, string name, string? baseModel, List<SnapshotModule> modules, string source,
+        IReadOnlyDictionary<string, string>? provenance = null, IReadOnlyDictionary<string, string>? metadata = null)
     {
         _nano = nano;
         Name = name;
         BaseModel = baseModel;
+        Provenance = provenance ?? new Dictionary<string, string>();
+        Metadata = metadata ?? new Dictionary<string, string>();
         Status.Check(Hs.hs_nano_get_info(nano, out _info));
         Status.Check(Hs.hs_nano_data(nano, out var data, out _));
         Data = (byte*)data;
         _modules = modules.OrderBy(m => m.SlotBase).ToArray();
         foreach (var m in _modules)
+        {
             if (!_byName.TryAdd(m.Name, m)) throw new InvalidDataException($"{source}: module '{m.Name}' is listed twice");
+            m.Snapshot = this;
+        }
         for (int i = 1; i < _modules.Length; i++)
             if (_modules[i].SlotBase < _modules[i - 1].SlotBase + _modules[i - 1].TileCount)
                 throw new InvalidDataException($"{source}: modules '{_modules[i - 1].Name}' and '{_modules[i].Name}' overlap");
@@ -47,6 +53,11 @@ public sealed unsafe class AdapterSnapshot : IDisposable
 
     public string Name { get; }
     public string? BaseModel { get; }
+    /// <summary>The adapter's provenance and metadata when the snapshot was made from an adapter (empty for files written before they were kept).</summary>
+    public IReadOnlyDictionary<string, string> Provenance { get; }
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+    /// <summary>True when the buffer is a mapped file (<see cref="Map"/>), not memory of its own.</summary>
+    public bool IsMapped { get; private init; }
     /// <summary>Modules in the order of the source adapter (or file).</summary>
     public IReadOnlyList<SnapshotModule> Modules { get; }
     public SnapshotPrecision Precision => (SnapshotPrecision)_info.ValueType;
@@ -69,14 +80,17 @@ public sealed unsafe class AdapterSnapshot : IDisposable
         List<SnapshotModule> modules;
         string name;
         string? baseModel;
+        Dictionary<string, string> provenance, metadata;
         using (adapter.ReadScope())
         {
             Status.Check(Hs.hs_nano_from_grid(adapter.Grid, (int)precision, out nano));
-            modules = adapter.Modules.Select(m => new SnapshotModule(m.Name, m.Rows, m.Cols, m.Scale, m.SlotBase)).ToList();
+            modules = adapter.Modules.Select(m => new SnapshotModule(m.Name, m.Rows, m.Cols, m.Scale, m.SlotBase, m.Layer)).ToList();
             name = adapter.Name;
             baseModel = adapter.BaseModel;
+            provenance = new Dictionary<string, string>(adapter.Provenance, StringComparer.Ordinal);
+            metadata = new Dictionary<string, string>(adapter.Metadata, StringComparer.Ordinal);
         }
-        return Construct(nano, name, baseModel, modules, $"snapshot of '{name}'");
+        return Construct(nano, name, baseModel, modules, $"snapshot of '{name}'", provenance, metadata);
     }
 
     /// <summary>Reads a snapshot file written by <see cref="Save"/> (checked: header, CRC32C, NanoVDB structure, table).</summary>
@@ -84,10 +98,29 @@ public sealed unsafe class AdapterSnapshot : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         Status.Check(Hs.hs_nano_read(Path.GetFullPath(path), out var nano));
+        return FromFile(nano, path, mapped: false);
+    }
+
+    /// <summary>
+    /// Maps a snapshot file written by <see cref="Save"/> instead of reading it: the kernels, cursors and the GPU
+    /// upload read the file's pages in place (nothing is decoded; pages load on first touch). The header, sizes, NanoVDB
+    /// structure and module table are always checked; the CRC32C (which reads every page) only with
+    /// <paramref name="verifyChecksum"/>: ask for it for files from elsewhere. The file must only ever be replaced
+    /// by rename while mapped, never rewritten in place.
+    /// </summary>
+    public static AdapterSnapshot Map(string path, bool verifyChecksum = true)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        Status.Check(Hs.hs_nano_map(Path.GetFullPath(path), verifyChecksum ? 1 : 0, out var nano));
+        return FromFile(nano, path, mapped: true);
+    }
+
+    private static AdapterSnapshot FromFile(NanoHandle nano, string path, bool mapped)
+    {
         try
         {
-            var (name, baseModel, modules) = SnapshotTable.Read(Hs.NanoTable(nano), $"'{path}'");
-            return Construct(nano, name, baseModel, modules, $"'{path}'");
+            var t = SnapshotTable.Read(Hs.NanoTable(nano), $"'{path}'");
+            return new AdapterSnapshot(nano, t.Name, t.BaseModel, t.Modules, $"'{path}'", t.Provenance, t.Metadata) { IsMapped = mapped };
         }
         catch { nano.Dispose(); throw; }
     }
@@ -100,9 +133,10 @@ public sealed unsafe class AdapterSnapshot : IDisposable
         return Construct(nano, name, null, modules.Select(m => new SnapshotModule(m.Name, m.Rows, m.Cols, m.Scale, m.SlotBase)).ToList(), "the buffer");
     }
 
-    private static AdapterSnapshot Construct(NanoHandle nano, string name, string? baseModel, List<SnapshotModule> modules, string source)
+    private static AdapterSnapshot Construct(NanoHandle nano, string name, string? baseModel, List<SnapshotModule> modules, string source,
+        IReadOnlyDictionary<string, string>? provenance = null, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        try { return new AdapterSnapshot(nano, name, baseModel, modules, source); }
+        try { return new AdapterSnapshot(nano, name, baseModel, modules, source, provenance, metadata); }
         catch { nano.Dispose(); throw; }
     }
 
@@ -111,7 +145,27 @@ public sealed unsafe class AdapterSnapshot : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         using var use = Use();
-        Status.Check(Hs.hs_nano_write(_nano, Path.GetFullPath(path), SnapshotTable.Write(Name, BaseModel, _modules)));
+        Status.Check(Hs.hs_nano_write(_nano, Path.GetFullPath(path), SnapshotTable.Write(Name, BaseModel, Modules, Provenance, Metadata)));
+    }
+
+    /// <summary>
+    /// A writable adapter with this snapshot's contents (float32 snapshots only), made by copying whole leaves and
+    /// their active masks: how a read-only adapter is promoted when it is written to.
+    /// </summary>
+    public SparseAdapter ToAdapter(string? name = null)
+    {
+        using var use = Use();
+        Status.Check(Hs.hs_grid_from_nano(_nano, out var grid));
+        return SparseAdapter.FromLoaded(grid, Describe() with { Name = name ?? Name });
+    }
+
+    /// <summary>The adapter as <see cref="SparseAdapter.Describe"/> would describe it (active counts from the leaves' masks; MemoryBytes is the snapshot's size).</summary>
+    public AdapterInfo Describe()
+    {
+        using var use = Use();
+        var modules = Modules.Select(m => new ModuleInfo(m.Name, m.Layer, m.Rows, m.Cols, m.Scale, m.SlotBase, ActiveCountOf(m)) { TileCount = m.LeafCount }).ToList();
+        return new AdapterInfo(Name, BaseModel, new Dictionary<string, string>(Provenance), new Dictionary<string, string>(Metadata),
+            modules, TileMapping.Name, TileMapping.Version, modules.Sum(m => m.ActiveCount), ByteSize, false);
     }
 
     /// <summary>A copy of the buffer (what the GPU gets).</summary>
@@ -212,6 +266,33 @@ public sealed unsafe class AdapterSnapshot : IDisposable
         _runs = runs.ToArray();
     }
 
+    /// <summary>Stored weights of m: the active bits of its leaves' masks.</summary>
+    internal long ActiveCountOf(SnapshotModule m)
+    {
+        using var use = Use();
+        long active = 0;
+        for (int i = m.LeafStart; i < m.LeafStart + m.LeafCount; i++)
+        {
+            ulong* mask = (ulong*)(Leaf(i) + 16);
+            for (int w = 0; w < 8; w++) active += System.Numerics.BitOperations.PopCount(mask[w]);
+        }
+        return active;
+    }
+
+    internal float Get(SnapshotModule m, int row, int col)
+    {
+        if ((uint)row >= (uint)m.Rows || (uint)col >= (uint)m.Cols)
+            throw new ArgumentOutOfRangeException(nameof(row), $"({row}, {col}) is outside module '{m.Name}' ({m.Rows}x{m.Cols})");
+        using var use = Use();
+        int i = FindTile(m, row, col);
+        if (i < 0) return 0f;
+        int n = (row & 7) * TileMapping.TileCols + (col & 63);
+        if (FloatValues(i) is var v && v != null) return v[n];
+        Span<float> tile = stackalloc float[TileMapping.TileSize];
+        ReadLeaf(i, tile);
+        return tile[n];
+    }
+
     /// <summary>Slot-ordered position of the tile holding (row, col) of m, or −1 when that tile is not stored.</summary>
     internal int FindTile(SnapshotModule m, int row, int col)
     {
@@ -227,12 +308,12 @@ public sealed unsafe class AdapterSnapshot : IDisposable
         var slots = new long[count];
         var leaves = new int[count];
         var starts = _modules.Select(m => m.SlotBase).ToArray();
+        // The origins come from the lower nodes (no leaf page is touched: a mapped file stays unread until used).
+        var origins = new int[checked(count * 3)];
+        if (count > 0) fixed (int* o = origins) Status.Check(Hs.hs_nano_leaf_origins(_nano, o, count));
         for (int i = 0; i < count; i++)
         {
-            int* o = (int*)(Data + _info.LeafOffset + (long)i * _info.LeafBytes);
-            // NanoVDB keeps the leaf's bounding-box minimum there (its active voxels' per-axis minimum); the leaf's
-            // origin is that rounded down to a multiple of 8, as LeafNode::origin() computes it.
-            int x = o[0] & ~7, y = o[1] & ~7, z = o[2] & ~7;
+            int x = origins[3 * i], y = origins[3 * i + 1], z = origins[3 * i + 2];
             if (x < 0 || y < 0 || z < 0)
                 throw new InvalidDataException($"{source}: leaf {i} has origin ({x}, {y}, {z}), which is not a tile of the {TileMapping.Name} mapping");
             slots[i] = TileMapping.OriginSlot(x, y, z);

@@ -11,7 +11,8 @@ internal static class SnapshotTable
     public const string Format = "hs.snapshot";
     public const int Version = 1;
 
-    public static string Write(string name, string? baseModel, IReadOnlyList<SnapshotModule> modules)
+    public static string Write(string name, string? baseModel, IReadOnlyList<SnapshotModule> modules,
+        IReadOnlyDictionary<string, string>? provenance = null, IReadOnlyDictionary<string, string>? metadata = null)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms))
@@ -23,6 +24,8 @@ internal static class SnapshotTable
             w.WriteNumber("mapping_version", TileMapping.Version);
             w.WriteString("name", name);
             if (baseModel != null) w.WriteString("base_model", baseModel);
+            WriteMap(w, "provenance", provenance);
+            WriteMap(w, "metadata", metadata);
             w.WriteStartArray("modules");
             foreach (var m in modules)
             {
@@ -32,6 +35,7 @@ internal static class SnapshotTable
                 w.WriteNumber("cols", m.Cols);
                 w.WriteNumber("scale", m.Scale);
                 w.WriteNumber("slot_base", m.SlotBase);
+                w.WriteNumber("layer", m.Layer);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -40,7 +44,19 @@ internal static class SnapshotTable
         return System.Text.Encoding.UTF8.GetString(ms.ToArray());
     }
 
-    public static (string Name, string? BaseModel, List<SnapshotModule> Modules) Read(string json, string source)
+    private static void WriteMap(Utf8JsonWriter w, string key, IReadOnlyDictionary<string, string>? map)
+    {
+        if (map is not { Count: > 0 }) return;
+        w.WriteStartObject(key);
+        foreach (var (k, v) in map.OrderBy(p => p.Key, StringComparer.Ordinal)) w.WriteString(k, v);
+        w.WriteEndObject();
+    }
+
+    /// <summary>What a table holds (provenance and metadata are optional: files before they were kept have none).</summary>
+    public sealed record Contents(string Name, string? BaseModel, List<SnapshotModule> Modules,
+        Dictionary<string, string> Provenance, Dictionary<string, string> Metadata);
+
+    public static Contents Read(string json, string source)
     {
         InvalidDataException Bad(string why) => new($"{source}: the snapshot's module table is invalid: {why}");
         try
@@ -67,13 +83,24 @@ internal static class SnapshotTable
                 if (slotBase < 0) throw Bad($"negative slot_base {slotBase}");
                 float scale = m.TryGetProperty("scale", out var s) && s.ValueKind == JsonValueKind.Number ? s.GetSingle() : 1f;
                 if (!float.IsFinite(scale)) throw Bad("scale is not finite");
-                list.Add(new SnapshotModule(Str(m, "name"), (int)rows, (int)cols, scale, slotBase));
+                int? layer = m.TryGetProperty("layer", out var l) && l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out var li) ? li : null;
+                list.Add(new SnapshotModule(Str(m, "name"), (int)rows, (int)cols, scale, slotBase, layer));
             }
-            return (name, baseModel, list);
+            return new Contents(name, baseModel, list, Map(root, "provenance"), Map(root, "metadata"));
         }
         catch (JsonException e)
         {
             throw Bad(e.Message);
+        }
+
+        Dictionary<string, string> Map(JsonElement root, string key)
+        {
+            var map = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (!root.TryGetProperty(key, out var o)) return map;
+            if (o.ValueKind != JsonValueKind.Object) throw Bad($"'{key}' is not an object");
+            foreach (var p in o.EnumerateObject())
+                map[p.Name] = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw Bad($"'{key}.{p.Name}' is not a string");
+            return map;
         }
     }
 }

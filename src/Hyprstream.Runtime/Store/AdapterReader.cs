@@ -1,32 +1,59 @@
+using Hyprstream.Runtime.Snapshots;
+
 namespace Hyprstream.Runtime.Store;
 
 /// <summary>
 /// An adapter on loan from the store for a long read (<see cref="AdapterStore.OpenRead"/>): it stays resident while
-/// the reader lives. Read it through its own thread-safe API; never change it (changes go through the store's log).
+/// the reader lives. It is either the cached, writable adapter (<see cref="Adapter"/>; read it through its own
+/// thread-safe API and never change it: changes go through the store's log) or, for an adapter no cache tier holds,
+/// its mapped snapshot file (<see cref="Snapshot"/>: immutable, read in place). <see cref="Modules"/> reads either.
 /// </summary>
 public sealed class AdapterReader : IDisposable
 {
     private readonly TieredCache _cache;
-    private readonly TieredCache.Lease _lease;
+    private readonly TieredCache.Lease? _lease;
+    private readonly MappedSnapshot? _mapped;
     private int _disposed;
 
-    internal AdapterReader(TieredCache cache, TieredCache.Lease lease)
+    internal AdapterReader(TieredCache cache, TieredCache.Lease? lease, MappedSnapshot? mapped)
     {
         _cache = cache;
         _lease = lease;
+        _mapped = mapped;
     }
 
-    public SparseAdapter Adapter
+    /// <summary>The cached adapter, or null when the read is served from the mapped snapshot.</summary>
+    public SparseAdapter? Adapter
     {
         get
         {
             ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-            return _lease.Adapter;
+            return _lease?.Adapter;
         }
     }
 
+    /// <summary>The mapped snapshot file the read is served from, or null when the adapter is cached.</summary>
+    public AdapterSnapshot? Snapshot
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            return _mapped?.Snapshot;
+        }
+    }
+
+    /// <summary>The adapter's modules in its own order, whichever form holds them.</summary>
+    public IReadOnlyList<IModuleSource> Modules =>
+        Adapter is { } a ? a.Modules.ToList<IModuleSource>() : Snapshot!.Modules.ToList<IModuleSource>();
+
+    /// <summary>The named module, or null.</summary>
+    public IModuleSource? Module(string name) =>
+        Adapter is { } a ? (a.Modules.TryGet(name, out var m) ? m : null) : Snapshot!.Modules.FirstOrDefault(x => x.Name == name);
+
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) _cache.Release(_lease, false);
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        if (_lease is { } l) _cache.Release(l, false);
+        if (_mapped != null) _cache.ReleaseMapped(_mapped);
     }
 }

@@ -31,11 +31,12 @@ public sealed partial class AdapterStore
         catch (Exception e) when (e is not ObjectDisposedException)
         {
             int n = Interlocked.Increment(ref _checkpointFailuresInARow);
+            RecordCheckpointFailure(e, n);
             _metrics?.Checkpointed(started, ok: false);
             _options.Checkpointed?.Invoke(new CheckpointReport(Interlocked.Read(ref _checkpoints), 0, Stopwatch.GetElapsedTime(started), Wal.LastSequence, e, n));
             throw;
         }
-        Volatile.Write(ref _checkpointFailuresInARow, 0);
+        RecordCheckpointSuccess(Interlocked.Exchange(ref _checkpointFailuresInARow, 0));
         _metrics?.Checkpointed(started, ok: true);
         _options.Checkpointed?.Invoke(new CheckpointReport(Interlocked.Read(ref _checkpoints), written, Stopwatch.GetElapsedTime(started), Wal.LastSequence, null, 0));
     }

@@ -19,8 +19,8 @@ public sealed partial class AdapterStore
         {
             basis[m.Name] = m;
             if (m.Quarantine != null) { _quarantine[m.Name] = m; continue; }
-            var e = _cache.GetOrAdd(m.Name);
-            e.BaseModel = m.BaseModel; e.CheckpointFile = m.Checkpoint; e.CheckpointSeq = m.CheckpointSeq; e.LastSeq = m.CheckpointSeq;
+            var e = new StoredAdapter(m.Name, _cache.GetOrAdd(m.Name));
+            e.BaseModel = m.BaseModel; e.CheckpointFile = m.Checkpoint; e.CheckpointSeq = m.CheckpointSeq; e.Cache.LastSeq = m.CheckpointSeq;
             e.Tags = m.Tags; e.Embedding = m.Embedding;
             _adapters[m.Name] = e;
             _bloom.Add(m.Name);
@@ -82,7 +82,8 @@ public sealed partial class AdapterStore
     private int RemoveLeftovers(StoreManifest manifest)
     {
         int orphans = 0;
-        var live = manifest.Adapters.Where(a => a.Checkpoint != null).Select(a => a.Checkpoint!).ToHashSet(StringComparer.Ordinal);
+        var live = manifest.Adapters.Where(a => a.Checkpoint != null).SelectMany(a => new[] { a.Checkpoint!, SnapshotFileOf(a.Checkpoint!) })
+            .ToHashSet(StringComparer.Ordinal);
         foreach (var f in System.IO.Directory.EnumerateFiles(_checkpointDir))
             if (!live.Contains(Path.GetFileName(f))) { File.Delete(f); orphans++; }
         var tmp = Path.Combine(_dir, StoreManifest.FileName + ".tmp");
@@ -122,11 +123,11 @@ public sealed partial class AdapterStore
             {
                 if (e == null) throw new InvalidDataException($"WAL record {r.Seq} updates adapter '{r.Adapter}', which does not exist");
                 var batch = BatchCodec.Decode(r.Payload);
-                var lease = _cache.Acquire(e, write: true);
+                var lease = _cache.Acquire(e.Cache, write: true);
                 try
                 {
                     batch.ApplyValidated(lease.Adapter); // refused: nothing applied, the adapter is as before the record
-                    _cache.MarkDirty(e, r.Seq);
+                    _cache.MarkDirty(e.Cache, r.Seq);
                 }
                 finally { _cache.Release(lease, true); }
                 return true;
@@ -136,7 +137,7 @@ public sealed partial class AdapterStore
                 if (e == null) throw new InvalidDataException($"WAL record {r.Seq} describes adapter '{r.Adapter}', which does not exist");
                 var (tags, emb) = DecodeDescription(r.Payload);
                 lock (_metaLock) { e.Tags = tags; e.Embedding = emb; }
-                _cache.MarkDirty(e, r.Seq);
+                _cache.MarkDirty(e.Cache, r.Seq);
                 return true;
             }
         }
@@ -152,7 +153,7 @@ public sealed partial class AdapterStore
         if (_adapters.TryRemove(r.Adapter, out var e))
         {
             e.Deleted = true;
-            _cache.Remove(e);
+            _cache.Remove(e.Cache);
         }
         var why = $"WAL record {r.Seq} ({r.Op}) could not be replayed: {ex.Message}";
         _quarantine[r.Adapter] = new ManifestEntry

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Hyprstream.Runtime.Bytes;
+using Hyprstream.Runtime.Snapshots;
 
 namespace Hyprstream.Runtime.Store;
 
@@ -9,6 +10,7 @@ namespace Hyprstream.Runtime.Store;
 ///   manifest.hsm       adapters → checkpoint file, folded WAL sequence, tags, embedding (replaced atomically)
 ///   wal/NNNNNN.log     write-ahead log segments (see <see cref="WriteAheadLog"/>)
 ///   checkpoints/*.vdb  one OpenVDB file per adapter: its state at a WAL sequence, written temp + fsync + rename
+///   checkpoints/*.nvdb beside each, the same state as a NanoVDB snapshot file (CRC32C): the form cold reads map
 ///   cache/*.l3         the cache's spilled tier (discarded on open)
 /// Every change is one WAL record, appended and applied under the adapter's gate, acknowledged once durable per the
 /// fsync policy. A checkpoint rotates the WAL, writes the changed adapters from private copies (readers keep
@@ -22,11 +24,11 @@ public sealed partial class AdapterStore : IDisposable
     private readonly string _dir, _walDir, _checkpointDir;
     private readonly StoreOptions _options;
     // Lock order: an adapter's Gate, then _metaLock, then the cache's lock, then _manifestLock. The cache calls back
-    // (cold loads, write-backs) under its lock, so those callbacks never take _metaLock.
+    // write-backs under its lock and cold loads and maps without it; none of them takes _metaLock.
     private readonly object _metaLock = new();
     private readonly object _manifestLock = new();
     private readonly object _checkpointLock = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TieredCache.Entry> _adapters = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StoredAdapter> _adapters = new(StringComparer.Ordinal);
     private readonly BloomFilter _bloom = new();
     // Checkpoint files of deleted or replaced adapters, deleted after the next manifest swap.
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _retired = new();
@@ -66,7 +68,7 @@ public sealed partial class AdapterStore : IDisposable
         if (readOnly)
         {
             // Nothing is written: no lock, no spill folder, no WAL segment; everything replayed stays in memory.
-            _cache = new TieredCache(null, new CacheBudgets(long.MaxValue / 4, 0, 0), options.PromoteAfter, LoadFromCheckpoint, WriteBack);
+            _cache = new TieredCache(null, new CacheBudgets(long.MaxValue / 4, 0, 0), options.PromoteAfter, LoadFromCheckpoint, WriteBack, MapSnapshot);
             return;
         }
         System.IO.Directory.CreateDirectory(_walDir);
@@ -74,7 +76,7 @@ public sealed partial class AdapterStore : IDisposable
         // One process per store: two writers appending to one WAL would interleave records.
         try { _lockFile = new FileStream(Path.Combine(_dir, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
         catch (IOException e) { throw new IOException($"the store in {_dir} is open in another process ({e.Message})", e); }
-        _cache = new TieredCache(Path.Combine(_dir, "cache"), options.Budgets, options.PromoteAfter, LoadFromCheckpoint, WriteBack);
+        _cache = new TieredCache(Path.Combine(_dir, "cache"), options.Budgets, options.PromoteAfter, LoadFromCheckpoint, WriteBack, MapSnapshot);
         if (options.CheckpointWalBytes > 0)
             _checkpointer = new Thread(CheckpointLoop) { IsBackground = true, Name = "hyprstream-checkpointer" };
     }
@@ -169,6 +171,7 @@ public sealed partial class AdapterStore : IDisposable
         replaced = false;
         AdapterNames.ValidateAdapter(name);
         ThrowIfDisposed();
+        ThrowIfWritesRefused();
         // Built and checked before anything is logged: a bad batch logs nothing.
         var adapter = (content ?? new AdapterBatch()).Build(name, baseModel, validate: true);
         try
@@ -205,13 +208,11 @@ public sealed partial class AdapterStore : IDisposable
 
     private void InstallEntry(string name, string? baseModel, ulong seq, SparseAdapter adapter)
     {
-        var e = _cache.GetOrAdd(name);
-        e.Deleted = false; e.BaseModel = baseModel; e.CheckpointFile = null; e.CheckpointSeq = 0; e.Tags = []; e.Embedding = null;
-        e.Info = null;
+        var e = new StoredAdapter(name, _cache.GetOrAdd(name)) { BaseModel = baseModel };
         _adapters[name] = e;
         _bloom.Add(name);
-        _cache.MarkDirty(e, seq);
-        _cache.Install(e, adapter);
+        _cache.MarkDirty(e.Cache, seq);
+        _cache.Install(e.Cache, adapter);
     }
 
     /// <summary>Logs and applies one batch as one record; returns its sequence once it is durable (the acknowledgement).</summary>
@@ -241,13 +242,14 @@ public sealed partial class AdapterStore : IDisposable
     {
         ArgumentNullException.ThrowIfNull(plan);
         ThrowIfDisposed();
+        ThrowIfWritesRefused();
         var e = Find(name);
         ulong seq;
         BatchOutcome outcome;
         lock (e.Gate)
         {
             if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
-            var lease = _cache.Acquire(e, write: true);
+            var lease = _cache.Acquire(e.Cache, write: true);
             try
             {
                 using (lease.Adapter.WriteScope())
@@ -258,7 +260,7 @@ public sealed partial class AdapterStore : IDisposable
                     outcome = batch.ApplyTo(lease.Adapter);
                 }
                 // Outside the adapter's write lock (lock order: cache lock, then adapter lock); still under the gate.
-                _cache.MarkDirty(e, seq);
+                _cache.MarkDirty(e.Cache, seq);
             }
             finally { _cache.Release(lease, true); }
         }
@@ -318,6 +320,7 @@ public sealed partial class AdapterStore : IDisposable
     public ulong Describe(string name, IReadOnlyList<string> tags, ReadOnlySpan<float> embedding)
     {
         ThrowIfDisposed();
+        ThrowIfWritesRefused();
         var e = Find(name);
         var emb = embedding.IsEmpty ? null : StoreManifest.EncodeEmbedding(embedding);
         var payload = EncodeDescription(tags, emb);
@@ -327,7 +330,7 @@ public sealed partial class AdapterStore : IDisposable
             if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
             seq = Wal.Append(WalOp.Describe, name, payload);
             lock (_metaLock) { e.Tags = tags.ToArray(); e.Embedding = emb; }
-            _cache.MarkDirty(e, seq);
+            _cache.MarkDirty(e.Cache, seq);
         }
         Wal.WaitDurable(seq);
         return seq;
@@ -356,11 +359,11 @@ public sealed partial class AdapterStore : IDisposable
         return seq;
     }
 
-    private void DropAdapter(TieredCache.Entry e)
+    private void DropAdapter(StoredAdapter e)
     {
         e.Deleted = true;
         _adapters.TryRemove(e.Name, out _);
-        _cache.Remove(e);
+        _cache.Remove(e.Cache);
         // Its checkpoint file goes once a manifest that no longer names it is in place (the next checkpoint).
         if (Volatile.Read(ref e.CheckpointFile) is { } file) _retired.Enqueue(file);
     }
@@ -369,7 +372,7 @@ public sealed partial class AdapterStore : IDisposable
     public T Read<T>(string name, Func<SparseAdapter, T> reader)
     {
         var e = Find(name);
-        var lease = _cache.Acquire(e, write: false);
+        var lease = _cache.Acquire(e.Cache, write: false);
         try
         {
             using (lease.Adapter.ReadScope()) return reader(lease.Adapter);
@@ -382,9 +385,14 @@ public sealed partial class AdapterStore : IDisposable
 
     /// <summary>
     /// Borrows the adapter for a long read (streaming it out): it stays resident and is not evicted until the reader
-    /// is disposed, while writers go on (each cursor chunk and module read takes the adapter's lock itself).
+    /// is disposed, while writers go on (each cursor chunk and module read takes the adapter's lock itself). An
+    /// adapter in no cache tier is read from its mapped snapshot file: nothing is decoded and no grid is built.
     /// </summary>
-    public AdapterReader OpenRead(string name) => new(_cache, _cache.Acquire(Find(name), write: false));
+    public AdapterReader OpenRead(string name)
+    {
+        var (lease, mapped) = _cache.AcquireRead(Find(name).Cache);
+        return new AdapterReader(_cache, lease, mapped);
+    }
 
     /// <summary>
     /// The adapter's description (modules, shapes, scales, active counts, metadata), cached until its next change,
@@ -397,7 +405,9 @@ public sealed partial class AdapterStore : IDisposable
         {
             if (e.Deleted) throw new KeyNotFoundException($"adapter '{name}' was deleted");
             if (e.Info is { } cached && e.InfoSeq == e.LastSeq) return cached;
-            var info = Read(name, a => a.Describe());
+            AdapterInfo info;
+            using (var reader = OpenRead(name))
+                info = reader.Adapter is { } a ? a.Describe() : reader.Snapshot!.Describe();
             e.Info = info;
             e.InfoSeq = e.LastSeq;
             return info;
@@ -408,7 +418,7 @@ public sealed partial class AdapterStore : IDisposable
     public ulong SequenceOf(string name)
     {
         var e = Find(name);
-        return Volatile.Read(ref e.LastSeq);
+        return e.LastSeq;
     }
 
     /// <summary>Drops the adapter from every cache tier (unsaved changes go to its checkpoint first); false when pinned or in use.</summary>
@@ -416,7 +426,7 @@ public sealed partial class AdapterStore : IDisposable
     {
         var e = Find(name);
         _ = Wal; // a write-back needs a writable store
-        return _cache.Evict(e);
+        return _cache.Evict(e.Cache);
     }
 
     /// <summary>Writes the adapter's current state as a standalone .vdb file (atomic: temp + fsync + rename).</summary>
@@ -426,13 +436,13 @@ public sealed partial class AdapterStore : IDisposable
         copy.Save(path, options);
     }
 
-    public void Pin(string name) => _cache.Pin(Find(name), true);
-    public void Unpin(string name) => _cache.Pin(Find(name), false);
-    public void Prefetch(string name) => _cache.Prefetch(Find(name));
-    public CacheTier? TierOf(string name) => _cache.TierOf(Find(name));
+    public void Pin(string name) => _cache.Pin(Find(name).Cache, true);
+    public void Unpin(string name) => _cache.Pin(Find(name).Cache, false);
+    public void Prefetch(string name) => _cache.Prefetch(Find(name).Cache);
+    public CacheTier? TierOf(string name) => _cache.TierOf(Find(name).Cache);
     public IReadOnlyList<string> LruOrder(CacheTier tier) => _cache.LruOrder(tier);
 
-    private TieredCache.Entry Find(string name)
+    private StoredAdapter Find(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -457,11 +467,19 @@ public sealed partial class AdapterStore : IDisposable
         lock (_checkpointLock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            var maxSeq = Wal.LastSequence;
-            var newSegment = Wal.Rotate();
-            List<TieredCache.Entry> dirty;
-            dirty = _adapters.Values.Where(e => e.Dirty).ToList();
-            var done = new List<(TieredCache.Entry E, string File, ulong Seq)>();
+            return CheckpointLocked();
+        }
+    }
+
+    private int CheckpointLocked()
+    {
+        var maxSeq = Wal.LastSequence;
+        var newSegment = Wal.Rotate();
+        List<StoredAdapter> dirty;
+        dirty = _adapters.Values.Where(e => e.Dirty).ToList();
+        var done = new List<(StoredAdapter E, string File, ulong Seq)>();
+        try
+        {
             foreach (var e in dirty)
             {
                 SparseAdapter copy;
@@ -469,32 +487,52 @@ public sealed partial class AdapterStore : IDisposable
                 lock (e.Gate)
                 {
                     if (e.Deleted) continue;
-                    copy = _cache.CloneState(e);
+                    copy = _cache.CloneState(e.Cache);
                     seq = e.LastSeq;
                 }
                 using (copy) done.Add((e, SaveCheckpoint(copy, seq), seq));
             }
-            var obsolete = new List<string>();
-            // Taken before the manifest is built: each of these left _adapters first, so the new manifest cannot name it.
-            while (_retired.TryDequeue(out var gone)) obsolete.Add(gone);
-            lock (_manifestLock)
-            {
-                foreach (var (e, file, seq) in done)
-                {
-                    if (e.Deleted || seq <= e.CheckpointSeq) { obsolete.Add(file); continue; }
-                    if (e.CheckpointFile != null) obsolete.Add(e.CheckpointFile);
-                    e.CheckpointFile = file;
-                    e.CheckpointSeq = seq;
-                }
-                _walSegment = newSegment;
-                WriteManifestLocked(maxSeq);
-            }
-            foreach (var (e, _, seq) in done) _cache.MarkCheckpointed(e, seq);
-            foreach (var f in obsolete.Distinct()) File.Delete(Path.Combine(_checkpointDir, f));
-            Wal.DeleteBefore(newSegment);
-            Interlocked.Increment(ref _checkpoints);
-            return done.Count;
         }
+        catch
+        {
+            // Files of this attempt that no manifest names (e.g. the disk filled up): gone now, not at the next open.
+            foreach (var (e, file, _) in done)
+                if (Volatile.Read(ref e.CheckpointFile) != file) TryDeleteCheckpointFiles(file);
+            throw;
+        }
+        var obsolete = new List<string>();
+        // Taken before the manifest is built: each of these left _adapters first, so the new manifest cannot name it.
+        var retired = new List<string>();
+        while (_retired.TryDequeue(out var gone)) retired.Add(gone);
+        obsolete.AddRange(retired);
+        lock (_manifestLock)
+        {
+            var before = done.Select(d => (d.E, d.E.CheckpointFile, d.E.CheckpointSeq)).ToList();
+            var oldSegment = _walSegment;
+            foreach (var (e, file, seq) in done)
+            {
+                if (e.Deleted || seq <= e.CheckpointSeq) { obsolete.Add(file); continue; }
+                if (e.CheckpointFile != null) obsolete.Add(e.CheckpointFile);
+                e.CheckpointFile = file;
+                e.CheckpointSeq = seq;
+            }
+            _walSegment = newSegment;
+            try { WriteManifestLocked(maxSeq); }
+            catch
+            {
+                // The manifest on disk still names the old files: so does the store, and the new ones go.
+                foreach (var (e, file, seq) in before) { e.CheckpointFile = file; e.CheckpointSeq = seq; }
+                _walSegment = oldSegment;
+                foreach (var (_, file, _) in done) TryDeleteCheckpointFiles(file);
+                foreach (var f in retired) _retired.Enqueue(f);
+                throw;
+            }
+        }
+        foreach (var (e, _, seq) in done) _cache.MarkCheckpointed(e.Cache, seq);
+        foreach (var f in obsolete.Distinct()) DeleteCheckpointFiles(f);
+        Wal.DeleteBefore(newSegment);
+        Interlocked.Increment(ref _checkpoints);
+        return done.Count;
     }
 
     private void WriteManifestLocked(ulong maxSeq)
@@ -511,26 +549,11 @@ public sealed partial class AdapterStore : IDisposable
         m.Write(_dir);
     }
 
-    private string SaveCheckpoint(SparseAdapter a, ulong seq)
-    {
-        var file = $"{FileStem(a.Name)}.{seq}.vdb";
-        a.Save(Path.Combine(_checkpointDir, file));
-        return file;
-    }
-
     /// <summary>A file-system-safe, unique stem for an adapter name (the manifest maps names to files).</summary>
     private static string FileStem(string name)
     {
         var safe = new string(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').Take(48).ToArray());
         return $"{safe}-{Fnv1a.Hash64(name):x16}";
-    }
-
-    private SparseAdapter LoadFromCheckpoint(string name)
-    {
-        string? file;
-        file = _adapters.TryGetValue(name, out var e) ? Volatile.Read(ref e.CheckpointFile) : null;
-        if (file == null) throw new InvalidOperationException($"adapter '{name}' has no checkpoint and is not cached (store invariant broken)");
-        return LoadCheckpoint(name, file);
     }
 
     /// <summary>
@@ -551,8 +574,9 @@ public sealed partial class AdapterStore : IDisposable
     }
 
     /// <summary>Called by the cache (under its lock) when a changed adapter leaves it: checkpoint it and swap the manifest.</summary>
-    private void WriteBack(TieredCache.Entry e, SparseAdapter state)
+    private void WriteBack(TieredCache.Entry entry, SparseAdapter state)
     {
+        var e = entry.Owner ?? throw new InvalidOperationException($"adapter '{entry.Name}' has no store record (store invariant broken)");
         var file = SaveCheckpoint(state, e.LastSeq);
         string? old;
         lock (_manifestLock)
@@ -562,8 +586,8 @@ public sealed partial class AdapterStore : IDisposable
             e.CheckpointSeq = e.LastSeq;
             WriteManifestLocked(Math.Max(Wal.LastSequence, e.LastSeq));
         }
-        e.Dirty = false;
-        if (old != null && old != file) File.Delete(Path.Combine(_checkpointDir, old));
+        entry.Dirty = false;
+        if (old != null && old != file) DeleteCheckpointFiles(old);
     }
 
     private void CheckpointLoop()
@@ -573,12 +597,12 @@ public sealed partial class AdapterStore : IDisposable
             Thread.Sleep(50);
             try
             {
-                if (!_disposed && Wal.DiskBytes >= _options.CheckpointWalBytes) Checkpoint();
+                if (!_disposed && CheckpointDue() && Wal.DiskBytes >= _options.CheckpointWalBytes) Checkpoint();
             }
             catch (ObjectDisposedException) { return; }
             catch (Exception ex)
             {
-                // A failed checkpoint loses nothing (the WAL still holds everything); surface it to writers.
+                // Counted and logged by Checkpoint; a failed checkpoint loses nothing (the WAL still holds everything).
                 _checkpointFailure = ex;
             }
         }
@@ -586,7 +610,7 @@ public sealed partial class AdapterStore : IDisposable
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    /// <summary>The last background checkpoint failure, if any (nothing is lost: the WAL still holds every change).</summary>
+    /// <summary>The last background checkpoint failure, if any (nothing is lost: the WAL still holds every change); see <see cref="CheckpointHealth"/>.</summary>
     public Exception? LastCheckpointFailure => _checkpointFailure;
 
     // ---- stats ----
@@ -600,7 +624,14 @@ public sealed partial class AdapterStore : IDisposable
         if (_wal is not { } wal)
             return new StoreStats(cache, "read-only", WriteAheadLog.DiskBytesIn(_walDir), 0, 0, 0, Recovery.LastSequence, 0, checkpointBytes, count, Recovery, Quarantined);
         return new StoreStats(cache, wal.Policy.ToString(), wal.DiskBytes, wal.RecordsAppended,
-            wal.BytesAppended, wal.Fsyncs, wal.LastSequence, Interlocked.Read(ref _checkpoints), checkpointBytes, count, Recovery, Quarantined);
+            wal.BytesAppended, wal.Fsyncs, wal.LastSequence, Interlocked.Read(ref _checkpoints), checkpointBytes, count, Recovery, Quarantined)
+        {
+            CheckpointHealth = CheckpointHealth,
+            SnapshotRebuilds = Interlocked.Read(ref _snapshotRebuilds),
+            Promotions = Interlocked.Read(ref _promotions),
+            PromotedWeights = Interlocked.Read(ref _promotedWeights),
+            PromotionTime = TimeSpan.FromSeconds(Interlocked.Read(ref _promotionTicks) / (double)Stopwatch.Frequency),
+        };
     }
 
     /// <summary>A CreateAdapter record's payload: the base model in UTF-8, empty for none.</summary>

@@ -6,4 +6,10 @@ public sealed record CacheStats(IReadOnlyList<TierStats> Tiers, long Lookups, lo
 {
     public TierStats this[CacheTier t] => Tiers[(int)t];
     public long Hits => Tiers.Sum(t => t.Hits);
+    /// <summary>Snapshot files mapped for cold reads (each checked structurally; see <see cref="AdapterStore"/>).</summary>
+    public long SnapshotMaps { get; init; }
+    /// <summary>Cold reads served from an already mapped snapshot file.</summary>
+    public long SnapshotHits { get; init; }
+    /// <summary>Adapters whose snapshot file is mapped now.</summary>
+    public int SnapshotsMapped { get; init; }
 }

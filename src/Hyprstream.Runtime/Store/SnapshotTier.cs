@@ -4,7 +4,8 @@ namespace Hyprstream.Runtime.Store;
 
 /// <summary>
 /// The store's tier for the inference read path: NanoVDB snapshots (<see cref="AdapterSnapshot"/>) of adapters'
-/// current states, built on first use from the store, rebuilt once the adapter has changed, and kept within a byte
+/// current states, taken on first use from the store (its mapped snapshot file for an adapter no cache tier holds,
+/// else converted from the cached grid), taken again once the adapter has changed, and kept within a byte
 /// budget with LRU eviction. With the CUDA backend this is the GPU tier: the applier uploads a snapshot on its first
 /// kernel call, the budget counts that device copy (grid + leaf list), and eviction frees it on the GPU.
 /// Must never: hand out a snapshot older than the adapter's last change at the time of the call, or free one in use.
@@ -78,7 +79,10 @@ public sealed class SnapshotTier : IDisposable
         }
         // Built outside the lock (other adapters' hits go on); the sequence is read inside the read, so a snapshot is
         // never labelled newer than its state.
-        var (snapshot, built) = _store.Read(name, a => (AdapterSnapshot.Create(a, Precision), _store.SequenceOf(name)));
+        // Float32: the store's own snapshot file, mapped, when no cache tier holds the adapter (no conversion at all).
+        var (snapshot, built) = Precision == SnapshotPrecision.Float32
+            ? _store.OpenSnapshot(name)
+            : _store.Read(name, a => (AdapterSnapshot.Create(a, Precision), _store.SequenceOf(name)));
         lock (_lock)
         {
             if (_disposed) { snapshot.Dispose(); throw new ObjectDisposedException(nameof(SnapshotTier)); }

@@ -8,6 +8,10 @@ public sealed record StoreOptions
     public int PromoteAfter { get; init; } = 2;
     /// <summary>The background checkpointer folds the WAL once it holds this many bytes (0: never in the background).</summary>
     public long CheckpointWalBytes { get; init; } = 64L << 20;
+    /// <summary>After this many failed checkpoints in a row, creating and changing adapters is refused (with the reason) until one succeeds; 0: never.</summary>
+    public int CheckpointFailuresBeforeRefusing { get; init; } = 3;
+    /// <summary>Where the store reports what an operator must see (failed checkpoints, rebuilt snapshot files); null: nowhere.</summary>
+    public Action<string>? Log { get; init; }
     /// <summary>Publish the store's instruments (<see cref="StoreMetrics"/>, meter Hyprstream.Store); off by default.</summary>
     public bool Metrics { get; init; }
     /// <summary>

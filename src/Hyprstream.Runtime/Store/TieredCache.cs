@@ -1,5 +1,6 @@
 using System.IO.MemoryMappedFiles;
 using Hyprstream.Runtime.Bytes;
+using Hyprstream.Runtime.Snapshots;
 
 namespace Hyprstream.Runtime.Store;
 
@@ -9,7 +10,9 @@ namespace Hyprstream.Runtime.Store;
 /// file under cache/, read through a memory map), or nowhere (its checkpoint file is current: a cold load).
 /// Eviction is LRU per tier and cascades L1 → L2 → L3 → out; an adapter leaving the cache with changes not in its
 /// checkpoint is written back first. Pinned and leased adapters are never evicted. A reader's hit in L2/L3 decodes a
-/// private copy; the PromoteAfter-th hit (or any write) moves the adapter up to L1.
+/// private copy; the PromoteAfter-th hit (or any write) moves the adapter up to L1. An adapter in no tier is read
+/// from its mapped snapshot file (<see cref="AcquireRead"/>: nothing decoded, no grid built) and promoted to L1 only
+/// by a write or a caller that needs a grid (<see cref="Acquire"/>). Files are mapped outside the cache's lock.
 /// Must never: exceed a budget once a lease is released, or hold an adapter's state in two tiers.
 /// </summary>
 internal sealed class TieredCache : IDisposable
@@ -29,16 +32,9 @@ internal sealed class TieredCache : IDisposable
         public int ColdHits;
         public bool Dirty;
         public ulong LastSeq;
-        // The store's bookkeeping for this adapter (guarded by Gate and the store's manifest lock).
-        public readonly object Gate = new();
-        public bool Deleted;
-        public string? BaseModel;
-        public string? CheckpointFile;
-        public ulong CheckpointSeq;
-        public string[] Tags = [];
-        public byte[]? Embedding;
-        public AdapterInfo? Info;   // the store's cached description, valid while InfoSeq == LastSeq
-        public ulong InfoSeq;
+        public MappedSnapshot? Mapped; // its snapshot file, mapped, while that file holds its state
+        /// <summary>The store's record of the adapter (its checkpoint, gate, description): what the callbacks need.</summary>
+        public StoredAdapter? Owner;
     }
 
     /// <summary>A decoded adapter on loan; <see cref="Private"/> copies are disposed when the lease ends.</summary>
@@ -49,17 +45,21 @@ internal sealed class TieredCache : IDisposable
     private readonly LinkedList<Entry>[] _lru = [new(), new(), new()];
     private readonly long[] _resident = new long[3];
     private readonly long[] _hits = new long[3], _promotions = new long[3], _evictions = new long[3];
-    private long _lookups, _misses, _coldLoads, _writeBacks;
+    private long _lookups, _misses, _coldLoads, _writeBacks, _snapshotMaps, _snapshotHits;
     private readonly string _spillDir;
-    private readonly Func<string, SparseAdapter> _loadCold;
+    private readonly Func<Entry, SparseAdapter> _loadCold;
     private readonly Action<Entry, SparseAdapter> _writeBack;
+    private readonly Func<Entry, (AdapterSnapshot Snapshot, ulong Seq)?>? _mapCold;
 
     public CacheBudgets Budgets { get; }
     public int PromoteAfter { get; }
     internal long BloomRejects;
 
     /// <param name="spillDir">where L3 spills go; null for a cache that never writes (no L3: its budget must be 0).</param>
-    public TieredCache(string? spillDir, CacheBudgets budgets, int promoteAfter, Func<string, SparseAdapter> loadCold, Action<Entry, SparseAdapter> writeBack)
+    /// <param name="mapCold">maps the snapshot file of an adapter in no tier (its state and the file's sequence); null
+    /// where there is none. Called outside the cache's lock.</param>
+    public TieredCache(string? spillDir, CacheBudgets budgets, int promoteAfter, Func<Entry, SparseAdapter> loadCold, Action<Entry, SparseAdapter> writeBack,
+        Func<Entry, (AdapterSnapshot Snapshot, ulong Seq)?>? mapCold = null)
     {
         if (spillDir == null && budgets.L3Bytes != 0) throw new ArgumentException("a cache without a spill folder has no L3 budget", nameof(budgets));
         _spillDir = spillDir ?? "";
@@ -67,6 +67,7 @@ internal sealed class TieredCache : IDisposable
         PromoteAfter = Math.Max(1, promoteAfter);
         _loadCold = loadCold;
         _writeBack = writeBack;
+        _mapCold = mapCold;
         if (spillDir == null) return;
         Directory.CreateDirectory(spillDir);
         // Spilled files are a cache of RAM state from a previous run: the checkpoints and the WAL are the truth.
@@ -98,37 +99,68 @@ internal sealed class TieredCache : IDisposable
 
     public Lease Acquire(Entry e, bool write, bool promote = false)
     {
-        lock (_lock)
+        if (write) lock (_lock) e.Writing = true;
+        try { return AcquireDecoded(e, write, promote); }
+        catch
         {
-            _lookups++;
-            if (write) e.Writing = true;
-            try
+            if (write) lock (_lock) e.Writing = false;
+            throw;
+        }
+    }
+
+    /// <summary>True while the entry is the cache's entry for its name (not removed).</summary>
+    private bool IsLive(Entry e) => _entries.TryGetValue(e.Name, out var live) && ReferenceEquals(live, e);
+
+    private Lease AcquireDecoded(Entry e, bool write, bool promote)
+    {
+        while (true)
+        {
+            CacheTier? tier;
+            byte[]? frame = null;
+            ulong seq;
+            lock (_lock)
             {
                 if (e.Tier == CacheTier.L1)
                 {
+                    _lookups++;
                     _hits[0]++;
                     Touch(e);
                     e.Leases++;
                     return new Lease(e, e.Decoded!, false);
                 }
-                SparseAdapter decoded;
-                if (e.Tier is CacheTier.L2 or CacheTier.L3)
+                if (!IsLive(e)) throw new KeyNotFoundException($"adapter '{e.Name}' was deleted");
+                tier = e.Tier;
+                seq = e.LastSeq;
+                // An L3 spill file is still read under the lock (a delete could remove it otherwise).
+                if (tier == CacheTier.L2) frame = e.Compressed;
+                else if (tier == CacheTier.L3) frame = ReadSpill(e);
+            }
+            // Decoded, or loaded from its snapshot file, without the cache's lock: other adapters' reads and writes
+            // go on meanwhile (see AdapterStore.ColdLoadHook and the blocked-loader test).
+            var decoded = frame != null ? Decode(e.Name, frame) : _loadCold(e);
+            lock (_lock)
+            {
+                if (e.Tier != tier || e.LastSeq != seq || (tier == CacheTier.L2 && !ReferenceEquals(e.Compressed, frame)) || !IsLive(e))
                 {
-                    int t = (int)e.Tier.Value;
-                    _hits[t]++;
-                    decoded = Decode(e.Name, e.Tier == CacheTier.L2 ? e.Compressed! : ReadSpill(e));
+                    // Moved, changed or removed meanwhile: look again.
+                    decoded.Dispose();
+                    continue;
+                }
+                _lookups++;
+                if (tier is { } t)
+                {
+                    _hits[(int)t]++;
                     e.ColdHits++;
-                    promote = write || ((promote || e.ColdHits >= PromoteAfter) && !e.Writing);
+                    bool up = write || ((promote || e.ColdHits >= PromoteAfter) && !e.Writing);
                     // Too big for L1 (next to pinned and leased adapters): a private copy. A writer's copy goes back
                     // to L2/L3 when its lease ends; readers never promote while a writer holds one.
-                    if (!promote || !Fits(CacheTier.L1, decoded.MemoryBytes)) return new Lease(e, decoded, true);
-                    _promotions[t]++;
+                    if (!up || !Fits(CacheTier.L1, decoded.MemoryBytes)) return new Lease(e, decoded, true);
+                    _promotions[(int)t]++;
                 }
                 else
                 {
                     _misses++;
                     _coldLoads++;
-                    decoded = _loadCold(e.Name);
                     if (!Fits(CacheTier.L1, decoded.MemoryBytes)) return new Lease(e, decoded, true);
                 }
                 Drop(e);
@@ -138,12 +170,73 @@ internal sealed class TieredCache : IDisposable
                 EnforceBudgets();
                 return new Lease(e, decoded, false);
             }
-            catch
-            {
-                if (write) e.Writing = false;
-                throw;
-            }
         }
+    }
+
+    /// <summary>
+    /// A read of the adapter's current state: a lease on its decoded form when a tier holds it (as <see cref="Acquire"/>),
+    /// else a lease on its mapped snapshot file (mapped outside the lock on first use, then shared). Exactly one of
+    /// the two is set; give it back with <see cref="Release"/> or <see cref="ReleaseMapped"/>.
+    /// </summary>
+    public (Lease? Decoded, MappedSnapshot? Mapped) AcquireRead(Entry e)
+    {
+        while (true)
+        {
+            bool decoded;
+            lock (_lock)
+            {
+                decoded = e.Tier != null || _mapCold == null;
+                if (!decoded && e.Mapped is { Retired: false } m && m.Seq == e.LastSeq)
+                {
+                    _lookups++;
+                    _snapshotHits++;
+                    m.Leases++;
+                    return (null, m);
+                }
+            }
+            // Acquire decodes (L2/L3) or loads without the cache's lock; it must not be called holding it.
+            if (decoded) return (Acquire(e, write: false), null);
+            // The file is mapped and checked without the cache's lock: other adapters' reads and writes go on.
+            if (_mapCold(e) is not { } got) return (Acquire(e, write: false), null);
+            lock (_lock)
+            {
+                // Installed only if the adapter is still in no tier at the state the file holds; else try again.
+                if (e.Tier == null && !e.Dirty && e.LastSeq == got.Seq && _entries.TryGetValue(e.Name, out var live) && live == e)
+                {
+                    _lookups++;
+                    if (e.Mapped is { Retired: false } cur && cur.Seq == got.Seq)
+                    {
+                        got.Snapshot.Dispose();
+                        _snapshotHits++;
+                        cur.Leases++;
+                        return (null, cur);
+                    }
+                    RetireMapped(e);
+                    _snapshotMaps++;
+                    e.Mapped = new MappedSnapshot(got.Snapshot, got.Seq) { Leases = 1 };
+                    return (null, e.Mapped);
+                }
+            }
+            got.Snapshot.Dispose();
+        }
+    }
+
+    public void ReleaseMapped(MappedSnapshot m)
+    {
+        lock (_lock)
+        {
+            m.Leases--;
+            if (m.Retired && m.Leases == 0) m.Snapshot.Dispose();
+        }
+    }
+
+    /// <summary>The entry's mapped snapshot no longer holds its state (or it leaves): unmapped now, or by its last lease.</summary>
+    private static void RetireMapped(Entry e)
+    {
+        if (e.Mapped is not { } m) return;
+        e.Mapped = null;
+        m.Retired = true;
+        if (m.Leases == 0) m.Snapshot.Dispose();
     }
 
     public void Release(Lease lease, bool wrote)
@@ -158,7 +251,7 @@ internal sealed class TieredCache : IDisposable
             if (wrote) e.Writing = false;
             if (lease.Private)
             {
-                if (wrote && !e.Deleted)
+                if (wrote && IsLive(e))
                 {
                     // The writer changed a private copy: it replaces the adapter's state below L1.
                     var frame = Encode(lease.Adapter);
@@ -297,14 +390,23 @@ internal sealed class TieredCache : IDisposable
     public SparseAdapter CloneState(Entry e)
     {
         Lease lease;
+        byte[]? frame = null;
         lock (_lock)
         {
-            if (e.Tier is CacheTier.L2 or CacheTier.L3)
-                return Decode(e.Name, e.Tier == CacheTier.L2 ? e.Compressed! : ReadSpill(e));
-            if (e.Tier == null) return _loadCold(e.Name);
-            e.Leases++;
-            lease = new Lease(e, e.Decoded!, false);
+            if (e.Tier == CacheTier.L1)
+            {
+                e.Leases++;
+                lease = new Lease(e, e.Decoded!, false);
+            }
+            else
+            {
+                lease = default;
+                if (e.Tier == CacheTier.L2) frame = e.Compressed;
+                else if (e.Tier == CacheTier.L3) frame = ReadSpill(e);
+            }
         }
+        // The caller holds the adapter's gate, so its state cannot change while it is copied outside the lock.
+        if (lease.Adapter == null) return frame != null ? Decode(e.Name, frame) : _loadCold(e);
         try { return lease.Adapter.Clone(); }
         finally { Release(lease, false); }
     }
@@ -337,6 +439,7 @@ internal sealed class TieredCache : IDisposable
     {
         lock (_lock)
         {
+            RetireMapped(e);
             var a = e.Tier == CacheTier.L1 ? e.Decoded : null;
             Drop(e);
             // A reader streaming it (DoGet) keeps it until its lease ends.
@@ -356,11 +459,12 @@ internal sealed class TieredCache : IDisposable
         {
             if (e.Pinned || e.Leases > 0 || e.Writing) return false;
             while (e.Tier != null) Demote(e);
+            RetireMapped(e); // its snapshot file is unmapped too (now, or by the last reader)
             return true;
         }
     }
 
-    public void MarkDirty(Entry e, ulong seq) { lock (_lock) { e.Dirty = true; e.LastSeq = seq; } }
+    public void MarkDirty(Entry e, ulong seq) { lock (_lock) { e.Dirty = true; e.LastSeq = seq; RetireMapped(e); } }
 
     /// <summary>After a checkpoint of state <paramref name="seq"/>: clean unless a later update arrived meanwhile.</summary>
     public void MarkCheckpointed(Entry e, ulong seq) { lock (_lock) if (e.LastSeq == seq) e.Dirty = false; }
@@ -374,7 +478,12 @@ internal sealed class TieredCache : IDisposable
             var tiers = Enumerable.Range(0, 3).Select(t => new TierStats((CacheTier)t, Budget((CacheTier)t), _resident[t], _lru[t].Count,
                 _hits[t], _promotions[t], _evictions[t])).ToList();
             return new CacheStats(tiers, _lookups, _misses, bloomRejects, _coldLoads, _writeBacks,
-                _entries.Values.Count(e => e.Pinned), _entries.Count);
+                _entries.Values.Count(e => e.Pinned), _entries.Count)
+            {
+                SnapshotMaps = _snapshotMaps,
+                SnapshotHits = _snapshotHits,
+                SnapshotsMapped = _entries.Values.Count(e => e.Mapped != null),
+            };
         }
     }
 
@@ -424,7 +533,11 @@ internal sealed class TieredCache : IDisposable
     {
         lock (_lock)
         {
-            foreach (var e in _entries.Values) if (e.Tier == CacheTier.L1) e.Decoded!.Dispose();
+            foreach (var e in _entries.Values)
+            {
+                if (e.Tier == CacheTier.L1) e.Decoded!.Dispose();
+                RetireMapped(e);
+            }
             _entries.Clear();
         }
     }

@@ -40,7 +40,8 @@ internal static class SnapshotCommands
         var cmd = new Command("info", "Check a snapshot file (header, CRC32C, NanoVDB structure) and show its modules") { file };
         cmd.SetAction(r =>
         {
-            using var snap = AdapterSnapshot.Load(r.GetValue(file)!);
+            // Mapped, with every check a file from elsewhere gets (CRC32C over the whole file included).
+            using var snap = AdapterSnapshot.Map(r.GetValue(file)!, verifyChecksum: true);
             AnsiConsole.MarkupLine($"[bold]{Markup.Escape(snap.Name)}[/]  base model {Markup.Escape(snap.BaseModel ?? "-")}  {snap.Precision}  " +
                                    $"{snap.ByteSize:N0} bytes of NanoVDB grid, {snap.LeafCount:N0} tiles, {snap.ActiveCount:N0} active weights");
             var table = new Table().AddColumns("module", "shape", "tiles stored", "of", "scale", "first slot");

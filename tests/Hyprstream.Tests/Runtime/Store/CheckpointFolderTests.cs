@@ -37,13 +37,15 @@ public sealed class CheckpointFolderTests
             foreach (var n in new[] { "a", "b", "c" })
                 store.Create(n, null, new AdapterBatch().DefineModule("m", 8, 64).Set("m", [0], [0], [1f]));
             store.Checkpoint();
-            Assert.That(Directory.GetFiles(folder), Has.Length.EqualTo(3));
+            Assert.That(Directory.GetFiles(folder, "*.vdb"), Has.Length.EqualTo(3));
+            Assert.That(Directory.GetFiles(folder, "*.nvdb"), Has.Length.EqualTo(3), "each checkpoint has its snapshot file");
             store.Delete("a");
             store.Create("b", null, new AdapterBatch().DefineModule("m", 8, 64).Set("m", [0], [0], [2f]), replace: true);
-            Assert.That(Directory.GetFiles(folder), Has.Length.EqualTo(3), "kept until a manifest stops naming them");
+            Assert.That(Directory.GetFiles(folder), Has.Length.EqualTo(6), "kept until a manifest stops naming them");
             store.Checkpoint();
             // Only the live adapters' current checkpoints are left: nothing a deleted adapter could come back from.
-            Assert.That(Directory.GetFiles(folder).Select(Path.GetFileName).Select(f => f![..1]).Order(), Is.EqualTo(new[] { "b", "c" }));
+            Assert.That(Directory.GetFiles(folder).Select(Path.GetFileName).Select(f => f![..1] + Path.GetExtension(f)).Order(),
+                Is.EqualTo(new[] { "b.nvdb", "b.vdb", "c.nvdb", "c.vdb" }));
         }
         using (var store = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0 }))
         {

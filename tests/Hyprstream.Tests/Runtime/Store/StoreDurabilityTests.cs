@@ -115,7 +115,7 @@ public sealed class StoreDurabilityTests
             File.Copy(f, Path.Combine(before.Path, AdapterStore.CheckpointFolder, Path.GetFileName(f)));
         File.WriteAllText(Path.Combine(before.Path, StoreManifest.FileName + ".tmp"), "{ half a manif");
         using var r = AdapterStore.Open(before.Path, NoBackground);
-        Assert.That(r.Recovery.OrphansRemoved, Is.EqualTo(2));
+        Assert.That(r.Recovery.OrphansRemoved, Is.EqualTo(3), "the new checkpoint's .vdb and .nvdb, and the half manifest");
         Assert.That(Directory.GetFiles(Path.Combine(before.Path, AdapterStore.CheckpointFolder)), Is.Empty);
         for (int n = 0; n < 5; n++) Assert.That(D.Present(r, "a", n), Is.EqualTo(16));
     }

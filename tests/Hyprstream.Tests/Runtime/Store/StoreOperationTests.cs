@@ -122,10 +122,14 @@ public sealed class StoreOperationTests
         Assert.That(s.TierOf("a"), Is.Null);
         using (var reader = s.OpenRead("a"))
         {
-            Assert.That(reader.Adapter.Modules[M].Get(5, 5), Is.EqualTo(5f));
-            Assert.That(s.Evict("a"), Is.False, "a leased adapter stays");
+            // In no tier: served from its mapped snapshot file, no grid built.
+            Assert.That(reader.Adapter, Is.Null);
+            Assert.That(reader.Snapshot!.IsMapped, Is.True);
+            Assert.That(reader.Snapshot[M][5, 5], Is.EqualTo(5f));
+            Assert.That(s.TierOf("a"), Is.Null, "a read does not promote it");
             s.Delete("a");
-            Assert.That(reader.Adapter.Modules[M].Get(5, 5), Is.EqualTo(5f), "a reader keeps a deleted adapter until it is done");
+            s.Checkpoint(); // deletes its files: the mapping stays readable
+            Assert.That(reader.Snapshot[M][5, 5], Is.EqualTo(5f), "a reader keeps a deleted adapter until it is done");
         }
         Assert.That(s.Contains("a"), Is.False);
     }

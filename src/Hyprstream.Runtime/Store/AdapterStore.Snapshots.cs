@@ -1,0 +1,163 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Hyprstream.Runtime.Snapshots;
+
+namespace Hyprstream.Runtime.Store;
+
+/// <summary>
+/// The read form on disk: every checkpoint writes, beside the adapter's `.vdb`, its NanoVDB snapshot file
+/// (`.nvdb`, CRC32C over table and grid, temp + fsync + rename). A cold read maps that file and reads it in place
+/// (no grid is built); a write promotes it to a writable grid by copying leaves. A file this process wrote, or
+/// already checked in full, is checked structurally when mapped; any other file (after a restart, or copied in)
+/// has its CRC32C checked the first time. A snapshot file that is missing or fails a check is never served: it is
+/// rebuilt from the `.vdb` (whose state the WAL replay starts from) and the rebuild is logged and counted.
+/// </summary>
+public sealed partial class AdapterStore
+{
+    /// <summary>Snapshot files this process wrote (and fsynced) or checked in full: mapped with structural checks only.</summary>
+    private readonly ConcurrentDictionary<string, bool> _verifiedSnapshots = new(StringComparer.Ordinal);
+    private long _snapshotRebuilds, _promotions, _promotionTicks, _promotedWeights;
+
+    /// <summary>The snapshot file that belongs to a checkpoint file (same stem and sequence).</summary>
+    internal static string SnapshotFileOf(string checkpointFile) => Path.ChangeExtension(checkpointFile, ".nvdb");
+
+    /// <summary>Writes the adapter's checkpoint: its snapshot file, then its `.vdb` (each atomic); returns the `.vdb` name.</summary>
+    private string SaveCheckpoint(SparseAdapter a, ulong seq)
+    {
+        var file = $"{FileStem(a.Name)}.{seq}.vdb";
+        WriteSnapshotFile(a, SnapshotFileOf(file));
+        a.Save(Path.Combine(_checkpointDir, file));
+        return file;
+    }
+
+    private void WriteSnapshotFile(SparseAdapter a, string snapshotFile)
+    {
+        using (var snap = AdapterSnapshot.Create(a)) snap.Save(Path.Combine(_checkpointDir, snapshotFile));
+        _verifiedSnapshots[snapshotFile] = true;
+    }
+
+    /// <summary>Deletes a checkpoint's `.vdb` and its snapshot file (a mapped snapshot stays readable until unmapped).</summary>
+    private void DeleteCheckpointFiles(string checkpointFile)
+    {
+        File.Delete(Path.Combine(_checkpointDir, checkpointFile));
+        var snap = SnapshotFileOf(checkpointFile);
+        File.Delete(Path.Combine(_checkpointDir, snap));
+        _verifiedSnapshots.TryRemove(snap, out _);
+    }
+
+    private void TryDeleteCheckpointFiles(string checkpointFile)
+    {
+        try { DeleteCheckpointFiles(checkpointFile); }
+        catch (IOException) { } // left for the next open, which deletes files no manifest names
+    }
+
+    /// <summary>
+    /// The cache's cold-read callback (no cache lock held): maps the snapshot file of the adapter's checkpoint,
+    /// rebuilding it first when it is missing or damaged; null when the adapter has no checkpoint yet.
+    /// </summary>
+    private (AdapterSnapshot Snapshot, ulong Seq)? MapSnapshot(TieredCache.Entry entry)
+    {
+        if (entry.Owner is not { } e) return null;
+        string? file;
+        ulong seq;
+        lock (_manifestLock) { file = e.CheckpointFile; seq = e.CheckpointSeq; }
+        if (file == null) return null;
+        ColdLoadHook?.Invoke(e.Name);
+        return (MapOrRebuild(e.Name, file), seq);
+    }
+
+    private AdapterSnapshot MapOrRebuild(string name, string checkpointFile)
+    {
+        var snapFile = SnapshotFileOf(checkpointFile);
+        var path = Path.Combine(_checkpointDir, snapFile);
+        bool verified = _verifiedSnapshots.ContainsKey(snapFile);
+        string why;
+        try
+        {
+            var snap = AdapterSnapshot.Map(path, verifyChecksum: !verified);
+            if (snap.Name != name)
+            {
+                snap.Dispose();
+                throw new InvalidDataException($"'{path}' holds adapter '{snap.Name}', not '{name}'");
+            }
+            _verifiedSnapshots[snapFile] = true;
+            return snap;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException)
+        {
+            why = ex.Message;
+        }
+        // Never served: rebuilt from the checkpoint .vdb (the same state) and written again.
+        var sw = Stopwatch.StartNew();
+        using var adapter = LoadCheckpoint(name, checkpointFile);
+        Interlocked.Increment(ref _snapshotRebuilds);
+        if (_readOnly)
+        {
+            _options.Log?.Invoke($"snapshot of adapter '{name}' ({CheckpointFolder}/{snapFile}) not used: {why}; built from its checkpoint in memory");
+            return AdapterSnapshot.Create(adapter);
+        }
+        WriteSnapshotFile(adapter, snapFile);
+        _options.Log?.Invoke($"snapshot of adapter '{name}' ({CheckpointFolder}/{snapFile}) rebuilt from its checkpoint in {sw.ElapsedMilliseconds} ms: {why}");
+        return AdapterSnapshot.Map(path, verifyChecksum: false);
+    }
+
+    /// <summary>
+    /// The cache's cold-load callback: a writable adapter for an adapter in no tier (a write, or a reader that needs
+    /// a grid), called without the cache's lock. Promoted from its snapshot file by copying leaves (a damaged or
+    /// missing snapshot file is rebuilt from the `.vdb` first).
+    /// </summary>
+    private SparseAdapter LoadFromCheckpoint(TieredCache.Entry entry)
+    {
+        var e = entry.Owner ?? throw new InvalidOperationException($"adapter '{entry.Name}' has no store record (store invariant broken)");
+        string? file;
+        lock (_manifestLock) file = e.CheckpointFile;
+        if (file == null) throw new InvalidOperationException($"adapter '{e.Name}' has no checkpoint and is not cached (store invariant broken)");
+        ColdLoadHook?.Invoke(e.Name);
+        var sw = Stopwatch.StartNew();
+        SparseAdapter a;
+        // Its own mapping of the file (cheap: the pages are shared with any reader's), so no cache state is touched.
+        using (var snap = MapOrRebuild(e.Name, file)) a = snap.ToAdapter(e.Name);
+        Interlocked.Increment(ref _promotions);
+        Interlocked.Add(ref _promotionTicks, sw.ElapsedTicks);
+        Interlocked.Add(ref _promotedWeights, a.ActiveCount);
+        return a;
+    }
+
+    /// <summary>Test hook: runs at the start of every cold map or load of an adapter, outside the cache's lock.</summary>
+    internal static Action<string>? ColdLoadHook;
+
+    /// <summary>
+    /// A snapshot of the adapter's current state that the caller owns (the apply kernels' and GPU's read form), with
+    /// the WAL sequence of that state: the adapter's snapshot file mapped when no tier holds it (no conversion), else
+    /// converted from the cached state.
+    /// </summary>
+    public (AdapterSnapshot Snapshot, ulong Seq) OpenSnapshot(string name)
+    {
+        var e = Find(name);
+        while (true)
+        {
+            var (lease, mapped) = _cache.AcquireRead(e.Cache);
+            if (mapped == null)
+            {
+                var l = lease!.Value;
+                try
+                {
+                    using (l.Adapter.ReadScope()) return (AdapterSnapshot.Create(l.Adapter), SequenceOf(name));
+                }
+                finally { _cache.Release(l, false); }
+            }
+            try
+            {
+                // The caller's own mapping of the same file (the page cache is shared); it may outlive the cache's.
+                string? file;
+                lock (_manifestLock) file = e.CheckpointSeq == mapped.Seq ? e.CheckpointFile : null;
+                if (file != null) return (MapOrRebuild(name, file), mapped.Seq);
+            }
+            catch (Exception ex) when (ex is IOException or StoreDamagedException && e.LastSeq != mapped.Seq)
+            {
+                // A newer checkpoint replaced the file meanwhile: read the adapter again.
+            }
+            finally { _cache.ReleaseMapped(mapped); }
+        }
+    }
+}
