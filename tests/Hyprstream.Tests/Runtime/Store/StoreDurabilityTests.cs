@@ -220,44 +220,27 @@ public sealed class StoreDurabilityTests
     [Test]
     public void FullDisk_FailsTheWriteCleanly_AndEveryAcknowledgedBatchSurvives()
     {
-        using var mountPoint = new TempDir();
-        if (!Run("mount", $"-t tmpfs -o size=1m tmpfs {mountPoint.Path}"))
-            Assert.Ignore("cannot mount a 1 MiB tmpfs here (not root?); the full-disk test needs one");
-        try
+        using var mountPoint = new SmallDisk(1, "the full-disk test");
+        var dir = Path.Combine(mountPoint.Path, "store");
+        int acked = 0;
+        IOException? failure = null;
+        using (var s = AdapterStore.Open(dir, NoBackground))
         {
-            var dir = Path.Combine(mountPoint.Path, "store");
-            int acked = 0;
-            IOException? failure = null;
-            using (var s = AdapterStore.Open(dir, NoBackground))
+            D.CreateWithModule(s, "a", dim: 4096);
+            for (int n = 0; n < 100_000; n++)
             {
-                D.CreateWithModule(s, "a", dim: 4096);
-                for (int n = 0; n < 100_000; n++)
-                {
-                    try { s.Apply("a", D.Batch(n, k: 256, dim: 4096)); acked++; }
-                    catch (IOException e) { failure = e; break; }
-                }
-                Assert.That(failure, Is.Not.Null, "a 1 MiB disk never filled up");
-                Assert.That(failure!.Message, Does.Contain("nothing was logged"));
-                Assert.That(D.Present(s, "a", acked - 1, k: 256, dim: 4096), Is.EqualTo(256), "the store still answers reads");
-                Assert.That(D.Present(s, "a", acked, k: 256, dim: 4096), Is.Zero, "the failed batch was not applied");
+                try { s.Apply("a", D.Batch(n, k: 256, dim: 4096)); acked++; }
+                catch (IOException e) { failure = e; break; }
             }
-            using var r = AdapterStore.Open(dir, NoBackground);
-            Assert.That(r.Recovery.DroppedBytes, Is.Zero, "the failed append left no partial record");
-            for (int n = 0; n < acked; n++) Assert.That(D.Present(r, "a", n, k: 256, dim: 4096), Is.EqualTo(256), $"batch {n}");
-            TestContext.Out.WriteLine($"disk full after {acked} batches: {failure!.Message}");
+            Assert.That(failure, Is.Not.Null, "a 1 MiB disk never filled up");
+            Assert.That(failure!.Message, Does.Contain("nothing was logged"));
+            Assert.That(D.Present(s, "a", acked - 1, k: 256, dim: 4096), Is.EqualTo(256), "the store still answers reads");
+            Assert.That(D.Present(s, "a", acked, k: 256, dim: 4096), Is.Zero, "the failed batch was not applied");
         }
-        finally { Run("umount", mountPoint.Path); }
-    }
-
-    private static bool Run(string file, string args)
-    {
-        try
-        {
-            using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-            p.WaitForExit();
-            return p.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception) { return false; }
+        using var r = AdapterStore.Open(dir, NoBackground);
+        Assert.That(r.Recovery.DroppedBytes, Is.Zero, "the failed append left no partial record");
+        for (int n = 0; n < acked; n++) Assert.That(D.Present(r, "a", n, k: 256, dim: 4096), Is.EqualTo(256), $"batch {n}");
+        TestContext.Out.WriteLine($"disk full after {acked} batches: {failure!.Message}");
     }
 
     private static void CopyTree(string from, string to)
