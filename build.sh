@@ -4,7 +4,7 @@
 #   ./build.sh test     build, then run all tests (dotnet test)
 #   ./build.sh native   build only the native library
 #   ./build.sh pack     build, then the NuGet packages into artifacts/packages/: Hyprstream (Runtime + Interop + the
-#                       native libraries), Hyprstream.Flight, Hyprstream.Service, the Hyprstream.Tool .NET tool
+#                       native libraries), Hyprstream.Flight, Hyprstream.Replication, Hyprstream.Service, the Hyprstream.Tool tool
 #                       (+ .snupkg symbols). `./build.sh test` packs too: the packaging tests install them.
 #   ./build.sh kernels-check   build, then check the kernels with the CUDA toolkit's tools (no GPU needed): both PTX
 #                       builds (clang, nvcc) through ptxas for sm_80/sm_90 (no spills), the fatbin's contents, and a
@@ -53,6 +53,8 @@ deps() {
       command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
       # The observability tests: a real Prometheus (and promtool) scraping `serve --metrics`, and `top` under tmux.
       apt_install prometheus tmux
+      # The replication tests: a real single-node Ceph object store (monitor, memstore OSD, radosgw) on loopback.
+      apt_install ceph-mon ceph-osd radosgw ceph-common
     fi
   fi
   if ! command -v dotnet >/dev/null 2>&1; then

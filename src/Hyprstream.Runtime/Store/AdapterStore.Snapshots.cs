@@ -19,7 +19,7 @@ public sealed partial class AdapterStore
     private long _snapshotRebuilds, _promotions, _promotionTicks, _promotedWeights;
 
     /// <summary>The snapshot file that belongs to a checkpoint file (same stem and sequence).</summary>
-    internal static string SnapshotFileOf(string checkpointFile) => Path.ChangeExtension(checkpointFile, ".nvdb");
+    public static string SnapshotFileOf(string checkpointFile) => Path.ChangeExtension(checkpointFile, ".nvdb");
 
     /// <summary>Writes the adapter's checkpoint: its snapshot file, then its `.vdb` (each atomic); returns the `.vdb` name.</summary>
     private string SaveCheckpoint(SparseAdapter a, ulong seq)

@@ -257,29 +257,11 @@ public sealed class WriteAheadLog : IDisposable
     public static (List<WalRecord> Records, long DroppedBytes, string? Reason) ReadSegment(string path, bool cut)
     {
         var records = new List<WalRecord>();
-        long good = 0;
-        string? reason = null;
+        long good;
+        string? reason;
         using (var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16))
-        {
-            var head = new byte[WalRecord.HeaderBytes];
-            long len = f.Length;
-            while (good < len)
-            {
-                if (len - good < WalRecord.HeaderBytes) { reason = "torn record header"; break; }
-                f.ReadExactly(head);
-                uint body = BinaryPrimitives.ReadUInt32LittleEndian(head);
-                uint crc = BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(4));
-                if (body < 16 || body > WalRecord.MaxBodyBytes) { reason = $"bad record length {body}"; break; }
-                if (len - good - WalRecord.HeaderBytes < body) { reason = "torn record body"; break; }
-                var buf = new byte[body];
-                f.ReadExactly(buf);
-                if (Crc32C.Compute(buf) != crc) { reason = "CRC mismatch"; break; }
-                try { records.Add(WalRecord.DecodeBody(buf)); }
-                catch (InvalidDataException e) { reason = e.Message; break; }
-                good += WalRecord.HeaderBytes + body;
-            }
-            if (reason == null) return (records, 0, null);
-        }
+            reason = ReadRecords(f, f.Length, records, out good);
+        if (reason == null) return (records, 0, null);
         long dropped = new FileInfo(path).Length - good;
         if (cut)
         {
@@ -288,5 +270,44 @@ public sealed class WriteAheadLog : IDisposable
             w.Flush(flushToDisk: true);
         }
         return (records, dropped, $"{reason} at byte {good}");
+    }
+
+    /// <summary>
+    /// Parses records laid end to end in <paramref name="data"/> (a segment's bytes, a shipped chunk); stops at the
+    /// first torn or corrupt one. <paramref name="reason"/> says why it stopped early (null: every byte was a whole
+    /// record); <paramref name="consumed"/> is the length of the whole records read.
+    /// </summary>
+    public static List<WalRecord> ParseRecords(byte[] data, out long consumed, out string? reason)
+    {
+        var records = new List<WalRecord>();
+        using var ms = new MemoryStream(data, writable: false);
+        reason = ReadRecords(ms, data.Length, records, out consumed);
+        if (reason != null) reason = $"{reason} at byte {consumed}";
+        return records;
+    }
+
+    /// <inheritdoc cref="ParseRecords(byte[], out long, out string?)"/>
+    public static List<WalRecord> ParseRecords(byte[] data, out string? reason) => ParseRecords(data, out _, out reason);
+
+    private static string? ReadRecords(Stream f, long len, List<WalRecord> records, out long good)
+    {
+        good = 0;
+        var head = new byte[WalRecord.HeaderBytes];
+        while (good < len)
+        {
+            if (len - good < WalRecord.HeaderBytes) return "torn record header";
+            f.ReadExactly(head);
+            uint body = BinaryPrimitives.ReadUInt32LittleEndian(head);
+            uint crc = BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(4));
+            if (body < 16 || body > WalRecord.MaxBodyBytes) return $"bad record length {body}";
+            if (len - good - WalRecord.HeaderBytes < body) return "torn record body";
+            var buf = new byte[body];
+            f.ReadExactly(buf);
+            if (Crc32C.Compute(buf) != crc) return "CRC mismatch";
+            try { records.Add(WalRecord.DecodeBody(buf)); }
+            catch (InvalidDataException e) { return e.Message; }
+            good += WalRecord.HeaderBytes + body;
+        }
+        return null;
     }
 }

@@ -4,7 +4,7 @@ using System.Xml.Linq;
 namespace Hyprstream.Tests.Architecture;
 
 /// <summary>
-/// The layers are real: Server → Service → Runtime → Interop (→ native), Bench beside them on Runtime and Interop,
+/// The layers are real: Server → Service → (Replication →) Runtime → Interop (→ native), Bench beside them on Runtime and Interop,
 /// Flight (the wire protocol) beneath Service and Bench. A project that references one above it, anything that
 /// references the executable or Bench, or internals shown to them, fails here — in the project files and in the
 /// compiled assemblies.
@@ -18,9 +18,10 @@ public sealed class LayeringTests
         ["Hyprstream.Interop"] = [],
         ["Hyprstream.Flight"] = [],
         ["Hyprstream.Runtime"] = ["Hyprstream.Interop"],
-        ["Hyprstream.Service"] = ["Hyprstream.Runtime", "Hyprstream.Flight"],
-        ["Hyprstream.Bench"] = ["Hyprstream.Runtime", "Hyprstream.Interop", "Hyprstream.Flight"],
-        ["Hyprstream.Server"] = ["Hyprstream.Service", "Hyprstream.Runtime", "Hyprstream.Bench"],
+        ["Hyprstream.Replication"] = ["Hyprstream.Runtime"],
+        ["Hyprstream.Service"] = ["Hyprstream.Runtime", "Hyprstream.Flight", "Hyprstream.Replication"],
+        ["Hyprstream.Bench"] = ["Hyprstream.Runtime", "Hyprstream.Interop", "Hyprstream.Flight", "Hyprstream.Replication"],
+        ["Hyprstream.Server"] = ["Hyprstream.Service", "Hyprstream.Replication", "Hyprstream.Runtime", "Hyprstream.Bench"],
     };
 
     /// <summary>Internals a project may show: only to the tests, and Interop's handles to Runtime (the layer that wraps them).</summary>
@@ -28,6 +29,7 @@ public sealed class LayeringTests
     {
         ["Hyprstream.Interop"] = ["Hyprstream.Runtime", "Hyprstream.Tests"],
         ["Hyprstream.Runtime"] = ["Hyprstream.Tests"],
+        ["Hyprstream.Replication"] = ["Hyprstream.Tests"],
     };
 
     private static string Root => Path.GetFullPath(Path.Combine(TestContext.CurrentContext.TestDirectory, "..", "..", "..", "..", ".."));

@@ -35,7 +35,7 @@ public sealed class PackageTests
         _feed = Path.Combine(_root, "artifacts", "packages");
         // The version the build stamped (Directory.Build.props, the one place it is set), without the +commit part.
         _version = typeof(SparseAdapter).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion.Split('+')[0];
-        foreach (var id in new[] { "Hyprstream", "Hyprstream.Flight", "Hyprstream.Service", "Hyprstream.Tool" })
+        foreach (var id in new[] { "Hyprstream", "Hyprstream.Flight", "Hyprstream.Replication", "Hyprstream.Service", "Hyprstream.Tool" })
             Assert.That(File.Exists(Package(id)), Is.True, $"{Package(id)} is missing: run ./build.sh pack (./build.sh test packs before testing)");
         _system = ElfDependencies.SystemLibraries(_root);
         _nuget = new IsolatedNuGet(_feed);
@@ -94,11 +94,19 @@ public sealed class PackageTests
             var deps = Named(Nuspec(zip), "dependency").ToDictionary(d => d.Attribute("id")!.Value, d => d.Attribute("version")!.Value);
             Assert.That(deps["Hyprstream"], Is.EqualTo(_version));
             Assert.That(deps["Hyprstream.Flight"], Is.EqualTo(_version));
+            Assert.That(deps["Hyprstream.Replication"], Is.EqualTo(_version));
             Assert.That(deps, Does.ContainKey("Grpc.AspNetCore.Server"));
             Assert.That(Named(Nuspec(zip), "frameworkReference").Select(f => f.Attribute("name")!.Value), Does.Contain("Microsoft.AspNetCore.App"));
             Assert.That(zip.GetEntry("lib/net10.0/Hyprstream.Service.dll"), Is.Not.Null);
         }
         Assert.That(File.Exists(Package("Hyprstream.Service", "snupkg")), Is.True);
+        using (var zip = ZipFile.OpenRead(Package("Hyprstream.Replication")))
+        {
+            var deps = Named(Nuspec(zip), "dependency").ToDictionary(d => d.Attribute("id")!.Value, d => d.Attribute("version")!.Value);
+            Assert.That(deps["Hyprstream"], Is.EqualTo(_version));
+            Assert.That(deps, Does.ContainKey("AWSSDK.S3"));
+            Assert.That(zip.GetEntry("lib/net10.0/Hyprstream.Replication.dll"), Is.Not.Null);
+        }
         using var tool = ZipFile.OpenRead(Package("Hyprstream.Tool"));
         var files = tool.Entries.Select(e => e.FullName).ToHashSet();
         Assert.That(Named(Nuspec(tool), "packageType").Select(p => p.Attribute("name")!.Value), Does.Contain("DotnetTool"));
