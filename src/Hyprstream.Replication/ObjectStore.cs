@@ -164,7 +164,9 @@ public sealed class ObjectStore : IDisposable
         var tmp = path + ".download";
         try
         {
-            using var r = await _s3.GetObjectAsync(new GetObjectRequest { BucketName = Root.Bucket, Key = Full(key) }, ct).ConfigureAwait(false);
+            // An object from outside the store: the SDK checks the object store's own checksum where the object has one.
+            var request = new GetObjectRequest { BucketName = Root.Bucket, Key = Full(key), ChecksumMode = verify ? null : ChecksumMode.ENABLED };
+            using var r = await _s3.GetObjectAsync(request, ct).ConfigureAwait(false);
             uint crc = 0;
             long length = 0;
             await using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))

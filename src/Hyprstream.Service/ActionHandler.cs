@@ -17,7 +17,8 @@ namespace Hyprstream.Service;
 /// admin: checkpoint, rescan; write: the rest), checked before its body is read. A tenant caller names adapters
 /// without its prefix and gets them back so (<see cref="Caller"/>); store-wide numbers are for unscoped callers.
 /// </summary>
-public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexService? index = null, FlightMetrics? metrics = null)
+public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexService? index = null, FlightMetrics? metrics = null,
+    RemoteSources? sources = null)
 {
     private AdapterStore Store => data.Store;
 
@@ -30,7 +31,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
         ("save", Role.Write, "{\"adapter\"}: write the adapter's current state to name.vdb in the data directory; returns path and bytes"),
         ("delete", Role.Write, "{\"adapter\"}: remove it from the store (durable) and delete name.vdb"),
         ("stats", Role.Read, "{} or {\"adapter\"}: adapters, active weights, bytes, updates per second, cache tiers, WAL and recovery"),
-        ("load", Role.Write, "{\"adapter\"}: import name.vdb from the data directory (replacing the stored adapter); without the file, bring the stored adapter into memory"),
+        ("load", Role.Write, "{\"adapter\", \"uri\"?}: import name.vdb from the data directory, or the .vdb at uri (s3://bucket/key, under a --allow-source prefix), replacing the stored adapter; without either, bring the stored adapter into memory"),
         ("unload", Role.Write, "{\"adapter\"}: drop it from every cache tier (it stays in the store, read again on next use)"),
         ("pin", Role.Write, "{\"adapter\"}: keep it decoded in memory (L1), never evicted"),
         ("unpin", Role.Write, "{\"adapter\"}: let it be evicted again"),
@@ -69,7 +70,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
             "save" => await Offload(() => Save(body, caller)),
             "delete" => await Offload(() => new { deleted = data.Delete(caller.In(Name(body))) }),
             "stats" => Stats(body, caller),
-            "load" => await Offload(() => Load(body, caller)),
+            "load" => OptStr(body, "uri") is { } uri ? await LoadFromAsync(body, uri, caller) : await Offload(() => Load(body, caller)),
             "unload" => await Offload(() => { var n = Known(body, caller); return new { unloaded = Store.Evict(n), tier = Tier(n) }; }),
             "pin" => await Offload(() => { var n = Known(body, caller); Store.Pin(n); return new { pinned = true, tier = Tier(n) }; }),
             "unpin" => await Offload(() => { var n = Known(body, caller); Store.Unpin(n); return new { pinned = false, tier = Tier(n) }; }),
@@ -185,6 +186,26 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
         else throw ErrorMapping.NotFound($"no adapter '{name}' in the store and no '{name}.vdb' in the data directory");
         var info = Store.Info(name);
         return new { adapter = caller.Out(name), modules = info.Modules.Count, active = info.ActiveCount, from, tier = Tier(name) };
+    }
+
+    /// <summary>`load` with a uri: the .vdb is streamed from the object store to a temp file, then imported (one WAL record).</summary>
+    private async Task<object> LoadFromAsync(JsonObject body, string uri, Caller caller)
+    {
+        var name = caller.In(Name(body));
+        var remote = sources ?? throw ErrorMapping.Denied("this server reads no adapters from object stores");
+        var at = remote.Check(uri);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        Hyprstream.Replication.AdapterSources.Download download;
+        try { download = await Hyprstream.Replication.AdapterSources.FileAsync(at, remote.Settings); }
+        catch (FileNotFoundException e) { throw ErrorMapping.NotFound(e.Message); }
+        catch (IOException e) { throw ErrorMapping.Status(StatusCode.Unavailable, e.Message); }
+        using (download)
+        {
+            long bytes = new FileInfo(download.Path).Length;
+            await Offload(() => { data.ImportFile(name, download.Path, replace: true); return 0; });
+            var info = Store.Info(name);
+            return new { adapter = caller.Out(name), modules = info.Modules.Count, active = info.ActiveCount, from = uri, bytes, seconds = sw.Elapsed.TotalSeconds, tier = Tier(name) };
+        }
     }
 
     private object Checkpoint()

@@ -23,14 +23,15 @@ public sealed class AdapterFlightService
     private readonly AdapterStore _store;
     private readonly IndexService? _index;
 
-    public AdapterFlightService(ServiceStore data, ServiceStats stats, int batchRows = 16384, IndexService? index = null, FlightMetrics? metrics = null)
+    public AdapterFlightService(ServiceStore data, ServiceStats stats, int batchRows = 16384, IndexService? index = null, FlightMetrics? metrics = null,
+        RemoteSources? sources = null)
     {
         _store = data.Store;
         BatchRows = batchRows;
         _index = index;
         _metrics = metrics;
         Put = new PutHandler(data.Store, stats, metrics);
-        Actions = new ActionHandler(data, stats, index, metrics);
+        Actions = new ActionHandler(data, stats, index, metrics, sources);
     }
 
     private readonly FlightMetrics? _metrics;

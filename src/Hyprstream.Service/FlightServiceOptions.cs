@@ -27,4 +27,8 @@ public sealed record FlightServiceOptions
     public Microsoft.Extensions.Logging.ILoggerFactory? Loggers { get; init; }
     /// <summary>`--metrics`: where to serve GET /metrics, /healthz and /readyz over HTTP/1.1; null: no metrics at all.</summary>
     public IPEndPoint? Metrics { get; init; }
+    /// <summary>`--allow-source`: object-store prefixes the `load` action may read .vdb files from (none: it reads none).</summary>
+    public IReadOnlyList<Hyprstream.Replication.S3Uri> AllowedSources { get; init; } = [];
+    /// <summary>How to reach the object store (null: the standard AWS variables).</summary>
+    public Hyprstream.Replication.ObjectStoreSettings? ObjectStoreSettings { get; init; }
 }

@@ -74,8 +74,9 @@ public static class HyprstreamFlightServiceCollectionExtensions
         // Instruments exist only with metrics on (`--metrics`): otherwise nothing is counted or timed.
         if (options.Metrics != null)
             services.AddSingleton(sp => new FlightMetrics(() => sp.GetRequiredService<IndexService>().Index?.Count ?? 0));
+        services.AddSingleton(_ => new RemoteSources(options.AllowedSources, options.ObjectStoreSettings ?? Hyprstream.Replication.ObjectStoreSettings.FromEnvironment()));
         services.AddSingleton(sp => new AdapterFlightService(sp.GetRequiredService<ServiceStore>(), new ServiceStats(), options.BatchRows,
-            sp.GetRequiredService<IndexService>(), sp.GetService<FlightMetrics>()));
+            sp.GetRequiredService<IndexService>(), sp.GetService<FlightMetrics>(), sp.GetService<RemoteSources>()));
         services.AddSingleton(sp => new FlightEndpoints(sp.GetRequiredService<AdapterFlightService>(), auth,
             sp.GetRequiredService<FlightLoggers>().Create("Hyprstream.Flight"), sp.GetService<FlightMetrics>()));
         services.AddSingleton<IServiceMethodProvider<FlightEndpoints>, FlightEndpoints.Provider>();

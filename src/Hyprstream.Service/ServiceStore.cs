@@ -81,10 +81,17 @@ public sealed class ServiceStore : IDisposable
         var path = FileOf(name);
         RefuseLink(path, "imported");
         if (!File.Exists(path)) throw new FileNotFoundException($"no file '{name}.vdb' in the data directory");
+        ImportFile(name, path, replace);
+    }
+
+    /// <summary>Creates (or with <paramref name="replace"/> replaces) adapter <paramref name="name"/> from the .vdb at <paramref name="path"/>, as one WAL record.</summary>
+    public void ImportFile(string name, string path, bool replace)
+    {
+        AdapterNames.ValidateAdapter(name);
         var sw = Stopwatch.StartNew();
         using (var adapter = SparseAdapter.Load(path))
             Store.Create(name, adapter.BaseModel, AdapterBatch.FromAdapter(adapter), replace);
-        _log?.Invoke($"imported {name}.vdb in {sw.ElapsedMilliseconds} ms");
+        _log?.Invoke($"imported {name} from {Path.GetFileName(path)} in {sw.ElapsedMilliseconds} ms");
     }
 
     /// <summary>Writes the adapter's current state to `name.vdb` at the top of the data directory (atomic).</summary>

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Hyprstream.Replication;
 using Hyprstream.Runtime;
 using Hyprstream.Runtime.Peft;
 using Spectre.Console;
@@ -14,7 +15,8 @@ internal static class ImportPeftCommand
 {
     public static Command Create()
     {
-        var dir = new Argument<string>("adapter_dir") { Description = "PEFT adapter directory (adapter_config.json + adapter_model.safetensors)" };
+        var dir = new Argument<string>("adapter_dir") { Description = "PEFT adapter directory (adapter_config.json + adapter_model.safetensors), or its s3://bucket/prefix address" };
+        var endpoint = ObjectStoreOption.Create();
         var output = new Option<string>("--output", "-o") { Description = "the .vdb file to write", Required = true };
         var density = new Option<double>("--density") { Description = "fraction of each module's weights kept (LoRA)", DefaultValueFactory = _ => 0.01 };
         var structure = new Option<string>("--structure") { Description = "tile (whole 8x64 tiles) or unstructured", DefaultValueFactory = _ => "tile" };
@@ -24,7 +26,7 @@ internal static class ImportPeftCommand
         var name = new Option<string?>("--name") { Description = "adapter name (default: the directory name)" };
         var half = new Option<bool>("--half") { Description = "save values as half floats (~2.35 B/weight on disk)" };
         var json = new Option<bool>("--json") { Description = "print JSON" };
-        var cmd = new Command("import-peft", "Import a PEFT LoRA or SHiRA adapter: ΔW per module, sparsified, written to one .vdb") { dir, output, density, structure, baseConfig, baseWeights, dropExtras, name, half, json };
+        var cmd = new Command("import-peft", "Import a PEFT LoRA or SHiRA adapter: ΔW per module, sparsified, written to one .vdb") { dir, output, density, structure, baseConfig, baseWeights, dropExtras, name, half, json, endpoint };
         cmd.SetAction(r =>
         {
             bool asJson = r.GetValue(json);
@@ -39,7 +41,11 @@ internal static class ImportPeftCommand
                 Name = r.GetValue(name),
             };
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            var result = Ui.WithProgress("importing", asJson, report => PeftImport.Import(r.GetValue(dir)!, options, (i, n, _) => report(i, n)));
+            var source = r.GetValue(dir)!;
+            using var download = S3Uri.IsS3(source)
+                ? AdapterSources.FolderAsync(S3Uri.Parse(source), ObjectStoreOption.Settings(r, endpoint), line => { if (!asJson) Ui.Line($"[grey]downloading {Ui.E(line)}[/]"); }).GetAwaiter().GetResult()
+                : null;
+            var result = Ui.WithProgress("importing", asJson, report => PeftImport.Import(download?.Path ?? source, options, (i, n, _) => report(i, n)));
             using var adapter = result.Adapter;
             var outPath = r.GetValue(output)!;
             adapter.Save(outPath, r.GetValue(half) ? SaveOptions.Half : SaveOptions.Default);

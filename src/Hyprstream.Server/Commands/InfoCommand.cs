@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Hyprstream.Replication;
 using Hyprstream.Runtime;
 using Spectre.Console;
 
@@ -10,15 +11,23 @@ internal static class InfoCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string>("file") { Description = "an adapter .vdb file", Arity = ArgumentArity.ZeroOrOne };
+        var file = new Argument<string>("file") { Description = "an adapter .vdb file, or its s3://bucket/key address", Arity = ArgumentArity.ZeroOrOne };
+        var endpoint = ObjectStoreOption.Create();
         var json = new Option<bool>("--json") { Description = "print JSON" };
         var store = new Option<string?>("--store") { Description = "an adapter store directory: recovery, WAL, snapshots and cache tiers" };
-        var cmd = new Command("info", "Show an adapter file's metadata and module table (weights are not loaded), or a store's state") { file, json, store };
+        var cmd = new Command("info", "Show an adapter file's metadata and module table (weights are not loaded), or a store's state") { file, json, store, endpoint };
         cmd.SetAction(r =>
         {
             if (r.GetValue(store) is { } dir) return StoreInfo.Print(dir, r.GetValue(json));
             if (r.GetValue(file) is null) throw new ArgumentException("give an adapter file or --store DIR");
-            var info = AdapterFile.ReadInfo(r.GetValue(file)!);
+            var path = r.GetValue(file)!;
+            AdapterFileInfo info;
+            if (S3Uri.IsS3(path))
+            {
+                using var download = AdapterSources.FileAsync(S3Uri.Parse(path), ObjectStoreOption.Settings(r, endpoint)).GetAwaiter().GetResult();
+                info = AdapterFile.ReadInfo(download.Path) with { Path = path };
+            }
+            else info = AdapterFile.ReadInfo(path);
             if (r.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(info, new JsonSerializerOptions { WriteIndented = true }));

@@ -22,7 +22,9 @@ internal static class ServeCommand
         var metrics = new Option<string?>("--metrics") { Description = "address:port of a plain HTTP/1.1 listener for GET /metrics (Prometheus text), /healthz and /readyz, e.g. 127.0.0.1:9464 (default: no metrics)" };
         var logFormat = new Option<string>("--log-format") { Description = "log events on stderr as text (one line each) or json (one object per line)", DefaultValueFactory = _ => "text" };
         var logLevel = new Option<string>("--log-level") { Description = "least level logged: trace, debug, information, warning, error", DefaultValueFactory = _ => "information" };
-        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, tokensFile, cert, certPassword, fsync, cache, metrics, logFormat, logLevel };
+        var allowSource = new Option<string[]>("--allow-source") { Description = "object-store prefix (s3://bucket/prefix) the load action may read .vdb files from (repeatable; default: none)", AllowMultipleArgumentsPerToken = false };
+        var endpoint = ObjectStoreOption.Create();
+        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, tokensFile, cert, certPassword, fsync, cache, metrics, logFormat, logLevel, allowSource, endpoint };
         cmd.SetAction(async (r, ct) =>
         {
             var dir = r.GetValue(data) ?? ServiceStore.DefaultDirectory();
@@ -42,6 +44,8 @@ internal static class ServeCommand
                 CertificatePath = r.GetValue(cert),
                 CertificatePassword = r.GetValue(certPassword) ?? Environment.GetEnvironmentVariable("HYPRSTREAM_CERT_PASSWORD"),
                 Store = new StoreOptions { Fsync = FsyncPolicy.Parse(r.GetValue(fsync)!), Budgets = ParseBudgets(r.GetValue(cache)!) },
+                AllowedSources = (r.GetValue(allowSource) ?? []).Select(Hyprstream.Replication.S3Uri.Parse).ToList(),
+                ObjectStoreSettings = ObjectStoreOption.Settings(r, endpoint),
             };
             if (r.GetValue(tokensFile) is { } tf && !OperatingSystem.IsWindows() && (File.GetUnixFileMode(tf) & UnixFileMode.OtherRead) != 0)
                 log.LogWarning("the tokens file {File} is readable by every user on this machine (chmod 600 it)", tf);

@@ -23,11 +23,12 @@ internal sealed class FlightServer : IAsyncDisposable
     }
 
     public static async Task<FlightServer> StartAsync(Action<TempDir>? seed = null, IReadOnlyCollection<string>? tokens = null, int batchRows = 65536, int maxMessage = 64 << 20,
-        IReadOnlyCollection<TokenGrant>? grants = null, bool metrics = false, Action<string>? log = null)
+        IReadOnlyCollection<TokenGrant>? grants = null, bool metrics = false, Action<string>? log = null,
+        Func<FlightServiceOptions, FlightServiceOptions>? configure = null)
     {
         var s = new FlightServer();
         seed?.Invoke(s.Dir);
-        s.Host = await FlightServiceHost.StartAsync(new FlightServiceOptions
+        var options = new FlightServiceOptions
         {
             DataDirectory = s.Dir.Path,
             Listen = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0),
@@ -37,7 +38,8 @@ internal sealed class FlightServer : IAsyncDisposable
             MaxMessageSize = maxMessage,
             Metrics = metrics ? new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0) : null,
             Log = log,
-        });
+        };
+        s.Host = await FlightServiceHost.StartAsync(configure?.Invoke(options) ?? options);
         s.Client = new FlightClient(s.Host.Address);
         return s;
     }
