@@ -69,6 +69,7 @@ public sealed partial class AdapterStore
         {
             if (held > 0) KeepQuarantinedRecords(read, maxSeq);
             _wal = new WriteAheadLog(_walDir, last, maxSeq + 1, _options.Fsync);
+            _cache.Settle(); // the replayed adapters within budget (write-backs need the log)
         }
         Recovery = new RecoveryReport(_adapters.Count, segments, replayed, skipped, bytesRead, dropped, reason, orphans, sw.Elapsed)
         {

@@ -55,7 +55,7 @@ public sealed partial class AdapterStore
     /// The cache's cold-read callback (no cache lock held): maps the snapshot file of the adapter's checkpoint,
     /// rebuilding it first when it is missing or damaged; null when the adapter has no checkpoint yet.
     /// </summary>
-    private (AdapterSnapshot Snapshot, ulong Seq)? MapSnapshot(TieredCache.Entry entry)
+    private (AdapterSnapshot Snapshot, ulong Seq, string Path)? MapSnapshot(TieredCache.Entry entry)
     {
         if (entry.Owner is not { } e) return null;
         string? file;
@@ -63,7 +63,7 @@ public sealed partial class AdapterStore
         lock (_manifestLock) { file = e.CheckpointFile; seq = e.CheckpointSeq; }
         if (file == null) return null;
         ColdLoadHook?.Invoke(e.Name);
-        return (MapOrRebuild(e.Name, file), seq);
+        return (MapOrRebuild(e.Name, file), seq, Path.Combine(_checkpointDir, SnapshotFileOf(file)));
     }
 
     private AdapterSnapshot MapOrRebuild(string name, string checkpointFile)
@@ -128,36 +128,33 @@ public sealed partial class AdapterStore
 
     /// <summary>
     /// A snapshot of the adapter's current state that the caller owns (the apply kernels' and GPU's read form), with
-    /// the WAL sequence of that state: the adapter's snapshot file mapped when no tier holds it (no conversion), else
-    /// converted from the cached state.
+    /// the WAL sequence of that state: in L3 or no tier, its snapshot file mapped again (no conversion; the page cache
+    /// is shared); in L2, a copy of the buffer; in L1, converted from the grid.
     /// </summary>
     public (AdapterSnapshot Snapshot, ulong Seq) OpenSnapshot(string name)
     {
         var e = Find(name);
-        while (true)
+        var (lease, cached) = _cache.AcquireRead(e.Cache);
+        if (cached == null)
         {
-            var (lease, mapped) = _cache.AcquireRead(e.Cache);
-            if (mapped == null)
-            {
-                var l = lease!.Value;
-                try
-                {
-                    using (l.Adapter.ReadScope()) return (AdapterSnapshot.Create(l.Adapter), SequenceOf(name));
-                }
-                finally { _cache.Release(l, false); }
-            }
+            var l = lease!.Value;
             try
             {
-                // The caller's own mapping of the same file (the page cache is shared); it may outlive the cache's.
-                string? file;
-                lock (_manifestLock) file = e.CheckpointSeq == mapped.Seq ? e.CheckpointFile : null;
-                if (file != null) return (MapOrRebuild(name, file), mapped.Seq);
+                using (l.Adapter.ReadScope()) return (AdapterSnapshot.Create(l.Adapter), SequenceOf(name));
             }
-            catch (Exception ex) when (ex is IOException or StoreDamagedException && e.LastSeq != mapped.Seq)
-            {
-                // A newer checkpoint replaced the file meanwhile: read the adapter again.
-            }
-            finally { _cache.ReleaseMapped(mapped); }
+            finally { _cache.Release(l, false); }
         }
+        try
+        {
+            // The caller's own mapping of the same file (checked when the cache mapped it); it may outlive the cache's.
+            // A file replaced or deleted meanwhile (a newer checkpoint, the spill leaving): a copy of the leased one.
+            if (cached.Path != null)
+            {
+                try { return (AdapterSnapshot.Map(cached.Path, verifyChecksum: false), cached.Seq); }
+                catch (Exception ex) when (ex is IOException or InvalidDataException) { }
+            }
+            return (cached.Snapshot.Copy(), cached.Seq);
+        }
+        finally { _cache.ReleaseSnapshot(cached); }
     }
 }

@@ -8,8 +8,10 @@ public sealed record CacheStats(IReadOnlyList<TierStats> Tiers, long Lookups, lo
     public long Hits => Tiers.Sum(t => t.Hits);
     /// <summary>Snapshot files mapped for cold reads (each checked structurally; see <see cref="AdapterStore"/>).</summary>
     public long SnapshotMaps { get; init; }
-    /// <summary>Cold reads served from an already mapped snapshot file.</summary>
+    /// <summary>Reads served from a snapshot a tier already holds (L2 buffer or L3 mapped file), with no grid built.</summary>
     public long SnapshotHits { get; init; }
-    /// <summary>Adapters whose snapshot file is mapped now.</summary>
+    /// <summary>Adapters whose snapshot file is mapped now (the adapters in L3).</summary>
     public int SnapshotsMapped { get; init; }
+    /// <summary>Snapshots of changed adapters written to L3 spill files (cache/*.nvdb) instead of being checkpointed.</summary>
+    public long Spills { get; init; }
 }
