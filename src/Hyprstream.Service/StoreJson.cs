@@ -40,7 +40,6 @@ public static class StoreJson
             }).ToList(),
             lookups = st.Cache.Lookups,
             misses = st.Cache.Misses,
-            bloom_rejects = st.Cache.BloomRejects,
             cold_loads = st.Cache.ColdLoads,
             write_backs = st.Cache.WriteBacks,
             snapshot_maps = st.Cache.SnapshotMaps,

@@ -23,7 +23,6 @@ public sealed partial class AdapterStore
             e.BaseModel = m.BaseModel; e.CheckpointFile = m.Checkpoint; e.CheckpointSeq = m.CheckpointSeq; e.Cache.LastSeq = m.CheckpointSeq;
             e.Tags = m.Tags; e.Embedding = m.Embedding;
             _adapters[m.Name] = e;
-            _bloom.Add(m.Name);
         }
         int orphans = _readOnly ? 0 : RemoveLeftovers(manifest);
 

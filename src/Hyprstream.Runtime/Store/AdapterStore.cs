@@ -29,7 +29,6 @@ public sealed partial class AdapterStore : IDisposable
     private readonly object _manifestLock = new();
     private readonly object _checkpointLock = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StoredAdapter> _adapters = new(StringComparer.Ordinal);
-    private readonly BloomFilter _bloom = new();
     // Checkpoint files of deleted or replaced adapters, deleted after the next manifest swap.
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _retired = new();
     // Adapters whose WAL could not be replayed, as their manifest entries (with Quarantine set); never in _adapters.
@@ -38,7 +37,7 @@ public sealed partial class AdapterStore : IDisposable
     private WriteAheadLog? _wal;
     private readonly bool _readOnly;
     private long _walSegment;
-    private long _checkpoints, _bloomRejects;
+    private long _checkpoints;
     private readonly Thread? _checkpointer;
     private readonly FileStream? _lockFile;
     private volatile bool _disposed;
@@ -122,10 +121,12 @@ public sealed partial class AdapterStore : IDisposable
 
     public IReadOnlyList<string> Names { get { lock (_metaLock) return _adapters.Keys.Order(StringComparer.Ordinal).ToList(); } }
 
+    /// <summary>Whether an adapter of that name exists: one lock-free probe of the in-memory table (a Bloom filter in
+    /// front of it was slower for known and unknown names alike; see docs/benchmarks.md, "lookup").</summary>
     public bool Contains(string name)
     {
-        if (!_bloom.MightContain(name)) { Interlocked.Increment(ref _bloomRejects); return false; }
-        lock (_metaLock) return _adapters.ContainsKey(name);
+        ArgumentNullException.ThrowIfNull(name);
+        return _adapters.ContainsKey(name);
     }
 
     /// <summary>Creates an empty adapter; returns the WAL sequence of its creation once durable.</summary>
@@ -213,7 +214,6 @@ public sealed partial class AdapterStore : IDisposable
     {
         var e = new StoredAdapter(name, _cache.GetOrAdd(name)) { BaseModel = baseModel };
         _adapters[name] = e;
-        _bloom.Add(name);
         _cache.MarkDirty(e.Cache, seq);
         _cache.Install(e.Cache, adapter);
     }
@@ -450,11 +450,7 @@ public sealed partial class AdapterStore : IDisposable
     {
         ArgumentNullException.ThrowIfNull(name);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!_bloom.MightContain(name))
-        {
-            Interlocked.Increment(ref _bloomRejects);
-            throw new KeyNotFoundException($"no adapter named '{name}'");
-        }
+        if (_adapters.TryGetValue(name, out var found)) return found; // lock-free: the table is concurrent
         lock (_metaLock)
         {
             if (_adapters.TryGetValue(name, out var e)) return e;
@@ -633,10 +629,10 @@ public sealed partial class AdapterStore : IDisposable
 
     public StoreStats Stats()
     {
-        long checkpointBytes = System.IO.Directory.Exists(_checkpointDir) ? System.IO.Directory.EnumerateFiles(_checkpointDir).Sum(f => new FileInfo(f).Length) : 0;
+        long checkpointBytes = System.IO.Directory.Exists(_checkpointDir) ? System.IO.Directory.EnumerateFiles(_checkpointDir).Sum(LengthIfPresent) : 0;
         int count;
         lock (_metaLock) count = _adapters.Count;
-        var cache = _cache.Stats(Interlocked.Read(ref _bloomRejects));
+        var cache = _cache.Stats();
         if (_wal is not { } wal)
             return new StoreStats(cache, "read-only", WriteAheadLog.DiskBytesIn(_walDir), 0, 0, 0, Recovery.LastSequence, 0, checkpointBytes, count, Recovery, Quarantined);
         return new StoreStats(cache, wal.Policy.ToString(), wal.DiskBytes, wal.RecordsAppended,
@@ -648,6 +644,13 @@ public sealed partial class AdapterStore : IDisposable
             PromotedWeights = Interlocked.Read(ref _promotedWeights),
             PromotionTime = TimeSpan.FromSeconds(Interlocked.Read(ref _promotionTicks) / (double)Stopwatch.Frequency),
         };
+    }
+
+    /// <summary>A file's length, 0 when it went meanwhile (a checkpoint's or write-back's temp file renamed or deleted).</summary>
+    private static long LengthIfPresent(string file)
+    {
+        try { return new FileInfo(file).Length; }
+        catch (FileNotFoundException) { return 0; }
     }
 
     /// <summary>A CreateAdapter record's payload: the base model in UTF-8, empty for none.</summary>

@@ -671,13 +671,13 @@ internal sealed class TieredCache : IDisposable
 
     public CacheTier? TierOf(Entry e) { lock (_lock) return e.Tier; }
 
-    public CacheStats Stats(long bloomRejects)
+    public CacheStats Stats()
     {
         lock (_lock)
         {
             var tiers = Enumerable.Range(0, 3).Select(t => new TierStats((CacheTier)t, Budget((CacheTier)t), _resident[t], _lru[t].Count,
                 _hits[t], _promotions[t], _evictions[t])).ToList();
-            return new CacheStats(tiers, _lookups, _misses, bloomRejects, _coldLoads, _writeBacks, _entries.Values.Count(e => e.Pinned), _entries.Count)
+            return new CacheStats(tiers, _lookups, _misses, _coldLoads, _writeBacks, _entries.Values.Count(e => e.Pinned), _entries.Count)
             {
                 SnapshotMaps = _snapshotMaps,
                 SnapshotHits = _snapshotHits,

@@ -146,7 +146,7 @@ public sealed class StoreCacheTests
     }
 
     [Test]
-    public void Unknown_Adapter_IsRejectedByTheBloomFilter_WithoutALookup()
+    public void Contains_AnswersFromTheNameTable_WithoutACacheLookup_AndFollowsCreateAndDelete()
     {
         using var dir = new TempDir();
         using var s = OpenWith(dir, CacheBudgets.Default);
@@ -156,8 +156,11 @@ public sealed class StoreCacheTests
         for (int i = 0; i < 100; i++) if (!s.Contains($"unknown-{i}")) rejects++;
         Assert.That(rejects, Is.EqualTo(100));
         Assert.That(s.Contains("known"), Is.True);
-        Assert.That(s.Stats().Cache.BloomRejects, Is.GreaterThanOrEqualTo(95), "at a 1% false-positive rate almost all are rejected by the filter");
-        Assert.That(s.Stats().Cache.Lookups, Is.EqualTo(lookups), "no cache lookup happened for unknown names");
+        Assert.That(s.Stats().Cache.Lookups, Is.EqualTo(lookups), "no cache lookup happened for any name");
+        Assert.That(() => s.Read("unknown-1", a => 0), Throws.InstanceOf<KeyNotFoundException>().With.Message.Contain("no adapter named 'unknown-1'"));
+        s.Delete("known");
+        Assert.That(s.Contains("known"), Is.False, "a deleted name is gone at once (no filter keeps it as a false positive)");
+        Assert.That(() => s.Contains(null!), Throws.ArgumentNullException);
     }
 
     private static Thread Run(Action body)
