@@ -128,10 +128,24 @@ public sealed partial class AdapterStore
 
     /// <summary>
     /// A snapshot of the adapter's current state that the caller owns (the apply kernels' and GPU's read form), with
-    /// the WAL sequence of that state: in L3 or no tier, its snapshot file mapped again (no conversion; the page cache
-    /// is shared); in L2, a copy of the buffer; in L1, converted from the grid.
+    /// the WAL sequence of that state: in L2 or L3 (or no tier: its file is mapped into L3), a copy of the cache's
+    /// snapshot (a buffer copy, no conversion); in L1, converted from the grid. The snapshot tier leases the cache's
+    /// own snapshot instead (<see cref="LeaseSnapshot"/>).
     /// </summary>
     public (AdapterSnapshot Snapshot, ulong Seq) OpenSnapshot(string name)
+    {
+        var (snapshot, seq, release) = LeaseSnapshot(name);
+        if (release == null) return (snapshot, seq);
+        try { return (snapshot.Copy(), seq); }
+        finally { release(); }
+    }
+
+    /// <summary>
+    /// The adapter's current state as a snapshot without a copy where a tier holds one (L2 buffer, L3 mapped file, or
+    /// its checkpoint's file, mapped into L3): the cache's own snapshot on a lease, given back by calling
+    /// <c>Release</c> (never dispose it). In L1, a snapshot converted from the grid that the caller owns (Release null).
+    /// </summary>
+    internal (AdapterSnapshot Snapshot, ulong Seq, Action? Release) LeaseSnapshot(string name)
     {
         var e = Find(name);
         var (lease, cached) = _cache.AcquireRead(e.Cache);
@@ -140,21 +154,11 @@ public sealed partial class AdapterStore
             var l = lease!.Value;
             try
             {
-                using (l.Adapter.ReadScope()) return (AdapterSnapshot.Create(l.Adapter), SequenceOf(name));
+                using (l.Adapter.ReadScope()) return (AdapterSnapshot.Create(l.Adapter), SequenceOf(name), null);
             }
             finally { _cache.Release(l, false); }
         }
-        try
-        {
-            // The caller's own mapping of the same file (checked when the cache mapped it); it may outlive the cache's.
-            // A file replaced or deleted meanwhile (a newer checkpoint, the spill leaving): a copy of the leased one.
-            if (cached.Path != null)
-            {
-                try { return (AdapterSnapshot.Map(cached.Path, verifyChecksum: false), cached.Seq); }
-                catch (Exception ex) when (ex is IOException or InvalidDataException) { }
-            }
-            return (cached.Snapshot.Copy(), cached.Seq);
-        }
-        finally { _cache.ReleaseSnapshot(cached); }
+        int released = 0;
+        return (cached.Snapshot, cached.Seq, () => { if (Interlocked.Exchange(ref released, 1) == 0) _cache.ReleaseSnapshot(cached); });
     }
 }
