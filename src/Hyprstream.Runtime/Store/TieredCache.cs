@@ -472,7 +472,7 @@ internal sealed class TieredCache : IDisposable
             var snap = new CachedSnapshot(AdapterSnapshot.Create(m.Decoded!), m.Seq);
             lock (_lock)
             {
-                if (!Unchanged(m)) { Unclaim(m); snap.Snapshot.Dispose(); return null; }
+                if (!Unchanged(m)) { Unclaim(m); snap.Snapshot.Dispose(); return EnforceBudgets(); }
                 if (snap.Bytes <= Budgets.L2Bytes)
                 {
                     _evictions[0]++;
@@ -553,9 +553,10 @@ internal sealed class TieredCache : IDisposable
             if (m.Dirty && next is not { Spill: true }) _writeBacks++; // a checkpoint was written either way
             if (!Unchanged(m))
             {
+                // Changed or in use meanwhile: it stays; the tier may still be over budget (another victim then).
                 Unclaim(m);
                 if (next != null) Retire(next);
-                return null;
+                return EnforceBudgets();
             }
             _evictions[(int)m.From]++;
             if (m.Dirty && next is not { Spill: true } && e.LastSeq == m.Seq) e.Dirty = false;
