@@ -45,6 +45,7 @@ public static class StoreJson
             snapshot_maps = st.Cache.SnapshotMaps,
             snapshot_hits = st.Cache.SnapshotHits,
             snapshots_mapped = st.Cache.SnapshotsMapped,
+            spills = st.Cache.Spills,
             pinned = st.Cache.Pinned,
         },
         quarantined = st.Quarantined.Select(q => new { adapter = q.Name, reason = q.Reason, sequence = q.FailedSequence, records_file = q.RecordsFile }).ToList(),
