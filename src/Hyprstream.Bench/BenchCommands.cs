@@ -53,7 +53,7 @@ public static class BenchCommands
         var layers = new Option<int>("--layers") { Description = "Qwen3-1.7B layers in the tier-latency adapter", DefaultValueFactory = _ => 28 };
         var density = new Option<double>("--density") { Description = "fraction of 8x64 tiles kept", DefaultValueFactory = _ => 0.01 };
         var samples = new Option<int>("--samples") { Description = "reads per slow tier (L2, L3, snapshot)", DefaultValueFactory = _ => 20 };
-        var sections = new Option<string>("--sections") { Description = "sections to run, comma-separated: throughput, recovery, tiers, cold, trace", DefaultValueFactory = _ => "throughput,recovery,tiers,cold,trace" };
+        var sections = new Option<string>("--sections") { Description = "sections to run, comma-separated: throughput, recovery, lookup, tiers, cold, trace", DefaultValueFactory = _ => "throughput,recovery,lookup,tiers,cold,trace" };
         var traceAdapters = new Option<int>("--trace-adapters") { Description = "adapters in the switching trace", DefaultValueFactory = _ => 200 };
         var traceAccesses = new Option<int>("--trace-accesses") { Description = "Zipf-distributed accesses in the switching trace", DefaultValueFactory = _ => 2000 };
         var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };

@@ -19,8 +19,8 @@ internal static class StoreBenchmark
 
     public sealed record Settings(string Dir, double Seconds, int BatchWeights, int[] Writers, int RecoveryMb, int Layers, double Density, int Samples)
     {
-        /// <summary>Which sections run: throughput, recovery, tiers, cold, trace (all by default).</summary>
-        public IReadOnlySet<string> Sections { get; init; } = new HashSet<string> { "throughput", "recovery", "tiers", "cold", "trace" };
+        /// <summary>Which sections run: throughput, recovery, lookup, tiers, cold, trace (all by default).</summary>
+        public IReadOnlySet<string> Sections { get; init; } = new HashSet<string> { "throughput", "recovery", "lookup", "tiers", "cold", "trace" };
         public int TraceAdapters { get; init; } = 200;
         public int TraceAccesses { get; init; } = 2000;
     }
@@ -40,6 +40,11 @@ internal static class StoreBenchmark
         {
             log("recovery");
             rows.AddRange(Recovery(s));
+        }
+        if (s.Sections.Contains("lookup"))
+        {
+            log("lookup: known and unknown names among 10,000 adapters");
+            rows.AddRange(LookupBenchmark.Run(s, log));
         }
         if (s.Sections.Contains("tiers"))
         {
@@ -154,8 +159,8 @@ internal static class StoreBenchmark
         var configs = new (string Tier, CacheBudgets Budgets)[]
         {
             ("L1 (decoded)", new CacheBudgets(8L << 30, 8L << 30, 8L << 30)),
-            ("L2 (zstd in RAM)", new CacheBudgets(1, 8L << 30, 8L << 30)),
-            ("L3 (mmap file)", new CacheBudgets(1, 1, 8L << 30)),
+            ("L2 (NanoVDB buffer in RAM)", new CacheBudgets(1, 8L << 30, 8L << 30)),
+            ("L3 (mapped snapshot file)", new CacheBudgets(1, 1, 8L << 30)),
             ("snapshot .vdb (out of cache)", new CacheBudgets(1, 1, 1)),
         };
         foreach (var (tier, budgets) in configs)

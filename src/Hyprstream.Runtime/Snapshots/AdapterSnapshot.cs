@@ -133,6 +133,16 @@ public sealed unsafe class AdapterSnapshot : IDisposable
         return Construct(nano, name, null, modules.Select(m => new SnapshotModule(m.Name, m.Rows, m.Cols, m.Scale, m.SlotBase)).ToList(), "the buffer");
     }
 
+    /// <summary>An independent copy of this snapshot (the buffer copied, checked natively; table and metadata kept): one its owner may dispose at will.</summary>
+    public AdapterSnapshot Copy()
+    {
+        using var use = Use();
+        NanoHandle nano;
+        Status.Check(Hs.hs_nano_from_buffer(Data, _info.Bytes, out nano));
+        return Construct(nano, Name, BaseModel, Modules.Select(m => new SnapshotModule(m.Name, m.Rows, m.Cols, m.Scale, m.SlotBase, m.Layer)).ToList(),
+            $"a copy of snapshot '{Name}'", Provenance, Metadata);
+    }
+
     private static AdapterSnapshot Construct(NanoHandle nano, string name, string? baseModel, List<SnapshotModule> modules, string source,
         IReadOnlyDictionary<string, string>? provenance = null, IReadOnlyDictionary<string, string>? metadata = null)
     {

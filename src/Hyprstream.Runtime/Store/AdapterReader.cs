@@ -5,24 +5,25 @@ namespace Hyprstream.Runtime.Store;
 /// <summary>
 /// An adapter on loan from the store for a long read (<see cref="AdapterStore.OpenRead"/>): it stays resident while
 /// the reader lives. It is either the cached, writable adapter (<see cref="Adapter"/>; read it through its own
-/// thread-safe API and never change it: changes go through the store's log) or, for an adapter no cache tier holds,
-/// its mapped snapshot file (<see cref="Snapshot"/>: immutable, read in place). <see cref="Modules"/> reads either.
+/// thread-safe API and never change it: changes go through the store's log) or, for an adapter in L2, L3 or no tier,
+/// its NanoVDB snapshot (<see cref="Snapshot"/>: a buffer in RAM or a mapped file; immutable, read in place).
+/// <see cref="Modules"/> reads either.
 /// </summary>
 public sealed class AdapterReader : IDisposable
 {
     private readonly TieredCache _cache;
     private readonly TieredCache.Lease? _lease;
-    private readonly MappedSnapshot? _mapped;
+    private readonly CachedSnapshot? _mapped;
     private int _disposed;
 
-    internal AdapterReader(TieredCache cache, TieredCache.Lease? lease, MappedSnapshot? mapped)
+    internal AdapterReader(TieredCache cache, TieredCache.Lease? lease, CachedSnapshot? mapped)
     {
         _cache = cache;
         _lease = lease;
         _mapped = mapped;
     }
 
-    /// <summary>The cached adapter, or null when the read is served from the mapped snapshot.</summary>
+    /// <summary>The cached grid (L1), or null when the read is served from a snapshot.</summary>
     public SparseAdapter? Adapter
     {
         get
@@ -32,7 +33,7 @@ public sealed class AdapterReader : IDisposable
         }
     }
 
-    /// <summary>The mapped snapshot file the read is served from, or null when the adapter is cached.</summary>
+    /// <summary>The snapshot the read is served from (L2 buffer or mapped file), or null when it is served from the grid.</summary>
     public AdapterSnapshot? Snapshot
     {
         get
@@ -54,6 +55,6 @@ public sealed class AdapterReader : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         if (_lease is { } l) _cache.Release(l, false);
-        if (_mapped != null) _cache.ReleaseMapped(_mapped);
+        if (_mapped != null) _cache.ReleaseSnapshot(_mapped);
     }
 }

@@ -36,7 +36,13 @@ public sealed partial class AdapterStore
         if (why != null) throw new StoreUnavailableException(why);
     }
 
-    /// <summary>Called by <see cref="Checkpoint"/> with the failures in a row so far (this one included).</summary>
+    /// <summary>Whether <paramref name="failures"/> in a row refuse writes.</summary>
+    private bool Refuses(long failures) => _options.CheckpointFailuresBeforeRefusing > 0 && failures >= _options.CheckpointFailuresBeforeRefusing;
+
+    /// <summary>
+    /// Called by <see cref="Checkpoint"/> with the failures in a row so far (this one included). Logged here only when
+    /// no <see cref="StoreOptions.Checkpointed"/> callback reports it (the service logs the report: once, not twice).
+    /// </summary>
     private void RecordCheckpointFailure(Exception ex, long n)
     {
         lock (_healthLock)
@@ -46,7 +52,8 @@ public sealed partial class AdapterStore
             _lastFailureUtc = DateTime.UtcNow;
             _nextCheckpointTry = DateTime.UtcNow + TimeSpan.FromMilliseconds(Math.Min(10_000, 250 * Math.Pow(2, Math.Min(n - 1, 10))));
         }
-        bool refusing = _options.CheckpointFailuresBeforeRefusing > 0 && n >= _options.CheckpointFailuresBeforeRefusing;
+        bool refusing = Refuses(n);
+        if (_options.Checkpointed != null) return;
         _options.Log?.Invoke($"CHECKPOINT FAILED ({n} in a row{(refusing ? "; writes are refused until one succeeds" : "")}): {ex.GetType().Name}: {ex.Message}; " +
                              "nothing is lost: the WAL holds every acknowledged change");
     }
@@ -55,7 +62,8 @@ public sealed partial class AdapterStore
     private void RecordCheckpointSuccess(long was)
     {
         lock (_healthLock) _nextCheckpointTry = DateTime.MinValue;
-        if (was > 0) _options.Log?.Invoke($"checkpoint succeeded after {was} failures; writes are accepted again");
+        if (was > 0 && _options.Checkpointed == null)
+            _options.Log?.Invoke($"checkpoint succeeded after {was} failures; {(Refuses(was) ? "writes are accepted again" : "writes were never refused")}");
     }
 
     /// <summary>Whether the background checkpointer may try now (it pauses after a failure).</summary>

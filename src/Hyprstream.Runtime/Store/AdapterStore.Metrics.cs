@@ -33,12 +33,15 @@ public sealed partial class AdapterStore
             int n = Interlocked.Increment(ref _checkpointFailuresInARow);
             RecordCheckpointFailure(e, n);
             _metrics?.Checkpointed(started, ok: false);
-            _options.Checkpointed?.Invoke(new CheckpointReport(Interlocked.Read(ref _checkpoints), 0, Stopwatch.GetElapsedTime(started), Wal.LastSequence, e, n));
+            _options.Checkpointed?.Invoke(new CheckpointReport(Interlocked.Read(ref _checkpoints), 0, Stopwatch.GetElapsedTime(started), Wal.LastSequence, e, n)
+                { WritesRefused = Refuses(n), StartsRefusing = Refuses(n) && !Refuses(n - 1) });
             throw;
         }
-        RecordCheckpointSuccess(Interlocked.Exchange(ref _checkpointFailuresInARow, 0));
+        int was = Interlocked.Exchange(ref _checkpointFailuresInARow, 0);
+        RecordCheckpointSuccess(was);
         _metrics?.Checkpointed(started, ok: true);
-        _options.Checkpointed?.Invoke(new CheckpointReport(Interlocked.Read(ref _checkpoints), written, Stopwatch.GetElapsedTime(started), Wal.LastSequence, null, 0));
+        _options.Checkpointed?.Invoke(new CheckpointReport(Interlocked.Read(ref _checkpoints), written, Stopwatch.GetElapsedTime(started), Wal.LastSequence, null, 0)
+            { FailuresBefore = was, WritesAcceptedAgain = Refuses(was) });
     }
 
     /// <summary>

@@ -106,6 +106,7 @@ public sealed partial class AdapterStore
                         e.Embedding = embedding;
                     }
                 }
+                _cache.Settle();
                 // Fold the log now: its older records of this name must never be replayed on top of the repaired state.
                 // A crash before this completes leaves the manifest saying "quarantined", and repair runs again.
                 Checkpoint();

@@ -23,7 +23,6 @@ public sealed partial class AdapterStore
             e.BaseModel = m.BaseModel; e.CheckpointFile = m.Checkpoint; e.CheckpointSeq = m.CheckpointSeq; e.Cache.LastSeq = m.CheckpointSeq;
             e.Tags = m.Tags; e.Embedding = m.Embedding;
             _adapters[m.Name] = e;
-            _bloom.Add(m.Name);
         }
         int orphans = _readOnly ? 0 : RemoveLeftovers(manifest);
 
@@ -69,6 +68,7 @@ public sealed partial class AdapterStore
         {
             if (held > 0) KeepQuarantinedRecords(read, maxSeq);
             _wal = new WriteAheadLog(_walDir, last, maxSeq + 1, _options.Fsync);
+            _cache.Settle(); // the replayed adapters within budget (write-backs need the log)
         }
         Recovery = new RecoveryReport(_adapters.Count, segments, replayed, skipped, bytesRead, dropped, reason, orphans, sw.Elapsed)
         {

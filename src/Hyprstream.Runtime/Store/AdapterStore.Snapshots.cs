@@ -55,7 +55,7 @@ public sealed partial class AdapterStore
     /// The cache's cold-read callback (no cache lock held): maps the snapshot file of the adapter's checkpoint,
     /// rebuilding it first when it is missing or damaged; null when the adapter has no checkpoint yet.
     /// </summary>
-    private (AdapterSnapshot Snapshot, ulong Seq)? MapSnapshot(TieredCache.Entry entry)
+    private (AdapterSnapshot Snapshot, ulong Seq, string Path)? MapSnapshot(TieredCache.Entry entry)
     {
         if (entry.Owner is not { } e) return null;
         string? file;
@@ -63,7 +63,7 @@ public sealed partial class AdapterStore
         lock (_manifestLock) { file = e.CheckpointFile; seq = e.CheckpointSeq; }
         if (file == null) return null;
         ColdLoadHook?.Invoke(e.Name);
-        return (MapOrRebuild(e.Name, file), seq);
+        return (MapOrRebuild(e.Name, file), seq, Path.Combine(_checkpointDir, SnapshotFileOf(file)));
     }
 
     private AdapterSnapshot MapOrRebuild(string name, string checkpointFile)
@@ -128,36 +128,37 @@ public sealed partial class AdapterStore
 
     /// <summary>
     /// A snapshot of the adapter's current state that the caller owns (the apply kernels' and GPU's read form), with
-    /// the WAL sequence of that state: the adapter's snapshot file mapped when no tier holds it (no conversion), else
-    /// converted from the cached state.
+    /// the WAL sequence of that state: in L2 or L3 (or no tier: its file is mapped into L3), a copy of the cache's
+    /// snapshot (a buffer copy, no conversion); in L1, converted from the grid. The snapshot tier leases the cache's
+    /// own snapshot instead (<see cref="LeaseSnapshot"/>).
     /// </summary>
     public (AdapterSnapshot Snapshot, ulong Seq) OpenSnapshot(string name)
     {
+        var (snapshot, seq, release) = LeaseSnapshot(name);
+        if (release == null) return (snapshot, seq);
+        try { return (snapshot.Copy(), seq); }
+        finally { release(); }
+    }
+
+    /// <summary>
+    /// The adapter's current state as a snapshot without a copy where a tier holds one (L2 buffer, L3 mapped file, or
+    /// its checkpoint's file, mapped into L3): the cache's own snapshot on a lease, given back by calling
+    /// <c>Release</c> (never dispose it). In L1, a snapshot converted from the grid that the caller owns (Release null).
+    /// </summary>
+    internal (AdapterSnapshot Snapshot, ulong Seq, Action? Release) LeaseSnapshot(string name)
+    {
         var e = Find(name);
-        while (true)
+        var (lease, cached) = _cache.AcquireRead(e.Cache);
+        if (cached == null)
         {
-            var (lease, mapped) = _cache.AcquireRead(e.Cache);
-            if (mapped == null)
-            {
-                var l = lease!.Value;
-                try
-                {
-                    using (l.Adapter.ReadScope()) return (AdapterSnapshot.Create(l.Adapter), SequenceOf(name));
-                }
-                finally { _cache.Release(l, false); }
-            }
+            var l = lease!.Value;
             try
             {
-                // The caller's own mapping of the same file (the page cache is shared); it may outlive the cache's.
-                string? file;
-                lock (_manifestLock) file = e.CheckpointSeq == mapped.Seq ? e.CheckpointFile : null;
-                if (file != null) return (MapOrRebuild(name, file), mapped.Seq);
+                using (l.Adapter.ReadScope()) return (AdapterSnapshot.Create(l.Adapter), SequenceOf(name), null);
             }
-            catch (Exception ex) when (ex is IOException or StoreDamagedException && e.LastSeq != mapped.Seq)
-            {
-                // A newer checkpoint replaced the file meanwhile: read the adapter again.
-            }
-            finally { _cache.ReleaseMapped(mapped); }
+            finally { _cache.Release(l, false); }
         }
+        int released = 0;
+        return (cached.Snapshot, cached.Seq, () => { if (Interlocked.Exchange(ref released, 1) == 0) _cache.ReleaseSnapshot(cached); });
     }
 }

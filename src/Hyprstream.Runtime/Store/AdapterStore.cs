@@ -11,7 +11,7 @@ namespace Hyprstream.Runtime.Store;
 ///   wal/NNNNNN.log     write-ahead log segments (see <see cref="WriteAheadLog"/>)
 ///   checkpoints/*.vdb  one OpenVDB file per adapter: its state at a WAL sequence, written temp + fsync + rename
 ///   checkpoints/*.nvdb beside each, the same state as a NanoVDB snapshot file (CRC32C): the form cold reads map
-///   cache/*.l3         the cache's spilled tier (discarded on open)
+///   cache/*.nvdb       the cache's L3 spill files: snapshots of changed adapters not yet checkpointed (discarded on open)
 /// Every change is one WAL record, appended and applied under the adapter's gate, acknowledged once durable per the
 /// fsync policy. A checkpoint rotates the WAL, writes the changed adapters from private copies (readers keep
 /// reading), swaps the manifest and deletes the folded segments. Opening replays the unfolded segments and stops at
@@ -24,12 +24,11 @@ public sealed partial class AdapterStore : IDisposable
     private readonly string _dir, _walDir, _checkpointDir;
     private readonly StoreOptions _options;
     // Lock order: an adapter's Gate, then _metaLock, then the cache's lock, then _manifestLock. The cache calls back
-    // write-backs under its lock and cold loads and maps without it; none of them takes _metaLock.
+    // write-backs, cold loads and maps without its lock; none of them takes _metaLock or a gate.
     private readonly object _metaLock = new();
     private readonly object _manifestLock = new();
     private readonly object _checkpointLock = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StoredAdapter> _adapters = new(StringComparer.Ordinal);
-    private readonly BloomFilter _bloom = new();
     // Checkpoint files of deleted or replaced adapters, deleted after the next manifest swap.
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _retired = new();
     // Adapters whose WAL could not be replayed, as their manifest entries (with Quarantine set); never in _adapters.
@@ -38,7 +37,7 @@ public sealed partial class AdapterStore : IDisposable
     private WriteAheadLog? _wal;
     private readonly bool _readOnly;
     private long _walSegment;
-    private long _checkpoints, _bloomRejects;
+    private long _checkpoints;
     private readonly Thread? _checkpointer;
     private readonly FileStream? _lockFile;
     private volatile bool _disposed;
@@ -68,7 +67,7 @@ public sealed partial class AdapterStore : IDisposable
         if (readOnly)
         {
             // Nothing is written: no lock, no spill folder, no WAL segment; everything replayed stays in memory.
-            _cache = new TieredCache(null, new CacheBudgets(long.MaxValue / 4, 0, 0), options.PromoteAfter, LoadFromCheckpoint, WriteBack, MapSnapshot);
+            _cache = new TieredCache(null, new CacheBudgets(long.MaxValue / 4, 0, CacheBudgets.Default.L3Bytes), options.PromoteAfter, LoadFromCheckpoint, WriteBack, MapSnapshot);
             return;
         }
         System.IO.Directory.CreateDirectory(_walDir);
@@ -122,16 +121,19 @@ public sealed partial class AdapterStore : IDisposable
 
     public IReadOnlyList<string> Names { get { lock (_metaLock) return _adapters.Keys.Order(StringComparer.Ordinal).ToList(); } }
 
+    /// <summary>Whether an adapter of that name exists: one lock-free probe of the in-memory table (a Bloom filter in
+    /// front of it was slower for known and unknown names alike; see docs/benchmarks.md, "lookup").</summary>
     public bool Contains(string name)
     {
-        if (!_bloom.MightContain(name)) { Interlocked.Increment(ref _bloomRejects); return false; }
-        lock (_metaLock) return _adapters.ContainsKey(name);
+        ArgumentNullException.ThrowIfNull(name);
+        return _adapters.ContainsKey(name);
     }
 
     /// <summary>Creates an empty adapter; returns the WAL sequence of its creation once durable.</summary>
     public ulong Create(string name, string? baseModel = null)
     {
         var seq = Log(name, baseModel, null, replace: false, out _) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
+        _cache.Settle();
         Wal.WaitDurable(seq);
         return seq;
     }
@@ -145,6 +147,7 @@ public sealed partial class AdapterStore : IDisposable
     {
         ArgumentNullException.ThrowIfNull(content);
         var seq = Log(name, baseModel, content, replace, out bool replaced) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
+        _cache.Settle();
         Wal.WaitDurable(seq);
         if (replaced) Dropped?.Invoke(name, seq);
         return seq;
@@ -161,6 +164,7 @@ public sealed partial class AdapterStore : IDisposable
     {
         if (content is { Ops.Count: 0 }) content = null;
         if (Log(name, baseModel, content, replace: false, out _) is not { } seq) return false;
+        _cache.Settle();
         Wal.WaitDurable(seq);
         return true;
     }
@@ -210,7 +214,6 @@ public sealed partial class AdapterStore : IDisposable
     {
         var e = new StoredAdapter(name, _cache.GetOrAdd(name)) { BaseModel = baseModel };
         _adapters[name] = e;
-        _bloom.Add(name);
         _cache.MarkDirty(e.Cache, seq);
         _cache.Install(e.Cache, adapter);
     }
@@ -262,8 +265,9 @@ public sealed partial class AdapterStore : IDisposable
                 // Outside the adapter's write lock (lock order: cache lock, then adapter lock); still under the gate.
                 _cache.MarkDirty(e.Cache, seq);
             }
-            finally { _cache.Release(lease, true); }
+            finally { _cache.Release(lease, true, settle: false); }
         }
+        _cache.Settle(); // evictions this write caused, outside its gate (they may write back another adapter)
         return new StagedUpdate(seq, outcome);
     }
 
@@ -446,11 +450,7 @@ public sealed partial class AdapterStore : IDisposable
     {
         ArgumentNullException.ThrowIfNull(name);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!_bloom.MightContain(name))
-        {
-            Interlocked.Increment(ref _bloomRejects);
-            throw new KeyNotFoundException($"no adapter named '{name}'");
-        }
+        if (_adapters.TryGetValue(name, out var found)) return found; // lock-free: the table is concurrent
         lock (_metaLock)
         {
             if (_adapters.TryGetValue(name, out var e)) return e;
@@ -511,7 +511,7 @@ public sealed partial class AdapterStore : IDisposable
             var oldSegment = _walSegment;
             foreach (var (e, file, seq) in done)
             {
-                if (e.Deleted || seq <= e.CheckpointSeq) { obsolete.Add(file); continue; }
+                if (e.Deleted || seq <= e.CheckpointSeq) { if (file != e.CheckpointFile) obsolete.Add(file); continue; }
                 if (e.CheckpointFile != null) obsolete.Add(e.CheckpointFile);
                 e.CheckpointFile = file;
                 e.CheckpointSeq = seq;
@@ -573,21 +573,33 @@ public sealed partial class AdapterStore : IDisposable
         return a;
     }
 
-    /// <summary>Called by the cache (under its lock) when a changed adapter leaves it: checkpoint it and swap the manifest.</summary>
-    private void WriteBack(TieredCache.Entry entry, SparseAdapter state)
+    /// <summary>
+    /// Called by the cache (without its lock) when a changed adapter leaves it: checkpoints its state at
+    /// <paramref name="seq"/> and swaps the manifest. The cache marks it clean if nothing changed meanwhile.
+    /// </summary>
+    private void WriteBack(TieredCache.Entry entry, SparseAdapter state, ulong seq)
     {
         var e = entry.Owner ?? throw new InvalidOperationException($"adapter '{entry.Name}' has no store record (store invariant broken)");
-        var file = SaveCheckpoint(state, e.LastSeq);
+        if (e.Deleted) return;
+        var file = SaveCheckpoint(state, seq);
         string? old;
         lock (_manifestLock)
         {
-            old = e.CheckpointFile;
-            e.CheckpointFile = file;
-            e.CheckpointSeq = e.LastSeq;
-            WriteManifestLocked(Math.Max(Wal.LastSequence, e.LastSeq));
+            if (seq <= e.CheckpointSeq)
+            {
+                // A checkpoint of this state or a newer one landed meanwhile: keep it (it may be this very file).
+                old = file == e.CheckpointFile ? null : file;
+            }
+            else
+            {
+                old = e.CheckpointFile;
+                e.CheckpointFile = file;
+                e.CheckpointSeq = seq;
+                WriteManifestLocked(Math.Max(Wal.LastSequence, seq));
+            }
         }
-        entry.Dirty = false;
         if (old != null && old != file) DeleteCheckpointFiles(old);
+        else if (old == file) TryDeleteCheckpointFiles(file);
     }
 
     private void CheckpointLoop()
@@ -617,10 +629,10 @@ public sealed partial class AdapterStore : IDisposable
 
     public StoreStats Stats()
     {
-        long checkpointBytes = System.IO.Directory.Exists(_checkpointDir) ? System.IO.Directory.EnumerateFiles(_checkpointDir).Sum(f => new FileInfo(f).Length) : 0;
+        long checkpointBytes = System.IO.Directory.Exists(_checkpointDir) ? System.IO.Directory.EnumerateFiles(_checkpointDir).Sum(LengthIfPresent) : 0;
         int count;
         lock (_metaLock) count = _adapters.Count;
-        var cache = _cache.Stats(Interlocked.Read(ref _bloomRejects));
+        var cache = _cache.Stats();
         if (_wal is not { } wal)
             return new StoreStats(cache, "read-only", WriteAheadLog.DiskBytesIn(_walDir), 0, 0, 0, Recovery.LastSequence, 0, checkpointBytes, count, Recovery, Quarantined);
         return new StoreStats(cache, wal.Policy.ToString(), wal.DiskBytes, wal.RecordsAppended,
@@ -632,6 +644,13 @@ public sealed partial class AdapterStore : IDisposable
             PromotedWeights = Interlocked.Read(ref _promotedWeights),
             PromotionTime = TimeSpan.FromSeconds(Interlocked.Read(ref _promotionTicks) / (double)Stopwatch.Frequency),
         };
+    }
+
+    /// <summary>A file's length, 0 when it went meanwhile (a checkpoint's or write-back's temp file renamed or deleted).</summary>
+    private static long LengthIfPresent(string file)
+    {
+        try { return new FileInfo(file).Length; }
+        catch (FileNotFoundException) { return 0; }
     }
 
     /// <summary>A CreateAdapter record's payload: the base model in UTF-8, empty for none.</summary>

@@ -12,11 +12,13 @@ namespace Hyprstream.Runtime.Store;
 /// </summary>
 public sealed class SnapshotTier : IDisposable
 {
-    internal sealed class Slot(string name, AdapterSnapshot snapshot, ulong seq)
+    internal sealed class Slot(string name, AdapterSnapshot snapshot, ulong seq, Action? release)
     {
         public readonly string Name = name;
         public readonly AdapterSnapshot Snapshot = snapshot;
         public readonly ulong Seq = seq;
+        /// <summary>Gives back the store cache's own snapshot (L2/L3) instead of disposing it; null when the slot owns it.</summary>
+        public readonly Action? Release = release;
         public int Leases;
         public bool Retired; // replaced or evicted while leased: freed by the last lease
         public LinkedListNode<Slot>? Node;
@@ -79,19 +81,20 @@ public sealed class SnapshotTier : IDisposable
         }
         // Built outside the lock (other adapters' hits go on); the sequence is read inside the read, so a snapshot is
         // never labelled newer than its state.
-        // Float32: the store's own snapshot file, mapped, when no cache tier holds the adapter (no conversion at all).
-        var (snapshot, built) = Precision == SnapshotPrecision.Float32
-            ? _store.OpenSnapshot(name)
-            : _store.Read(name, a => (AdapterSnapshot.Create(a, Precision), _store.SequenceOf(name)));
+        // Float32: the store cache's own snapshot (L2 buffer, L3 mapped file, or the checkpoint's file, mapped into
+        // L3), on a lease: no conversion and no copy. Only an adapter in L1 (a grid) is converted.
+        var (snapshot, built, release) = Precision == SnapshotPrecision.Float32
+            ? _store.LeaseSnapshot(name)
+            : _store.Read(name, a => (AdapterSnapshot.Create(a, Precision), _store.SequenceOf(name), (Action?)null));
         lock (_lock)
         {
-            if (_disposed) { snapshot.Dispose(); throw new ObjectDisposedException(nameof(SnapshotTier)); }
+            if (_disposed) { Drop(snapshot, release); throw new ObjectDisposedException(nameof(SnapshotTier)); }
             if (_slots.TryGetValue(name, out var old))
             {
                 if (old.Seq >= built)
                 {
                     // Someone built the same or a newer state meanwhile: use theirs.
-                    snapshot.Dispose();
+                    Drop(snapshot, release);
                     _hits++;
                     old.Leases++;
                     return new Lease(this, old);
@@ -100,7 +103,7 @@ public sealed class SnapshotTier : IDisposable
                 Retire(old);
             }
             else _builds++;
-            var slot = new Slot(name, snapshot, built) { Leases = 1 };
+            var slot = new Slot(name, snapshot, built, release) { Leases = 1 };
             slot.Node = _lru.AddFirst(slot);
             _slots[name] = slot;
             _resident += slot.Bytes;
@@ -144,7 +147,13 @@ public sealed class SnapshotTier : IDisposable
     private void Free(Slot s)
     {
         _applier?.Evict(s.Snapshot);
-        s.Snapshot.Dispose();
+        Drop(s.Snapshot, s.Release);
+    }
+
+    private static void Drop(AdapterSnapshot snapshot, Action? release)
+    {
+        if (release != null) release();
+        else snapshot.Dispose();
     }
 
     /// <summary>Evicts least-recently-used snapshots not in use until the tier fits its budget.</summary>

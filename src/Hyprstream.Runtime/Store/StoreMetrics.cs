@@ -46,18 +46,18 @@ public sealed class StoreMetrics : IDisposable
             "fraction of the described adapters' weights that are zero, over all their modules (1 − active / rows·cols)");
         _meter.CreateObservableGauge("hyprstream.store.disk", DiskBytes, "By", "bytes on disk by kind: checkpoint (.vdb files) and wal (segments not yet folded)");
 
-        _meter.CreateObservableGauge("hyprstream.cache.resident", () => PerTier(t => t.ResidentBytes), "By", "bytes held per cache tier (L1 decoded, L2 compressed in RAM, L3 compressed on disk)");
+        _meter.CreateObservableGauge("hyprstream.cache.resident", () => PerTier(t => t.ResidentBytes), "By", "bytes held per cache tier (L1 writable grids, L2 NanoVDB snapshot buffers in RAM, L3 mapped snapshot files)");
         _meter.CreateObservableGauge("hyprstream.cache.budget", () => PerTier(t => t.BudgetBytes), "By", "each cache tier's budget");
         _meter.CreateObservableGauge("hyprstream.cache.entries", () => PerTier(t => t.Entries), null, "adapters held per cache tier");
         _meter.CreateObservableGauge("hyprstream.cache.pinned", () => (long)Stats().Cache.Pinned, null, "adapters pinned in L1");
         _meter.CreateObservableCounter("hyprstream.cache.lookups", () => Stats().Cache.Lookups, null, "cache lookups (every read or write of an adapter)");
         _meter.CreateObservableCounter("hyprstream.cache.hits", () => PerTier(t => t.Hits), null, "lookups found in a tier");
-        _meter.CreateObservableCounter("hyprstream.cache.misses", () => Stats().Cache.Misses, null, "lookups found in no tier (a cold load from the checkpoint follows)");
-        _meter.CreateObservableCounter("hyprstream.cache.cold_loads", () => Stats().Cache.ColdLoads, null, "adapters read from their checkpoint file");
+        _meter.CreateObservableCounter("hyprstream.cache.misses", () => Stats().Cache.Misses, null, "lookups found in no tier (the checkpoint's snapshot file is mapped, or loaded into a grid)");
+        _meter.CreateObservableCounter("hyprstream.cache.cold_loads", () => Stats().Cache.ColdLoads, null, "adapters made into a grid from their checkpoint's snapshot file (a write or a grid read of an adapter in no tier)");
         _meter.CreateObservableCounter("hyprstream.cache.evictions", () => PerTier(t => t.Evictions), null, "adapters moved out of a tier (down one tier, or out)");
         _meter.CreateObservableCounter("hyprstream.cache.promotions", () => PerTier(t => t.Promotions), null, "adapters moved up to L1 from a tier");
         _meter.CreateObservableCounter("hyprstream.cache.write_backs", () => Stats().Cache.WriteBacks, null, "changed adapters checkpointed on their way out of the cache");
-        _meter.CreateObservableCounter("hyprstream.cache.bloom_rejects", () => Stats().Cache.BloomRejects, null, "lookups of unknown names answered by the Bloom filter alone");
+        _meter.CreateObservableCounter("hyprstream.cache.spills", () => Stats().Cache.Spills, null, "changed adapters' snapshots written to L3 spill files (cache/*.nvdb) on their way down");
 
         _meter.CreateObservableCounter("hyprstream.wal.appends", () => Stats().WalRecordsAppended, null, "WAL records appended since start");
         _meter.CreateObservableCounter("hyprstream.wal.appended", () => Stats().WalBytesAppended, "By", "WAL bytes appended since start");

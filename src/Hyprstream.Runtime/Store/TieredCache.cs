@@ -1,19 +1,21 @@
-using System.IO.MemoryMappedFiles;
-using Hyprstream.Runtime.Bytes;
 using Hyprstream.Runtime.Snapshots;
 
 namespace Hyprstream.Runtime.Store;
 
 /// <summary>
-/// The store's memory-budgeted cache. Each adapter's current state lives in exactly one place: L1 (a decoded
-/// <see cref="SparseAdapter"/>), L2 (a zstd frame of its <see cref="BatchCodec"/> form, in RAM), L3 (that frame in a
-/// file under cache/, read through a memory map), or nowhere (its checkpoint file is current: a cold load).
-/// Eviction is LRU per tier and cascades L1 → L2 → L3 → out; an adapter leaving the cache with changes not in its
-/// checkpoint is written back first. Pinned and leased adapters are never evicted. A reader's hit in L2/L3 decodes a
-/// private copy; the PromoteAfter-th hit (or any write) moves the adapter up to L1. An adapter in no tier is read
-/// from its mapped snapshot file (<see cref="AcquireRead"/>: nothing decoded, no grid built) and promoted to L1 only
-/// by a write or a caller that needs a grid (<see cref="Acquire"/>). Files are mapped outside the cache's lock.
-/// Must never: exceed a budget once a lease is released, or hold an adapter's state in two tiers.
+/// The store's memory-budgeted cache, tiered by what each tier holds. Each adapter's current state lives in exactly
+/// one place: L1 (a writable OpenVDB grid, <see cref="SparseAdapter"/>), L2 (a read-only NanoVDB snapshot buffer in
+/// RAM, the form the CPU and CUDA kernels read), L3 (a mapped snapshot file: its checkpoint's `.nvdb` when the state
+/// is the checkpoint's, else a spill file under cache/), or nowhere (its checkpoint is current). Readers of L2 and L3
+/// read the snapshot in place (<see cref="AcquireRead"/>); a caller that needs a grid gets one by copying leaves
+/// (<see cref="Acquire"/>), and a write (or the PromoteAfter-th such read) promotes the adapter to L1.
+/// Eviction is LRU per tier, by bytes, and cascades L1 → L2 → L3 → out; an adapter leaving the cache with changes not
+/// in its checkpoint is written back first. Pinned and leased adapters are never evicted.
+/// Every move that converts, writes or maps (a demotion, a spill, a write-back, a cold map or load) runs outside the
+/// cache's lock: the adapter is claimed under the lock, the work is done without it, and the result is installed
+/// under the lock only if the adapter did not change meanwhile (else the result is discarded and the adapter stays).
+/// So one adapter's disk I/O never stalls reads of another (see the blocked-loader tests).
+/// Must never: exceed a budget once a lease is released and its moves are done, or hold an adapter's state in two tiers.
 /// </summary>
 internal sealed class TieredCache : IDisposable
 {
@@ -21,18 +23,19 @@ internal sealed class TieredCache : IDisposable
     {
         public readonly string Name = name;
         public CacheTier? Tier;
-        public SparseAdapter? Decoded;
-        public byte[]? Compressed;
+        public SparseAdapter? Decoded;   // L1
+        public CachedSnapshot? Snap;     // L2 (in RAM) or L3 (mapped file)
         public long Bytes;
         public LinkedListNode<Entry>? Node;
-        public int Leases;
+        public int Leases;               // leases on Decoded (L1), a claim's included
         public bool Writing;
         public bool Pinned;
-        public bool DisposeOnRelease; // removed while leased: the last lease frees the decoded adapter
+        public bool Moving;              // claimed by a move in flight (outside the lock)
+        public bool DisposeOnRelease;    // removed while leased: the last lease frees the decoded adapter
         public int ColdHits;
         public bool Dirty;
         public ulong LastSeq;
-        public MappedSnapshot? Mapped; // its snapshot file, mapped, while that file holds its state
+        public long Version;             // bumped by every write: a move installs only if it is unchanged
         /// <summary>The store's record of the adapter (its checkpoint, gate, description): what the callbacks need.</summary>
         public StoredAdapter? Owner;
     }
@@ -40,29 +43,35 @@ internal sealed class TieredCache : IDisposable
     /// <summary>A decoded adapter on loan; <see cref="Private"/> copies are disposed when the lease ends.</summary>
     internal readonly record struct Lease(Entry Entry, SparseAdapter Adapter, bool Private);
 
+    /// <summary>A claimed move of one adapter down a tier (or out, with <see cref="Out"/>), done outside the lock.</summary>
+    private sealed record Move(Entry E, CacheTier From, ulong Seq, long Version, bool Dirty, long Bytes, SparseAdapter? Decoded, CachedSnapshot? Snap, bool Out);
+
     private readonly object _lock = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly LinkedList<Entry>[] _lru = [new(), new(), new()];
-    private readonly long[] _resident = new long[3];
+    private readonly long[] _resident = new long[3], _moving = new long[3];
     private readonly long[] _hits = new long[3], _promotions = new long[3], _evictions = new long[3];
-    private long _lookups, _misses, _coldLoads, _writeBacks, _snapshotMaps, _snapshotHits;
-    private readonly string _spillDir;
+    private long _lookups, _misses, _coldLoads, _writeBacks, _snapshotMaps, _snapshotHits, _spills, _spillIds;
+    private readonly List<string> _spillsToDelete = [];
+    private readonly string? _spillDir;
     private readonly Func<Entry, SparseAdapter> _loadCold;
-    private readonly Action<Entry, SparseAdapter> _writeBack;
-    private readonly Func<Entry, (AdapterSnapshot Snapshot, ulong Seq)?>? _mapCold;
+    private readonly Action<Entry, SparseAdapter, ulong> _writeBack;
+    private readonly Func<Entry, (AdapterSnapshot Snapshot, ulong Seq, string Path)?>? _mapCold;
 
     public CacheBudgets Budgets { get; }
     public int PromoteAfter { get; }
-    internal long BloomRejects;
 
-    /// <param name="spillDir">where L3 spills go; null for a cache that never writes (no L3: its budget must be 0).</param>
-    /// <param name="mapCold">maps the snapshot file of an adapter in no tier (its state and the file's sequence); null
+    /// <summary>Test hook: runs before every write-back, outside the cache's lock (the blocked write-back test).</summary>
+    internal static Action<string>? WriteBackHook;
+
+    /// <param name="spillDir">where L3 spill files go; null for a cache that never writes (dirty state never reaches L3).</param>
+    /// <param name="writeBack">checkpoints a changed adapter leaving the cache (its state at the given sequence); called outside the lock.</param>
+    /// <param name="mapCold">maps the snapshot file of an adapter's checkpoint (its state, the file's sequence and path); null
     /// where there is none. Called outside the cache's lock.</param>
-    public TieredCache(string? spillDir, CacheBudgets budgets, int promoteAfter, Func<Entry, SparseAdapter> loadCold, Action<Entry, SparseAdapter> writeBack,
-        Func<Entry, (AdapterSnapshot Snapshot, ulong Seq)?>? mapCold = null)
+    public TieredCache(string? spillDir, CacheBudgets budgets, int promoteAfter, Func<Entry, SparseAdapter> loadCold, Action<Entry, SparseAdapter, ulong> writeBack,
+        Func<Entry, (AdapterSnapshot Snapshot, ulong Seq, string Path)?>? mapCold = null)
     {
-        if (spillDir == null && budgets.L3Bytes != 0) throw new ArgumentException("a cache without a spill folder has no L3 budget", nameof(budgets));
-        _spillDir = spillDir ?? "";
+        _spillDir = spillDir;
         Budgets = budgets;
         PromoteAfter = Math.Max(1, promoteAfter);
         _loadCold = loadCold;
@@ -75,7 +84,6 @@ internal sealed class TieredCache : IDisposable
     }
 
     private long Budget(CacheTier t) => t switch { CacheTier.L1 => Budgets.L1Bytes, CacheTier.L2 => Budgets.L2Bytes, _ => Budgets.L3Bytes };
-    private string SpillFile(Entry e) => Path.Combine(_spillDir, Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(e.Name)) + ".l3");
 
     public Entry GetOrAdd(string name)
     {
@@ -86,20 +94,31 @@ internal sealed class TieredCache : IDisposable
         }
     }
 
-    /// <summary>Installs a new adapter's state in L1 (creation, recovery).</summary>
+    /// <summary>
+    /// Installs a new adapter's state in L1 (creation, recovery). Evictions it causes wait for <see cref="Settle"/>:
+    /// the caller may hold a lock that readers of other adapters take.
+    /// </summary>
     public void Install(Entry e, SparseAdapter adapter)
     {
         lock (_lock)
         {
             Drop(e);
+            e.Version++;
             Place(e, CacheTier.L1, adapter, null);
-            EnforceBudgets();
         }
+    }
+
+    /// <summary>Brings every tier within its budget (the moves run on the calling thread, outside the cache's lock).</summary>
+    public void Settle()
+    {
+        List<Move>? moves;
+        lock (_lock) moves = EnforceBudgets();
+        RunMoves(moves);
     }
 
     public Lease Acquire(Entry e, bool write, bool promote = false)
     {
-        if (write) lock (_lock) e.Writing = true;
+        if (write) lock (_lock) { e.Writing = true; e.Version++; }
         try { return AcquireDecoded(e, write, promote); }
         catch
         {
@@ -116,7 +135,7 @@ internal sealed class TieredCache : IDisposable
         while (true)
         {
             CacheTier? tier;
-            byte[]? frame = null;
+            CachedSnapshot? snap;
             ulong seq;
             lock (_lock)
             {
@@ -131,16 +150,19 @@ internal sealed class TieredCache : IDisposable
                 if (!IsLive(e)) throw new KeyNotFoundException($"adapter '{e.Name}' was deleted");
                 tier = e.Tier;
                 seq = e.LastSeq;
-                // An L3 spill file is still read under the lock (a delete could remove it otherwise).
-                if (tier == CacheTier.L2) frame = e.Compressed;
-                else if (tier == CacheTier.L3) frame = ReadSpill(e);
+                snap = e.Snap;
+                if (snap != null) snap.Leases++;
             }
-            // Decoded, or loaded from its snapshot file, without the cache's lock: other adapters' reads and writes
-            // go on meanwhile (see AdapterStore.ColdLoadHook and the blocked-loader test).
-            var decoded = frame != null ? Decode(e.Name, frame) : _loadCold(e);
+            // A grid made by copying the snapshot's leaves (L2/L3), or loaded from the checkpoint's snapshot file,
+            // without the cache's lock: other adapters' reads and writes go on meanwhile (the blocked-loader test).
+            SparseAdapter decoded;
+            try { decoded = snap != null ? snap.Snapshot.ToAdapter(e.Name) : _loadCold(e); }
+            finally { if (snap != null) ReleaseSnapshot(snap); }
+            List<Move>? moves;
+            Lease lease;
             lock (_lock)
             {
-                if (e.Tier != tier || e.LastSeq != seq || (tier == CacheTier.L2 && !ReferenceEquals(e.Compressed, frame)) || !IsLive(e))
+                if (e.Tier != tier || e.LastSeq != seq || !ReferenceEquals(e.Snap, snap) || !IsLive(e))
                 {
                     // Moved, changed or removed meanwhile: look again.
                     decoded.Dispose();
@@ -150,6 +172,7 @@ internal sealed class TieredCache : IDisposable
                 if (tier is { } t)
                 {
                     _hits[(int)t]++;
+                    Touch(e);
                     e.ColdHits++;
                     bool up = write || ((promote || e.ColdHits >= PromoteAfter) && !e.Writing);
                     // Too big for L1 (next to pinned and leased adapters): a private copy. A writer's copy goes back
@@ -167,102 +190,123 @@ internal sealed class TieredCache : IDisposable
                 e.ColdHits = 0;
                 Place(e, CacheTier.L1, decoded, null);
                 e.Leases++;
-                EnforceBudgets();
-                return new Lease(e, decoded, false);
+                lease = new Lease(e, decoded, false);
+                moves = EnforceBudgets();
             }
+            try { RunMoves(moves); }
+            catch { Release(lease, false); throw; }
+            return lease;
         }
     }
 
     /// <summary>
-    /// A read of the adapter's current state: a lease on its decoded form when a tier holds it (as <see cref="Acquire"/>),
-    /// else a lease on its mapped snapshot file (mapped outside the lock on first use, then shared). Exactly one of
-    /// the two is set; give it back with <see cref="Release"/> or <see cref="ReleaseMapped"/>.
+    /// A read of the adapter's current state, in the form its tier holds: a lease on the grid (L1), on the snapshot
+    /// (L2, L3), or, for an adapter in no tier, on its checkpoint's snapshot file, mapped outside the lock and kept
+    /// in L3 (or private to this read where L3 has no room). Exactly one of the two is set; give it back with
+    /// <see cref="Release"/> or <see cref="ReleaseSnapshot"/>.
     /// </summary>
-    public (Lease? Decoded, MappedSnapshot? Mapped) AcquireRead(Entry e)
+    public (Lease? Decoded, CachedSnapshot? Snapshot) AcquireRead(Entry e)
     {
-        while (true)
+        for (int attempt = 0; ; attempt++)
         {
-            bool decoded;
             lock (_lock)
             {
-                decoded = e.Tier != null || _mapCold == null;
-                if (!decoded && e.Mapped is { Retired: false } m && m.Seq == e.LastSeq)
+                if (e.Tier == CacheTier.L1)
                 {
                     _lookups++;
+                    _hits[0]++;
+                    Touch(e);
+                    e.Leases++;
+                    return (new Lease(e, e.Decoded!, false), null);
+                }
+                if (!IsLive(e)) throw new KeyNotFoundException($"adapter '{e.Name}' was deleted");
+                if (e.Snap is { } s)
+                {
+                    _lookups++;
+                    _hits[(int)e.Tier!.Value]++;
                     _snapshotHits++;
-                    m.Leases++;
-                    return (null, m);
+                    Touch(e);
+                    s.Leases++;
+                    return (null, s);
                 }
             }
-            // Acquire decodes (L2/L3) or loads without the cache's lock; it must not be called holding it.
-            if (decoded) return (Acquire(e, write: false), null);
-            // The file is mapped and checked without the cache's lock: other adapters' reads and writes go on.
-            if (_mapCold(e) is not { } got) return (Acquire(e, write: false), null);
+            // No tier holds it: the checkpoint's snapshot file, mapped and checked without the cache's lock (after a
+            // few lost races with writers and checkpoints, the grid instead).
+            if (attempt >= 3 || _mapCold?.Invoke(e) is not { } got) return (Acquire(e, write: false), null);
+            List<Move>? moves = null;
+            CachedSnapshot? result = null;
             lock (_lock)
             {
                 // Installed only if the adapter is still in no tier at the state the file holds; else try again.
-                if (e.Tier == null && !e.Dirty && e.LastSeq == got.Seq && _entries.TryGetValue(e.Name, out var live) && live == e)
+                if (e.Tier == null && !e.Dirty && e.LastSeq == got.Seq && IsLive(e))
                 {
                     _lookups++;
-                    if (e.Mapped is { Retired: false } cur && cur.Seq == got.Seq)
-                    {
-                        got.Snapshot.Dispose();
-                        _snapshotHits++;
-                        cur.Leases++;
-                        return (null, cur);
-                    }
-                    RetireMapped(e);
+                    _misses++;
                     _snapshotMaps++;
-                    e.Mapped = new MappedSnapshot(got.Snapshot, got.Seq) { Leases = 1 };
-                    return (null, e.Mapped);
+                    result = new CachedSnapshot(got.Snapshot, got.Seq, got.Path) { Leases = 1 };
+                    if (Fits(CacheTier.L3, result.Bytes))
+                    {
+                        Place(e, CacheTier.L3, null, result);
+                        moves = EnforceBudgets();
+                    }
+                    else result.Retired = true; // private to this read: unmapped by its release
                 }
             }
-            got.Snapshot.Dispose();
+            if (result == null) { got.Snapshot.Dispose(); continue; }
+            try { RunMoves(moves); }
+            catch { ReleaseSnapshot(result); throw; }
+            return (null, result);
         }
     }
 
-    public void ReleaseMapped(MappedSnapshot m)
+    public void ReleaseSnapshot(CachedSnapshot s)
     {
         lock (_lock)
         {
-            m.Leases--;
-            if (m.Retired && m.Leases == 0) m.Snapshot.Dispose();
+            s.Leases--;
+            if (s.Retired && s.Leases == 0) s.Snapshot.Dispose();
         }
     }
 
-    /// <summary>The entry's mapped snapshot no longer holds its state (or it leaves): unmapped now, or by its last lease.</summary>
-    private static void RetireMapped(Entry e)
-    {
-        if (e.Mapped is not { } m) return;
-        e.Mapped = null;
-        m.Retired = true;
-        if (m.Leases == 0) m.Snapshot.Dispose();
-    }
-
-    public void Release(Lease lease, bool wrote)
+    /// <param name="settle">false: evictions wait for the caller's <see cref="Settle"/> (it holds the adapter's gate,
+    /// which the checkpointer takes too).</param>
+    public void Release(Lease lease, bool wrote, bool settle = true)
     {
         // Measured before taking the cache lock: MemoryBytes takes the adapter's read lock, and a writer holding the
         // adapter's write lock may be waiting for the cache lock.
         // Only a write changes the size (and measuring walks the tree, which would dominate an L1 read).
         long now = lease.Private || !wrote ? -1 : lease.Adapter.MemoryBytes;
+        var e = lease.Entry;
+        if (lease.Private)
+        {
+            // A writer changed a private copy (too big for L1): its snapshot, made outside the lock, becomes the
+            // adapter's state in L2 (and moves on down from there if L2 has no room).
+            AdapterSnapshot? snap = null;
+            try { if (wrote) snap = AdapterSnapshot.Create(lease.Adapter); }
+            finally
+            {
+                lease.Adapter.Dispose();
+                if (wrote) lock (_lock) e.Writing = false;
+            }
+            if (snap == null) return;
+            List<Move>? moves = null;
+            lock (_lock)
+            {
+                if (IsLive(e))
+                {
+                    Drop(e);
+                    Place(e, CacheTier.L2, null, new CachedSnapshot(snap, e.LastSeq));
+                    if (settle) moves = EnforceBudgets();
+                }
+                else snap.Dispose();
+            }
+            RunMoves(moves);
+            return;
+        }
+        List<Move>? more = null;
         lock (_lock)
         {
-            var e = lease.Entry;
             if (wrote) e.Writing = false;
-            if (lease.Private)
-            {
-                if (wrote && IsLive(e))
-                {
-                    // The writer changed a private copy: it replaces the adapter's state below L1.
-                    var frame = Encode(lease.Adapter);
-                    Drop(e);
-                    if (frame.Length <= Budgets.L2Bytes) Place(e, CacheTier.L2, null, frame);
-                    else SpillOrWriteBack(e, frame, lease.Adapter);
-                    EnforceBudgets();
-                }
-                lease.Adapter.Dispose();
-                return;
-            }
             e.Leases--;
             if (e.DisposeOnRelease)
             {
@@ -274,29 +318,25 @@ internal sealed class TieredCache : IDisposable
                 _resident[0] += now - e.Bytes;
                 e.Bytes = now;
             }
-            EnforceBudgets();
+            if (settle) more = EnforceBudgets();
         }
+        RunMoves(more);
     }
 
-    /// <summary>Whether an L1 object of this size can be admitted by evicting only unpinned, unleased adapters.</summary>
+    /// <summary>Whether an object of this size can be admitted to the tier by evicting only unpinned, unleased adapters.</summary>
     private bool Fits(CacheTier tier, long bytes)
     {
         if (bytes > Budget(tier)) return false;
-        long stuck = _lru[(int)tier].Where(x => x.Pinned || x.Leases > 0).Sum(x => x.Bytes);
+        long stuck = _lru[(int)tier].Where(x => x.Pinned || (x.Tier == CacheTier.L1 && x.Leases > 0) || x.Moving).Sum(x => x.Bytes);
         return stuck + bytes <= Budget(tier);
     }
 
-    private void Place(Entry e, CacheTier tier, SparseAdapter? decoded, byte[]? compressed)
+    private void Place(Entry e, CacheTier tier, SparseAdapter? decoded, CachedSnapshot? snap)
     {
         e.Tier = tier;
         e.Decoded = decoded;
-        e.Compressed = compressed;
-        e.Bytes = tier switch
-        {
-            CacheTier.L1 => decoded!.MemoryBytes,
-            CacheTier.L2 => compressed!.Length,
-            _ => new FileInfo(SpillFile(e)).Length,
-        };
+        e.Snap = snap;
+        e.Bytes = tier == CacheTier.L1 ? decoded!.MemoryBytes : snap!.Bytes;
         _resident[(int)tier] += e.Bytes;
         e.Node = _lru[(int)tier].AddFirst(e);
     }
@@ -307,8 +347,16 @@ internal sealed class TieredCache : IDisposable
         if (e.Tier is not { } t) return;
         _lru[(int)t].Remove(e.Node!);
         _resident[(int)t] -= e.Bytes;
-        if (t == CacheTier.L3) File.Delete(SpillFile(e));
-        e.Tier = null; e.Node = null; e.Decoded = null; e.Compressed = null; e.Bytes = 0;
+        if (e.Snap != null) Retire(e.Snap);
+        e.Tier = null; e.Node = null; e.Decoded = null; e.Snap = null; e.Bytes = 0;
+    }
+
+    /// <summary>The snapshot no longer holds the adapter's state: freed now, or by its last lease; a spill file goes after the lock.</summary>
+    private void Retire(CachedSnapshot s)
+    {
+        s.Retired = true;
+        if (s.Spill) _spillsToDelete.Add(s.Path!);
+        if (s.Leases == 0) s.Snapshot.Dispose();
     }
 
     private void Touch(Entry e)
@@ -318,79 +366,219 @@ internal sealed class TieredCache : IDisposable
         list.AddFirst(e.Node!);
     }
 
-    /// <summary>Evicts least-recently-used, unpinned, unleased entries until every tier is within budget.</summary>
-    private void EnforceBudgets()
+    /// <summary>
+    /// Claims least-recently-used, unpinned, unleased entries until every tier would be within budget once their
+    /// moves are done; the caller runs the moves after releasing the lock (<see cref="RunMoves"/>).
+    /// </summary>
+    private List<Move>? EnforceBudgets()
     {
+        List<Move>? moves = null;
         for (int t = 0; t < 3; t++)
         {
             var node = _lru[t].Last;
-            while (_resident[t] > Budget((CacheTier)t) && node != null)
+            while (_resident[t] - _moving[t] > Budget((CacheTier)t) && node != null)
             {
                 var prev = node.Previous;
                 var e = node.Value;
-                if (!e.Pinned && e.Leases == 0 && !e.Writing) Demote(e);
+                if (!e.Pinned && e.Leases == 0 && !e.Writing && !e.Moving) (moves ??= []).Add(Claim(e, @out: false));
                 node = prev;
             }
         }
+        return moves;
     }
 
-    private void Demote(Entry e)
+    private Move Claim(Entry e, bool @out)
     {
         var from = e.Tier!.Value;
-        _evictions[(int)from]++;
-        switch (from)
+        e.Moving = true;
+        _moving[(int)from] += e.Bytes;
+        if (from == CacheTier.L1) e.Leases++; // keeps the grid alive if the adapter is removed meanwhile
+        else e.Snap!.Leases++;
+        return new Move(e, from, e.LastSeq, e.Version, e.Dirty, e.Bytes, e.Decoded, e.Snap, @out);
+    }
+
+    /// <summary>Ends a claim (under the lock), installed or not.</summary>
+    private void Unclaim(Move m)
+    {
+        var e = m.E;
+        e.Moving = false;
+        _moving[(int)m.From] -= m.Bytes;
+        if (m.From == CacheTier.L1)
         {
-            case CacheTier.L1:
-            {
-                var a = e.Decoded!;
-                Drop(e);
-                var frame = Encode(a);
-                if (frame.Length <= Budgets.L2Bytes) Place(e, CacheTier.L2, null, frame);
-                else SpillOrWriteBack(e, frame, a);
-                a.Dispose();
-                break;
-            }
-            case CacheTier.L2:
-            {
-                var frame = e.Compressed!;
-                Drop(e);
-                SpillOrWriteBack(e, frame, null);
-                break;
-            }
-            default:
-            {
-                var frame = ReadSpill(e);
-                Drop(e);
-                Leave(e, frame, null);
-                break;
-            }
+            e.Leases--;
+            if (e.DisposeOnRelease && e.Leases == 0) m.Decoded!.Dispose();
+        }
+        else
+        {
+            m.Snap!.Leases--;
+            if (m.Snap.Retired && m.Snap.Leases == 0) m.Snap.Snapshot.Dispose();
         }
     }
 
-    private void SpillOrWriteBack(Entry e, byte[] frame, SparseAdapter? decoded)
+    /// <summary>Whether the claimed adapter is still exactly as claimed (so the move's result may replace it).</summary>
+    private bool Unchanged(Move m)
     {
-        if (frame.Length + 8 <= Budgets.L3Bytes)
-        {
-            WriteSpill(e, frame);
-            Place(e, CacheTier.L3, null, null);
-        }
-        else Leave(e, frame, decoded);
+        var e = m.E;
+        return IsLive(e) && e.Tier == m.From && e.Version == m.Version && e.LastSeq == m.Seq && !e.Writing && !e.Pinned
+               && (m.From == CacheTier.L1 ? e.Leases == 1 && ReferenceEquals(e.Decoded, m.Decoded) : ReferenceEquals(e.Snap, m.Snap));
     }
 
-    /// <summary>The adapter leaves the cache; unsaved changes are written back to a checkpoint first.</summary>
-    private void Leave(Entry e, byte[] frame, SparseAdapter? decoded)
+    /// <summary>Runs claimed moves (and the moves their installs cause) without the cache's lock; rethrows the first failure.</summary>
+    private void RunMoves(List<Move>? moves)
     {
-        if (!e.Dirty) return;
-        using var a = decoded == null ? Decode(e.Name, frame) : null;
-        _writeBack(e, decoded ?? a!);
-        _writeBacks++;
+        Exception? failure = null;
+        var queue = moves == null ? null : new Queue<Move>(moves);
+        while (queue is { Count: > 0 })
+        {
+            var m = queue.Dequeue();
+            try
+            {
+                foreach (var next in RunMove(m) ?? []) queue.Enqueue(next);
+            }
+            catch (Exception ex)
+            {
+                lock (_lock) Unclaim(m);
+                failure ??= ex;
+            }
+        }
+        DeleteSpills();
+        if (failure != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+    }
+
+    private void DeleteSpills()
+    {
+        string[] files;
+        lock (_lock)
+        {
+            if (_spillsToDelete.Count == 0) return;
+            files = [.. _spillsToDelete];
+            _spillsToDelete.Clear();
+        }
+        foreach (var f in files)
+        {
+            try { File.Delete(f); }
+            catch (IOException) { } // a spill file left behind is deleted when the store opens again
+        }
+    }
+
+    /// <summary>One move: the new form is made (and written, mapped or checkpointed) here, then installed under the lock.</summary>
+    private List<Move>? RunMove(Move m)
+    {
+        var e = m.E;
+        if (m.From == CacheTier.L1 && !m.Out)
+        {
+            // L1 → L2: the grid's NanoVDB snapshot (the grid's read lock keeps it consistent; the version check
+            // discards it if the adapter was written meanwhile).
+            var snap = new CachedSnapshot(AdapterSnapshot.Create(m.Decoded!), m.Seq);
+            lock (_lock)
+            {
+                if (!Unchanged(m)) { Unclaim(m); snap.Snapshot.Dispose(); return EnforceBudgets(); }
+                if (snap.Bytes <= Budgets.L2Bytes)
+                {
+                    _evictions[0]++;
+                    Unclaim(m);
+                    Drop(e);
+                    m.Decoded!.Dispose();
+                    Place(e, CacheTier.L2, null, snap);
+                    return EnforceBudgets();
+                }
+            }
+            return MoveSnapshot(m, snap, owned: true);
+        }
+        if (m.From == CacheTier.L1)
+        {
+            // Out of the cache from L1 (an explicit evict): the grid itself is checkpointed when it has changes.
+            if (m.Dirty) WriteBack(e, m.Decoded!, m.Seq);
+            return Install(m, null, null);
+        }
+        if (m.From == CacheTier.L2) return MoveSnapshot(m, m.Snap!, owned: false);
+        // L3 → out: a spilled (changed) state is checkpointed first; a checkpoint's own file is just unmapped.
+        if (m.Dirty)
+        {
+            using var a = m.Snap!.Snapshot.ToAdapter(e.Name);
+            WriteBack(e, a, m.Seq);
+        }
+        return Install(m, null, null);
+    }
+
+    /// <summary>
+    /// A snapshot leaving RAM (L2, or straight from L1 when L2 has no room): to L3 as its checkpoint's mapped file
+    /// (unchanged state) or a spill file (changed state), else out of the cache (written back when changed).
+    /// </summary>
+    private List<Move>? MoveSnapshot(Move m, CachedSnapshot snap, bool owned)
+    {
+        var e = m.E;
+        CachedSnapshot? next = null;
+        try
+        {
+            if (!m.Out && snap.Bytes <= Budgets.L3Bytes)
+            {
+                if (!m.Dirty && _mapCold?.Invoke(e) is { } got)
+                {
+                    if (got.Seq == m.Seq) next = new CachedSnapshot(got.Snapshot, got.Seq, got.Path);
+                    else got.Snapshot.Dispose();
+                }
+                else if (m.Dirty && _spillDir != null)
+                {
+                    var path = Path.Combine(_spillDir, $"{Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(e.Name))}.{Interlocked.Increment(ref _spillIds)}.nvdb");
+                    snap.Snapshot.Save(path);
+                    try { next = new CachedSnapshot(AdapterSnapshot.Map(path, verifyChecksum: false), m.Seq, path) { Spill = true }; }
+                    catch { File.Delete(path); throw; }
+                    Interlocked.Increment(ref _spills);
+                }
+            }
+            if (next == null && m.Dirty)
+            {
+                using var a = snap.Snapshot.ToAdapter(e.Name);
+                WriteBack(e, a, m.Seq);
+            }
+        }
+        catch
+        {
+            if (owned) snap.Snapshot.Dispose();
+            next?.Snapshot.Dispose();
+            throw;
+        }
+        return Install(m, next, owned ? snap.Snapshot : null);
+    }
+
+    /// <summary>Installs a move's result (<paramref name="next"/> in L3, or nothing: out of the cache) if the adapter is unchanged.</summary>
+    /// <param name="intermediate">the move's own snapshot made on the way (L1 → L3 or out), not kept either way.</param>
+    private List<Move>? Install(Move m, CachedSnapshot? next, AdapterSnapshot? intermediate)
+    {
+        var e = m.E;
+        lock (_lock)
+        {
+            intermediate?.Dispose();
+            if (m.Dirty && next is not { Spill: true }) _writeBacks++; // a checkpoint was written either way
+            if (!Unchanged(m))
+            {
+                // Changed or in use meanwhile: it stays; the tier may still be over budget (another victim then).
+                Unclaim(m);
+                if (next != null) Retire(next);
+                return EnforceBudgets();
+            }
+            _evictions[(int)m.From]++;
+            if (m.Dirty && next is not { Spill: true } && e.LastSeq == m.Seq) e.Dirty = false;
+            Unclaim(m);
+            Drop(e);
+            if (m.From == CacheTier.L1) m.Decoded!.Dispose();
+            if (next != null) Place(e, CacheTier.L3, null, next);
+            return EnforceBudgets();
+        }
+    }
+
+    private void WriteBack(Entry e, SparseAdapter state, ulong seq)
+    {
+        WriteBackHook?.Invoke(e.Name);
+        _writeBack(e, state, seq);
     }
 
     /// <summary>A private, consistent copy of the adapter's current state (for checkpoints); never blocks readers.</summary>
     public SparseAdapter CloneState(Entry e)
     {
-        Lease lease;
-        byte[]? frame = null;
+        Lease lease = default;
+        CachedSnapshot? snap = null;
         lock (_lock)
         {
             if (e.Tier == CacheTier.L1)
@@ -398,15 +586,19 @@ internal sealed class TieredCache : IDisposable
                 e.Leases++;
                 lease = new Lease(e, e.Decoded!, false);
             }
-            else
+            else if (e.Snap is { } s)
             {
-                lease = default;
-                if (e.Tier == CacheTier.L2) frame = e.Compressed;
-                else if (e.Tier == CacheTier.L3) frame = ReadSpill(e);
+                s.Leases++;
+                snap = s;
             }
         }
         // The caller holds the adapter's gate, so its state cannot change while it is copied outside the lock.
-        if (lease.Adapter == null) return frame != null ? Decode(e.Name, frame) : _loadCold(e);
+        if (snap != null)
+        {
+            try { return snap.Snapshot.ToAdapter(e.Name); }
+            finally { ReleaseSnapshot(snap); }
+        }
+        if (lease.Adapter == null) return _loadCold(e);
         try { return lease.Adapter.Clone(); }
         finally { Release(lease, false); }
     }
@@ -426,7 +618,11 @@ internal sealed class TieredCache : IDisposable
             }
             finally { Release(lease, false); }
         }
-        else lock (_lock) { e.Pinned = false; EnforceBudgets(); }
+        else
+        {
+            lock (_lock) e.Pinned = false;
+            Settle();
+        }
     }
 
     /// <summary>Loads an adapter into L1 ahead of use (if it fits).</summary>
@@ -439,95 +635,61 @@ internal sealed class TieredCache : IDisposable
     {
         lock (_lock)
         {
-            RetireMapped(e);
             var a = e.Tier == CacheTier.L1 ? e.Decoded : null;
             Drop(e);
-            // A reader streaming it (DoGet) keeps it until its lease ends.
+            // A reader streaming it (DoGet), or a move in flight, keeps it until its lease ends.
             if (a != null && e.Leases > 0) e.DisposeOnRelease = true;
             else a?.Dispose();
             _entries.Remove(e.Name);
         }
+        DeleteSpills();
     }
 
     /// <summary>
-    /// Moves the adapter out of every tier (writing unsaved changes back to its checkpoint): it is read from its
-    /// checkpoint on next use. False when it is pinned or in use.
+    /// Moves the adapter out of every tier (writing unsaved changes back to its checkpoint, outside the cache's
+    /// lock): it is read from its checkpoint on next use. False when it is pinned or in use.
     /// </summary>
     public bool Evict(Entry e)
     {
-        lock (_lock)
+        while (true)
         {
-            if (e.Pinned || e.Leases > 0 || e.Writing) return false;
-            while (e.Tier != null) Demote(e);
-            RetireMapped(e); // its snapshot file is unmapped too (now, or by the last reader)
-            return true;
+            Move m;
+            lock (_lock)
+            {
+                if (e.Pinned || (e.Tier == CacheTier.L1 && e.Leases > 0) || e.Writing || e.Moving) return false;
+                if (e.Tier == null) return true;
+                m = Claim(e, @out: true);
+            }
+            RunMoves([m]);
+            lock (_lock) if (e.Tier != null && e.Tier == m.From) return false; // changed meanwhile: in use
         }
     }
 
-    public void MarkDirty(Entry e, ulong seq) { lock (_lock) { e.Dirty = true; e.LastSeq = seq; RetireMapped(e); } }
+    public void MarkDirty(Entry e, ulong seq) { lock (_lock) { e.Dirty = true; e.LastSeq = seq; e.Version++; } }
 
     /// <summary>After a checkpoint of state <paramref name="seq"/>: clean unless a later update arrived meanwhile.</summary>
     public void MarkCheckpointed(Entry e, ulong seq) { lock (_lock) if (e.LastSeq == seq) e.Dirty = false; }
 
     public CacheTier? TierOf(Entry e) { lock (_lock) return e.Tier; }
 
-    public CacheStats Stats(long bloomRejects)
+    public CacheStats Stats()
     {
         lock (_lock)
         {
             var tiers = Enumerable.Range(0, 3).Select(t => new TierStats((CacheTier)t, Budget((CacheTier)t), _resident[t], _lru[t].Count,
                 _hits[t], _promotions[t], _evictions[t])).ToList();
-            return new CacheStats(tiers, _lookups, _misses, bloomRejects, _coldLoads, _writeBacks,
-                _entries.Values.Count(e => e.Pinned), _entries.Count)
+            return new CacheStats(tiers, _lookups, _misses, _coldLoads, _writeBacks, _entries.Values.Count(e => e.Pinned), _entries.Count)
             {
                 SnapshotMaps = _snapshotMaps,
                 SnapshotHits = _snapshotHits,
-                SnapshotsMapped = _entries.Values.Count(e => e.Mapped != null),
+                SnapshotsMapped = _lru[(int)CacheTier.L3].Count,
+                Spills = _spills,
             };
         }
     }
 
     /// <summary>Names in a tier from most to least recently used.</summary>
     public IReadOnlyList<string> LruOrder(CacheTier tier) { lock (_lock) return _lru[(int)tier].Select(e => e.Name).ToList(); }
-
-    internal static byte[] Encode(SparseAdapter a) => Zstd.Compress(BatchCodec.EncodeAdapter(a.BaseModel, AdapterBatch.FromAdapter(a)), 1);
-
-    internal static SparseAdapter Decode(string name, ReadOnlySpan<byte> frame)
-    {
-        var (baseModel, content) = BatchCodec.DecodeAdapter(Zstd.Decompress(frame));
-        return content.Build(name, baseModel, validate: false);
-    }
-
-    /// <summary>L3 file: u32 CRC32C of the frame, u32 length, the frame.</summary>
-    private void WriteSpill(Entry e, byte[] frame)
-    {
-        var buf = new byte[8 + frame.Length];
-        BitConverter.TryWriteBytes(buf, Crc32C.Compute(frame));
-        BitConverter.TryWriteBytes(buf.AsSpan(4), frame.Length);
-        frame.CopyTo(buf, 8);
-        File.WriteAllBytes(SpillFile(e), buf);
-    }
-
-    private unsafe byte[] ReadSpill(Entry e)
-    {
-        var path = SpillFile(e);
-        using var mmf = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        using var view = mmf.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        byte* p = null;
-        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-        try
-        {
-            long len = (long)view.SafeMemoryMappedViewHandle.ByteLength;
-            var span = new ReadOnlySpan<byte>(p + view.PointerOffset, (int)Math.Min(len, int.MaxValue));
-            if (span.Length < 8) throw new InvalidDataException($"{path} is truncated");
-            int n = BitConverter.ToInt32(span[4..]);
-            if (n < 0 || 8 + n > span.Length) throw new InvalidDataException($"{path} is truncated");
-            var frame = span.Slice(8, n);
-            if (Crc32C.Compute(frame) != BitConverter.ToUInt32(span)) throw new InvalidDataException($"{path}: checksum mismatch");
-            return frame.ToArray();
-        }
-        finally { view.SafeMemoryMappedViewHandle.ReleasePointer(); }
-    }
 
     public void Dispose()
     {
@@ -536,9 +698,10 @@ internal sealed class TieredCache : IDisposable
             foreach (var e in _entries.Values)
             {
                 if (e.Tier == CacheTier.L1) e.Decoded!.Dispose();
-                RetireMapped(e);
+                Drop(e);
             }
             _entries.Clear();
         }
+        DeleteSpills();
     }
 }

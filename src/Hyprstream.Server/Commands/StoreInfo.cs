@@ -36,7 +36,7 @@ internal static class StoreInfo
         foreach (var t in st.Cache.Tiers)
             table.AddRow(t.Tier.ToString(), t.BudgetBytes.ToString("N0"), t.ResidentBytes.ToString("N0"), t.Entries.ToString(), t.Hits.ToString(), t.Promotions.ToString(), t.Evictions.ToString());
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"lookups {st.Cache.Lookups}, misses {st.Cache.Misses} (cold loads {st.Cache.ColdLoads}), Bloom rejects {st.Cache.BloomRejects}, write-backs {st.Cache.WriteBacks}, pinned {st.Cache.Pinned}");
+        AnsiConsole.MarkupLine($"lookups {st.Cache.Lookups}, misses {st.Cache.Misses} (cold loads {st.Cache.ColdLoads}), write-backs {st.Cache.WriteBacks}, pinned {st.Cache.Pinned}");
         foreach (var q in store.Quarantined)
             AnsiConsole.MarkupLine($"  [red]QUARANTINED[/] {Markup.Escape(q.Name)}: {Markup.Escape(q.Reason)} (run `hyprstream store repair`)");
         foreach (var name in store.Names)

@@ -103,13 +103,24 @@ public sealed class StoreCacheTests
         Assert.That(s.TierOf("b"), Is.EqualTo(CacheTier.L2));
     }
 
+    /// <summary>The bytes of the probe adapter's NanoVDB snapshot (what it takes in L2 or L3).</summary>
+    private static long SnapshotBytes()
+    {
+        using var dir = new TempDir();
+        using var s = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0, Fsync = FsyncPolicy.Never });
+        D.CreateWithModule(s, "probe");
+        s.Apply("probe", D.Batch(0, k: 64));
+        var (snap, _) = s.OpenSnapshot("probe");
+        using (snap) return snap.ByteSize;
+    }
+
     [Test]
     public void AdaptersLeavingEveryTier_AreWrittenBack_ThenReadFromSnapshotsAndL3Files()
     {
-        long m = AdapterBytes();
+        long m = AdapterBytes(), snapshot = SnapshotBytes();
         using var dir = new TempDir();
-        // L1 holds one adapter, L2 none, L3 (memory-mapped spill files) one small frame: most adapters must leave the cache.
-        var budgets = new CacheBudgets(m * 3 / 2, 1, 600);
+        // L1 holds one adapter, L2 none, L3 (mapped snapshot files) one: most adapters must leave the cache.
+        var budgets = new CacheBudgets(m * 3 / 2, 1, snapshot * 3 / 2);
         using (var s = OpenWith(dir, budgets))
         {
             for (int i = 0; i < 6; i++)
@@ -121,7 +132,9 @@ public sealed class StoreCacheTests
             var st = s.Stats().Cache;
             Assert.That(st.WriteBacks, Is.GreaterThan(0));
             Assert.That(st[CacheTier.L3].Entries, Is.GreaterThan(0));
-            Assert.That(Directory.GetFiles(Path.Combine(dir.Path, "cache"), "*.l3"), Has.Length.EqualTo(st[CacheTier.L3].Entries));
+            Assert.That(st.Spills, Is.GreaterThan(0), "changed adapters leaving RAM were spilled to L3 files first");
+            Assert.That(Directory.GetFiles(Path.Combine(dir.Path, "cache"), "*.nvdb"), Has.Length.EqualTo(st[CacheTier.L3].Entries),
+                "each adapter in L3 is a changed one, in its own spill file (the others' went with them)");
             for (int i = 5; i >= 0; i--) Assert.That(D.Present(s, $"a{i}", i, k: 64), Is.EqualTo(64), $"a{i} read back");
             st = s.Stats().Cache;
             Assert.That(st.ColdLoads, Is.GreaterThan(0), "some adapters came back from their snapshots");
@@ -133,7 +146,7 @@ public sealed class StoreCacheTests
     }
 
     [Test]
-    public void Unknown_Adapter_IsRejectedByTheBloomFilter_WithoutALookup()
+    public void Contains_AnswersFromTheNameTable_WithoutACacheLookup_AndFollowsCreateAndDelete()
     {
         using var dir = new TempDir();
         using var s = OpenWith(dir, CacheBudgets.Default);
@@ -143,8 +156,11 @@ public sealed class StoreCacheTests
         for (int i = 0; i < 100; i++) if (!s.Contains($"unknown-{i}")) rejects++;
         Assert.That(rejects, Is.EqualTo(100));
         Assert.That(s.Contains("known"), Is.True);
-        Assert.That(s.Stats().Cache.BloomRejects, Is.GreaterThanOrEqualTo(95), "at a 1% false-positive rate almost all are rejected by the filter");
-        Assert.That(s.Stats().Cache.Lookups, Is.EqualTo(lookups), "no cache lookup happened for unknown names");
+        Assert.That(s.Stats().Cache.Lookups, Is.EqualTo(lookups), "no cache lookup happened for any name");
+        Assert.That(() => s.Read("unknown-1", a => 0), Throws.InstanceOf<KeyNotFoundException>().With.Message.Contain("no adapter named 'unknown-1'"));
+        s.Delete("known");
+        Assert.That(s.Contains("known"), Is.False, "a deleted name is gone at once (no filter keeps it as a false positive)");
+        Assert.That(() => s.Contains(null!), Throws.ArgumentNullException);
     }
 
     private static Thread Run(Action body)

@@ -79,11 +79,17 @@ public class StoreMetricsTests
     }
 
     [Test]
-    public void Checkpoints_AreReported_FailuresWithTheirCountInARow()
+    public void Checkpoints_AreReported_FailuresWithTheirCountInARow_AndWhetherWritesAreRefused_LoggedOnceNotTwice()
     {
         using var dir = new TempDir();
         var reports = new List<CheckpointReport>();
-        using var store = AdapterStore.Open(dir.Path, new StoreOptions { CheckpointWalBytes = 0, Checkpointed = r => { lock (reports) reports.Add(r); } });
+        var logged = new List<string>();
+        using var store = AdapterStore.Open(dir.Path, new StoreOptions
+        {
+            CheckpointWalBytes = 0, CheckpointFailuresBeforeRefusing = 2,
+            Checkpointed = r => { lock (reports) reports.Add(r); },
+            Log = m => { lock (logged) logged.Add(m); },
+        });
         store.Create("a", null, new AdapterBatch().DefineModule("m", 8, 64).Set("m", [1], [2], [3f]));
         // A real failure: the checkpoints folder replaced by a file.
         var folder = System.IO.Path.Combine(dir.Path, AdapterStore.CheckpointFolder);
@@ -99,6 +105,10 @@ public class StoreMetricsTests
         Assert.That(reports[2].Adapters, Is.EqualTo(1));
         Assert.That(reports[2].Checkpoints, Is.EqualTo(1));
         Assert.That(store.CheckpointFailuresInARow, Is.Zero);
+        Assert.That(reports.Select(r => (r.WritesRefused, r.StartsRefusing)), Is.EqualTo(new[] { (false, false), (true, true), (false, false) }));
+        Assert.That((reports[2].FailuresBefore, reports[2].WritesAcceptedAgain), Is.EqualTo((2, true)));
+        Assert.That(logged, Has.None.Contains("CHECKPOINT FAILED").And.None.Contains("accepted again"),
+            "with a Checkpointed callback (the service's log), the store writes no line of its own for checkpoints");
     }
 
     [Test]

@@ -126,7 +126,7 @@ public sealed class StoreOperationTests
             Assert.That(reader.Adapter, Is.Null);
             Assert.That(reader.Snapshot!.IsMapped, Is.True);
             Assert.That(reader.Snapshot[M][5, 5], Is.EqualTo(5f));
-            Assert.That(s.TierOf("a"), Is.Null, "a read does not promote it");
+            Assert.That(s.TierOf("a"), Is.EqualTo(CacheTier.L3), "a read maps it (L3) and builds no grid");
             s.Delete("a");
             s.Checkpoint(); // deletes its files: the mapping stays readable
             Assert.That(reader.Snapshot[M][5, 5], Is.EqualTo(5f), "a reader keeps a deleted adapter until it is done");
