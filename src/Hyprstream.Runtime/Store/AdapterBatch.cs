@@ -299,8 +299,11 @@ public sealed class AdapterBatch
         }
     }
 
-    /// <summary>A new adapter built by this batch (validated first when asked); disposed again if anything fails.</summary>
-    internal SparseAdapter Build(string name, string? baseModel, bool validate)
+    /// <summary>
+    /// A new adapter built by this batch (validated first when asked); disposed again if anything fails. Skip the
+    /// validation only for a batch that was checked when it was made (a log record, a cached form this process wrote).
+    /// </summary>
+    public SparseAdapter Build(string name, string? baseModel, bool validate = true)
     {
         var a = new SparseAdapter(name, baseModel);
         try
