@@ -622,7 +622,7 @@ public sealed partial class AdapterStore : IDisposable
         lock (_metaLock) count = _adapters.Count;
         var cache = _cache.Stats(Interlocked.Read(ref _bloomRejects));
         if (_wal is not { } wal)
-            return new StoreStats(cache, "read-only", WriteAheadLog.DiskBytesIn(_walDir), 0, 0, 0, Recovery.LastSequence, 0, checkpointBytes, count, Recovery, Quarantined);
+            return new StoreStats(cache, _replica ? "replica" : "read-only", WriteAheadLog.DiskBytesIn(_walDir), 0, 0, 0, _replica ? AppliedSequence : Recovery.LastSequence, 0, checkpointBytes, count, Recovery, Quarantined);
         return new StoreStats(cache, wal.Policy.ToString(), wal.DiskBytes, wal.RecordsAppended,
             wal.BytesAppended, wal.Fsyncs, wal.LastSequence, Interlocked.Read(ref _checkpoints), checkpointBytes, count, Recovery, Quarantined)
         {
