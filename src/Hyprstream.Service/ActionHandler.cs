@@ -241,6 +241,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
             uptime_seconds = Math.Round(stats.UptimeSeconds, 1),
             store = StoreJson.Describe(st),
             index = index?.Stats(caller),
+            replication = data.ReplicationStats(),
             per_adapter = perAdapter,
         };
     }

@@ -27,4 +27,6 @@ public sealed record FlightServiceOptions
     public Microsoft.Extensions.Logging.ILoggerFactory? Loggers { get; init; }
     /// <summary>`--metrics`: where to serve GET /metrics, /healthz and /readyz over HTTP/1.1; null: no metrics at all.</summary>
     public IPEndPoint? Metrics { get; init; }
+    /// <summary>`--object-store`: lead this bucket prefix (ship the store's WAL and checkpoints there; restore from it when the data directory is empty); null: no object store.</summary>
+    public Hyprstream.Replication.LeaderOptions? Leader { get; init; }
 }

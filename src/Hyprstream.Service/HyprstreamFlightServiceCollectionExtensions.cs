@@ -50,9 +50,18 @@ public static class HyprstreamFlightServiceCollectionExtensions
                 Metrics = options.Store.Metrics || options.Metrics != null,
                 Checkpointed = options.Store.Checkpointed ?? CheckpointLog.To(loggers.Create("Hyprstream.Store")),
             };
-            var store = new ServiceStore(options.DataDirectory, storeOptions, msg => log.LogInformation("{Message}", msg));
+            // With --object-store the lease comes first (and a restore from the bucket into an empty data directory).
+            var leader = ServiceReplication.StartLeader(options, log);
+            ServiceStore store;
+            try { store = new ServiceStore(options.DataDirectory, storeOptions, msg => log.LogInformation("{Message}", msg)); }
+            catch
+            {
+                leader?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                throw;
+            }
             try
             {
+                if (leader != null) store.Lead(leader);
                 log.LogInformation("recovery: {Summary}", store.Store.Recovery);
                 var (imported, failed) = store.Rescan();
                 log.LogInformation("data directory {Directory}: {Adapters} adapters in the store ({Imported} .vdb files imported, {Failed} not served), fsync {Fsync}",

@@ -23,6 +23,8 @@ internal static class ServeCommand
         var logFormat = new Option<string>("--log-format") { Description = "log events on stderr as text (one line each) or json (one object per line)", DefaultValueFactory = _ => "text" };
         var logLevel = new Option<string>("--log-level") { Description = "least level logged: trace, debug, information, warning, error", DefaultValueFactory = _ => "information" };
         var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, tokensFile, cert, certPassword, fsync, cache, metrics, logFormat, logLevel };
+        var replication = new ServeReplication();
+        replication.AddTo(cmd);
         cmd.SetAction(async (r, ct) =>
         {
             var dir = r.GetValue(data) ?? ServiceStore.DefaultDirectory();
@@ -42,6 +44,7 @@ internal static class ServeCommand
                 CertificatePath = r.GetValue(cert),
                 CertificatePassword = r.GetValue(certPassword) ?? Environment.GetEnvironmentVariable("HYPRSTREAM_CERT_PASSWORD"),
                 Store = new StoreOptions { Fsync = FsyncPolicy.Parse(r.GetValue(fsync)!), Budgets = ParseBudgets(r.GetValue(cache)!) },
+                Leader = replication.Leader(r),
             };
             if (r.GetValue(tokensFile) is { } tf && !OperatingSystem.IsWindows() && (File.GetUnixFileMode(tf) & UnixFileMode.OtherRead) != 0)
                 log.LogWarning("the tokens file {File} is readable by every user on this machine (chmod 600 it)", tf);
