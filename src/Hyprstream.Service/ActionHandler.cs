@@ -53,6 +53,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
         var caller = Caller.Of(context);
         foreach (var (type, needs, _) in Actions)
             if (type == action.Type) caller.Require(needs, $"action '{type}'");
+        if (ServiceFollowing.Changes(action.Type)) data.RefuseWritesOnFollower($"action '{action.Type}'");
         JsonObject body;
         try
         {

@@ -29,4 +29,6 @@ public sealed record FlightServiceOptions
     public IPEndPoint? Metrics { get; init; }
     /// <summary>`--object-store`: lead this bucket prefix (ship the store's WAL and checkpoints there; restore from it when the data directory is empty); null: no object store.</summary>
     public Hyprstream.Replication.LeaderOptions? Leader { get; init; }
+    /// <summary>`--follow`: serve a read replica of this bucket prefix (<see cref="ServiceStore.Follow"/>); null: not a follower.</summary>
+    public Hyprstream.Replication.FollowerOptions? Follow { get; init; }
 }

@@ -50,6 +50,7 @@ public static class HyprstreamFlightServiceCollectionExtensions
                 Metrics = options.Store.Metrics || options.Metrics != null,
                 Checkpointed = options.Store.Checkpointed ?? CheckpointLog.To(loggers.Create("Hyprstream.Store")),
             };
+            if (options.Follow is { } follow) return ServiceStore.Follow(options.DataDirectory, follow, msg => log.LogInformation("{Message}", msg));
             // With --object-store the lease comes first (and a restore from the bucket into an empty data directory).
             var leader = ServiceReplication.StartLeader(options, log);
             ServiceStore store;
@@ -83,8 +84,11 @@ public static class HyprstreamFlightServiceCollectionExtensions
         // Instruments exist only with metrics on (`--metrics`): otherwise nothing is counted or timed.
         if (options.Metrics != null)
             services.AddSingleton(sp => new FlightMetrics(() => sp.GetRequiredService<IndexService>().Index?.Count ?? 0));
+        // With --advertise: this node's registration in the bucket, and the nodes GetFlightInfo lists as locations.
+        if (ServiceNodes.Advertised(options) != null)
+            services.AddSingleton(sp => ServiceNodes.Start(options, sp.GetRequiredService<ServiceStore>(), sp.GetRequiredService<FlightLoggers>().Create("Hyprstream.Nodes")));
         services.AddSingleton(sp => new AdapterFlightService(sp.GetRequiredService<ServiceStore>(), new ServiceStats(), options.BatchRows,
-            sp.GetRequiredService<IndexService>(), sp.GetService<FlightMetrics>()));
+            sp.GetRequiredService<IndexService>(), sp.GetService<FlightMetrics>(), sp.GetService<ServiceNodes>()));
         services.AddSingleton(sp => new FlightEndpoints(sp.GetRequiredService<AdapterFlightService>(), auth,
             sp.GetRequiredService<FlightLoggers>().Create("Hyprstream.Flight"), sp.GetService<FlightMetrics>()));
         services.AddSingleton<IServiceMethodProvider<FlightEndpoints>, FlightEndpoints.Provider>();

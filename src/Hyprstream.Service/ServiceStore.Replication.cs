@@ -16,7 +16,7 @@ public sealed partial class ServiceStore
     }
 
     /// <summary>The replication section of `stats`; null without an object store.</summary>
-    public object? ReplicationStats() => Leader?.Stats();
+    public object? ReplicationStats() => (object?)Leader?.Stats() ?? FollowerStatsOrNull();
 
     private void StopReplication()
     {

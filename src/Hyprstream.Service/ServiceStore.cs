@@ -132,6 +132,7 @@ public sealed partial class ServiceStore : IDisposable
     public void Dispose()
     {
         StopReplication(); // the leader's last shipping round reads the store: before it closes
+        StopFollowing();
         Store.Dispose();
     }
 }

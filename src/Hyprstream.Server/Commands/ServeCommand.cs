@@ -25,9 +25,11 @@ internal static class ServeCommand
         var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, tokensFile, cert, certPassword, fsync, cache, metrics, logFormat, logLevel };
         var replication = new ServeReplication();
         replication.AddTo(cmd);
+        var follow = new ServeFollow();
+        follow.AddTo(cmd);
         cmd.SetAction(async (r, ct) =>
         {
-            var dir = r.GetValue(data) ?? ServiceStore.DefaultDirectory();
+            var dir = r.GetValue(data) ?? follow.DefaultData(r) ?? ServiceStore.DefaultDirectory();
             var metricsAt = r.GetValue(metrics) is { } m ? ParseEndpoint(m, "--metrics") : null;
             using var loggers = ServiceLogging.Create(r.GetValue(logFormat)!, ServiceLogging.ParseLevel(r.GetValue(logLevel)!));
             var log = loggers.CreateLogger("Hyprstream.Server");
@@ -45,6 +47,7 @@ internal static class ServeCommand
                 CertificatePassword = r.GetValue(certPassword) ?? Environment.GetEnvironmentVariable("HYPRSTREAM_CERT_PASSWORD"),
                 Store = new StoreOptions { Fsync = FsyncPolicy.Parse(r.GetValue(fsync)!), Budgets = ParseBudgets(r.GetValue(cache)!) },
                 Leader = replication.Leader(r),
+                Follow = follow.Follower(r, replication),
             };
             if (r.GetValue(tokensFile) is { } tf && !OperatingSystem.IsWindows() && (File.GetUnixFileMode(tf) & UnixFileMode.OtherRead) != 0)
                 log.LogWarning("the tokens file {File} is readable by every user on this machine (chmod 600 it)", tf);
