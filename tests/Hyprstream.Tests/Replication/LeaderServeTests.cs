@@ -209,6 +209,26 @@ public sealed class LeaderServeTests
     }
 
     [Test]
+    public async Task ADamagedChunk_StopsTheRestoreWithAnErrorNamingIt_AndNothingIsServed()
+    {
+        var rgw = Ceph.Cluster;
+        using var bucket = Ceph.NewBucket(rgw);
+        using var first = new TempDir();
+        using var fresh = new TempDir();
+        await using (var a = await LeaderNode.StartAsync(rgw, bucket, first.Path))
+        {
+            await PutAsync(a.Client, "d", Enumerable.Range(0, 10));
+            await a.WaitCaughtUpAsync();
+            await a.StopAsync();
+        }
+        var chunk = (await BucketManifest.ReadAsync(bucket))!.Value.Manifest.Chunks[^1].Key;
+        await LeaderTests.Overwrite(rgw, bucket, chunk);
+        var said = await LeaderNode.RefusedAsync(rgw, bucket, fresh.Path);
+        Assert.That(said, Does.Contain($"{bucket.Root}/{chunk}").And.Contain("damaged"));
+        Assert.That(AdapterStore.IsStore(StoreOf(fresh.Path)), Is.False, "nothing from the damaged bucket is left to serve");
+    }
+
+    [Test]
     public async Task ALeaderWhoseLeaseWasTaken_StopsAcknowledgingWrites_AndIsNotReady()
     {
         var rgw = Ceph.Cluster;

@@ -82,6 +82,66 @@ public sealed class LeaderTests
     }
 
     [Test]
+    public async Task ObjectsTheManifestDrops_AreDeletedAfterTheRetention_NamedOnesStay()
+    {
+        var rgw = Ceph.Cluster;
+        using var bucket = Ceph.NewBucket(rgw);
+        var dir = NewDir();
+        await using var leader = await ReplicationLeader.StartAsync(Options(rgw, bucket) with { Retention = TimeSpan.FromSeconds(1) }, dir);
+        using var store = AdapterStore.Open(dir, new StoreOptions { CheckpointWalBytes = 0 });
+        leader.Attach(store);
+        var rng = new Random(3);
+        Write(store, rng, "r");
+        await WaitShipped(leader, store);
+        var before = (await BucketManifest.ReadAsync(bucket))!.Value.Manifest.Chunks.Select(c => c.Key).ToList();
+        store.Checkpoint();
+        Write(store, rng, "r");
+        await WaitShipped(leader, store);
+        await WaitCheckpointShipped(bucket);
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (leader.RetiredObjects > 0 && DateTime.UtcNow < until) await Task.Delay(100);
+        Assert.That(leader.RetiredObjects, Is.EqualTo(0), "the retention passed");
+        foreach (var key in before) Assert.That(await bucket.HeadAsync(key), Is.Null, $"{key} was folded into the checkpoint and deleted after the retention");
+        var m = (await BucketManifest.ReadAsync(bucket))!.Value.Manifest;
+        foreach (var key in m.Chunks.Select(c => c.Key).Concat(m.Store.Adapters.Select(a => BucketLayout.Checkpoint(a.Checkpoint!))))
+            Assert.That(await bucket.HeadAsync(key), Is.Not.Null, $"{key} is named by the manifest");
+    }
+
+    [Test]
+    public async Task UnshippedWalSegments_OutliveALocalCheckpoint_UntilTheGatewayIsBack()
+    {
+        using var rgw = Ceph.StartPrivate();
+        using var bucket = Ceph.NewBucket(rgw);
+        var dir = NewDir();
+        await using var leader = await ReplicationLeader.StartAsync(Options(rgw, bucket), dir);
+        using var store = AdapterStore.Open(dir, new StoreOptions { CheckpointWalBytes = 0 });
+        leader.Attach(store);
+        var rng = new Random(4);
+        Write(store, rng, "w");
+        await WaitShipped(leader, store);
+        rgw.StopGateway();
+        Write(store, rng, "w", "v");
+        var walDir = Path.Combine(dir, "wal");
+        var unshipped = WriteAheadLog.Segments(walDir).Select(s => s.Segment).Max();
+        store.Checkpoint();
+        Assert.That(WriteAheadLog.Segments(walDir).Select(s => s.Segment), Does.Contain(unshipped),
+            "the checkpoint folded the segment, but it is not shipped: it stays");
+        Assert.That(leader.ShippedSequence, Is.LessThan(store.LastSequence));
+        Assert.That(leader.Stats().LagRecords, Is.GreaterThan(0UL));
+
+        rgw.StartGateway();
+        await WaitShipped(leader, store, 120);
+        await WaitCheckpointShipped(bucket);
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (WriteAheadLog.Segments(walDir).Any(s => s.Segment <= unshipped) && DateTime.UtcNow < until) await Task.Delay(100);
+        Assert.That(WriteAheadLog.Segments(walDir).Select(s => s.Segment), Does.Not.Contain(unshipped), "shipped (in the checkpoint), the segment goes");
+        var restored = NewDir();
+        await BucketRestore.MaterializeAsync(bucket, (await BucketManifest.ReadAsync(bucket))!.Value.Manifest, restored);
+        using var copy = AdapterStore.OpenReadOnly(restored);
+        AssertSameValues(store, copy);
+    }
+
+    [Test]
     public async Task ADamagedChunkOrCheckpoint_IsNamedInTheError_AndNothingIsRestored()
     {
         var rgw = Ceph.Cluster;
