@@ -81,6 +81,160 @@ public sealed class LeaderTests
         Assert.That(next.Epoch, Is.EqualTo(first.Epoch + 1));
     }
 
+    [Test]
+    public async Task ObjectsTheManifestDrops_AreDeletedAfterTheRetention_NamedOnesStay()
+    {
+        var rgw = Ceph.Cluster;
+        using var bucket = Ceph.NewBucket(rgw);
+        var dir = NewDir();
+        await using var leader = await ReplicationLeader.StartAsync(Options(rgw, bucket) with { Retention = TimeSpan.FromSeconds(1) }, dir);
+        using var store = AdapterStore.Open(dir, new StoreOptions { CheckpointWalBytes = 0 });
+        leader.Attach(store);
+        var rng = new Random(3);
+        Write(store, rng, "r");
+        await WaitShipped(leader, store);
+        var before = (await BucketManifest.ReadAsync(bucket))!.Value.Manifest.Chunks.Select(c => c.Key).ToList();
+        store.Checkpoint();
+        Write(store, rng, "r");
+        await WaitShipped(leader, store);
+        await WaitCheckpointShipped(bucket);
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (leader.RetiredObjects > 0 && DateTime.UtcNow < until) await Task.Delay(100);
+        Assert.That(leader.RetiredObjects, Is.EqualTo(0), "the retention passed");
+        foreach (var key in before) Assert.That(await bucket.HeadAsync(key), Is.Null, $"{key} was folded into the checkpoint and deleted after the retention");
+        var m = (await BucketManifest.ReadAsync(bucket))!.Value.Manifest;
+        foreach (var key in m.Chunks.Select(c => c.Key).Concat(m.Store.Adapters.Select(a => BucketLayout.Checkpoint(a.Checkpoint!))))
+            Assert.That(await bucket.HeadAsync(key), Is.Not.Null, $"{key} is named by the manifest");
+    }
+
+    [Test]
+    public async Task UnshippedWalSegments_OutliveALocalCheckpoint_UntilTheGatewayIsBack()
+    {
+        using var rgw = Ceph.StartPrivate();
+        using var bucket = Ceph.NewBucket(rgw);
+        var dir = NewDir();
+        await using var leader = await ReplicationLeader.StartAsync(Options(rgw, bucket), dir);
+        using var store = AdapterStore.Open(dir, new StoreOptions { CheckpointWalBytes = 0 });
+        leader.Attach(store);
+        var rng = new Random(4);
+        Write(store, rng, "w");
+        await WaitShipped(leader, store);
+        rgw.StopGateway();
+        Write(store, rng, "w", "v");
+        var walDir = Path.Combine(dir, "wal");
+        var unshipped = WriteAheadLog.Segments(walDir).Select(s => s.Segment).Max();
+        store.Checkpoint();
+        Assert.That(WriteAheadLog.Segments(walDir).Select(s => s.Segment), Does.Contain(unshipped),
+            "the checkpoint folded the segment, but it is not shipped: it stays");
+        Assert.That(leader.ShippedSequence, Is.LessThan(store.LastSequence));
+        Assert.That(leader.Stats().LagRecords, Is.GreaterThan(0UL));
+
+        rgw.StartGateway();
+        await WaitShipped(leader, store, 120);
+        await WaitCheckpointShipped(bucket);
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (WriteAheadLog.Segments(walDir).Any(s => s.Segment <= unshipped) && DateTime.UtcNow < until) await Task.Delay(100);
+        Assert.That(WriteAheadLog.Segments(walDir).Select(s => s.Segment), Does.Not.Contain(unshipped), "shipped (in the checkpoint), the segment goes");
+        var restored = NewDir();
+        await BucketRestore.MaterializeAsync(bucket, (await BucketManifest.ReadAsync(bucket))!.Value.Manifest, restored);
+        using var copy = AdapterStore.OpenReadOnly(restored);
+        AssertSameValues(store, copy);
+    }
+
+    [Test]
+    public async Task ADamagedChunkOrCheckpoint_IsNamedInTheError_AndNothingIsRestored()
+    {
+        var rgw = Ceph.Cluster;
+        using var bucket = Ceph.NewBucket(rgw);
+        var dir = NewDir();
+        await using (var leader = await ReplicationLeader.StartAsync(Options(rgw, bucket), dir))
+        using (var store = AdapterStore.Open(dir, new StoreOptions { CheckpointWalBytes = 0 }))
+        {
+            leader.Attach(store);
+            var rng = new Random(7);
+            Write(store, rng, "a", "b");
+            store.Checkpoint();
+            Write(store, rng, "a");
+            await WaitShipped(leader, store);
+            await WaitCheckpointShipped(bucket);
+        }
+        var m = (await BucketManifest.ReadAsync(bucket))!.Value.Manifest;
+        var chunk = m.Chunks[^1].Key;
+        var checkpoint = BucketLayout.Checkpoint(m.Store.Adapters.First(a => a.Checkpoint != null).Checkpoint!);
+
+        foreach (var key in new[] { chunk, checkpoint })
+        {
+            var original = await Overwrite(rgw, bucket, key);
+            var target = NewDir();
+            var e = Assert.CatchAsync<IOException>(() => ReplicationLeader.StartAsync(Options(rgw, bucket), target));
+            Assert.That(e, Is.InstanceOf<DamagedObjectException>(), e!.ToString());
+            Assert.That(e.Message, Does.Contain(key).And.Contain("damaged"));
+            Assert.That(Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any(f => !f.EndsWith(LeaderMarker.FileName)), Is.False,
+                "nothing of the damaged bucket is left to serve");
+            await bucket.PutAsync(key, original); // repaired for the next round
+            // The failed start released its lease: the next one may lead at once.
+        }
+        var ok = NewDir();
+        await using (await ReplicationLeader.StartAsync(Options(rgw, bucket), ok)) { }
+        Assert.That(AdapterStore.IsStore(ok), Is.True);
+    }
+
+    [Test]
+    public async Task ALocalStoreTheBucketMovedPast_IsRefused()
+    {
+        var rgw = Ceph.Cluster;
+        using var bucket = Ceph.NewBucket(rgw);
+        var first = NewDir();
+        await using (var leader = await ReplicationLeader.StartAsync(Options(rgw, bucket), first))
+        using (var store = AdapterStore.Open(first, new StoreOptions { CheckpointWalBytes = 0 }))
+        {
+            leader.Attach(store);
+            Write(store, new Random(1), "a");
+            await WaitShipped(leader, store);
+        }
+        var second = NewDir();
+        await using (var leader = await ReplicationLeader.StartAsync(Options(rgw, bucket), second))
+        using (var store = AdapterStore.Open(second, new StoreOptions { CheckpointWalBytes = 0 }))
+        {
+            leader.Attach(store);
+            Write(store, new Random(2), "a", "b");
+            await WaitShipped(leader, store);
+        }
+        var e = Assert.ThrowsAsync<LeaseRefusedException>(() => ReplicationLeader.StartAsync(Options(rgw, bucket), first));
+        Assert.That(e!.Message, Does.Contain("behind the bucket").And.Contain(first));
+        // A store from elsewhere is not mixed in either.
+        var other = NewDir();
+        using (var s = AdapterStore.Open(other)) s.Create("z");
+        e = Assert.ThrowsAsync<LeaseRefusedException>(() => ReplicationLeader.StartAsync(Options(rgw, bucket), other));
+        Assert.That(e!.Message, Does.Contain("did not come from"));
+        // The directory that led last continues.
+        await using (await ReplicationLeader.StartAsync(Options(rgw, bucket), second)) { }
+    }
+
+    /// <summary>Replaces an object's bytes (same length, one byte flipped) keeping its metadata, as bit rot or a stray tool would; returns the original bytes.</summary>
+    internal static async Task<byte[]> Overwrite(CephRgw rgw, ObjectStore bucket, string key)
+    {
+        var original = (await bucket.GetAsync(key))!.Data;
+        using var s3 = ObjectStore.CreateClient(Ceph.Settings(rgw));
+        var head = await s3.GetObjectMetadataAsync(bucket.Root.Bucket, bucket.Root.Key(key));
+        var bad = original.ToArray();
+        bad[bad.Length / 2] ^= 0x5a;
+        var put = new Amazon.S3.Model.PutObjectRequest { BucketName = bucket.Root.Bucket, Key = bucket.Root.Key(key), InputStream = new MemoryStream(bad) };
+        foreach (var k in head.Metadata.Keys) put.Metadata[k] = head.Metadata[k];
+        await s3.PutObjectAsync(put);
+        return original;
+    }
+
+    private static async Task WaitCheckpointShipped(ObjectStore bucket)
+    {
+        var until = DateTime.UtcNow.AddSeconds(60);
+        while ((await BucketManifest.ReadAsync(bucket))!.Value.Manifest.Store.Adapters.Count == 0)
+        {
+            if (DateTime.UtcNow > until) Assert.Fail("the checkpoint was not shipped in 60 s");
+            await Task.Delay(100);
+        }
+    }
+
     internal static void Write(AdapterStore store, Random rng, params string[] names)
     {
         foreach (var n in names)
