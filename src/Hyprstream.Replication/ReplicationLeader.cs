@@ -398,7 +398,7 @@ public sealed partial class ReplicationLeader : IReplicationGate, IAsyncDisposab
                 await _bucket.PutAsync(BucketLayout.Manifest, release.Encode(), ifMatch: _etag, ct: last.Token).ConfigureAwait(false);
                 _o.Log?.Invoke($"released the lease on {_o.Root} (records up to {_m.ShippedSeq} are in the bucket)");
             }
-            catch (Exception e) when (e is IOException or OperationCanceledException or InvalidDataException)
+            catch (Exception e) when (e is IOException or OperationCanceledException or InvalidDataException or ObjectDisposedException)
             {
                 _o.Log?.Invoke($"stopping: could not ship the last records or release the lease on {_o.Root} ({e.Message}); it expires by itself");
             }

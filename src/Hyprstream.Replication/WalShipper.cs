@@ -4,12 +4,6 @@ using Hyprstream.Runtime.Store;
 
 namespace Hyprstream.Replication;
 
-/// <summary>A run of whole WAL records read from one local segment, ready to upload as one chunk.</summary>
-public sealed record WalChunkRead(long Segment, long Offset, long End, ulong FirstSeq, ulong LastSeq, int Records, byte[] Data)
-{
-    public string Key => BucketLayout.Chunk(Segment, FirstSeq);
-}
-
 /// <summary>
 /// Reads the local WAL for the leader from a cursor (segment, byte offset): the whole records after it whose
 /// sequence is locally durable, never spanning two segments, verbatim (a chunk is the local segment's bytes). A

@@ -11,8 +11,8 @@ public sealed partial class ServiceStore
     /// <summary>Hands the opened store to <paramref name="leader"/>: shipping starts, and its lease gates every write.</summary>
     internal void Lead(ReplicationLeader leader)
     {
+        Leader = leader; // first: a refused attach still stops the leader (and releases its lease) when the store is disposed
         leader.Attach(Store);
-        Leader = leader;
     }
 
     /// <summary>The replication section of `stats`; null without an object store.</summary>
