@@ -94,6 +94,16 @@ public static class ReplicateBenchmark
                 rows.Add(new(label, "catch-up after writes stop", Median(runs.Select(x => x.CatchUpSeconds)), "s", note));
                 rows.Add(new(label, "bytes uploaded per acknowledged weight", Median(runs.Select(x => x.BytesUploaded / Math.Max(1.0, x.Batches * (double)batchWeights))), "B", "objects in the bucket (chunks + manifest)"));
                 rows.Add(new(label, "manifest commits per acknowledged batch", Median(runs.Select(x => x.Commits / Math.Max(1.0, x.Batches))), "", "chunks committed"));
+                var fr = runs.SelectMany(x => x.FollowerRecords).ToArray();
+                var fs = runs.SelectMany(x => x.FollowerSeconds).ToArray();
+                if (fr.Length > 0)
+                {
+                    var sampled = $"{fr.Length} samples every 20 ms while writing, --poll-interval 100ms";
+                    rows.Add(new(label, "follower lag p50", Quantiles.Of(fr, 0.5), "records", sampled));
+                    rows.Add(new(label, "follower lag p99", Quantiles.Of(fr, 0.99), "records", sampled));
+                    rows.Add(new(label, "follower lag p50", Quantiles.Of(fs, 0.5), "s", "age of the oldest record the follower lacks"));
+                    rows.Add(new(label, "follower lag p99", Quantiles.Of(fs, 0.99), "s", "age of the oldest record the follower lacks"));
+                }
                 if (runs.FirstOrDefault(x => x.FreshNodeSeconds > 0) is { } f)
                 {
                     rows.Add(new(label, "fresh node: restore + open + first adapter", f.FreshNodeSeconds, "s", $"{f.RestoredBytes / 1e6:F1} MB from the bucket"));
@@ -109,7 +119,12 @@ public static class ReplicateBenchmark
     private static double Median(IEnumerable<double> v) => Quantiles.Of(v.ToArray(), 0.5);
 
     private sealed record Run(long Batches, double Seconds, double[] LatencyMs, ulong LagRecords, double CatchUpSeconds, long BytesUploaded, int Commits,
-        double FreshNodeSeconds, long RestoredBytes);
+        double FreshNodeSeconds, long RestoredBytes)
+    {
+        /// <summary>A follower's lag samples while the writes ran (--ack local only): records and seconds behind.</summary>
+        public double[] FollowerRecords { get; init; } = [];
+        public double[] FollowerSeconds { get; init; } = [];
+    }
 
     private static async Task<Run> RunModeAsync(ObjectStore bucket, S3Uri prefix, string mode, double seconds, int writers, int batchWeights, string dir,
         bool fresh, CancellationToken ct)
@@ -123,6 +138,9 @@ public static class ReplicateBenchmark
             store = AdapterStore.Open(dir, new StoreOptions { CheckpointWalBytes = 0 });
             leader?.Attach(store);
             for (int w = 0; w < writers; w++) store.Create($"w{w}", null, new AdapterBatch().DefineModule(Module, Rows, Cols));
+            // With --ack local, a read replica follows (polling every 100 ms) and its lag is sampled while the writes run.
+            await using var follower = mode == "local"
+                ? await FollowerLag.StartAsync(bucket.At(prefix), store, dir + "-follower", TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false) : null;
             long batches = 0;
             var latencies = new List<double>[writers];
             var sw = Stopwatch.StartNew();
@@ -145,6 +163,7 @@ public static class ReplicateBenchmark
             }, ct)).ToArray();
             await Task.WhenAll(threads).ConfigureAwait(false);
             double elapsed = sw.Elapsed.TotalSeconds;
+            var (followerRecords, followerSeconds) = follower != null ? await follower.StopAsync().ConfigureAwait(false) : ([], []);
             ulong lag = 0;
             double catchUp = 0;
             long uploaded = 0;
@@ -181,7 +200,8 @@ public static class ReplicateBenchmark
                     finally { if (Directory.Exists(target)) Directory.Delete(target, recursive: true); }
                 }
             }
-            return new Run(batches, elapsed, latencies.SelectMany(l => l).ToArray(), lag, catchUp, uploaded, commits, freshSeconds, restoredBytes);
+            return new Run(batches, elapsed, latencies.SelectMany(l => l).ToArray(), lag, catchUp, uploaded, commits, freshSeconds, restoredBytes)
+                { FollowerRecords = followerRecords, FollowerSeconds = followerSeconds };
         }
         finally
         {
