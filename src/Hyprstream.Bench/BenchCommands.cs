@@ -20,6 +20,7 @@ public static class BenchCommands
         bench.Subcommands.Add(Apply());
         bench.Subcommands.Add(Store());
         bench.Subcommands.Add(MetricsExporters());
+        bench.Subcommands.Add(ReplicateBenchmark.Create());
         return bench;
     }
 

@@ -54,6 +54,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
         var caller = Caller.Of(context);
         foreach (var (type, needs, _) in Actions)
             if (type == action.Type) caller.Require(needs, $"action '{type}'");
+        if (ServiceFollowing.Changes(action.Type)) data.RefuseWritesOnFollower($"action '{action.Type}'");
         JsonObject body;
         try
         {
@@ -262,6 +263,7 @@ public sealed class ActionHandler(ServiceStore data, ServiceStats stats, IndexSe
             uptime_seconds = Math.Round(stats.UptimeSeconds, 1),
             store = StoreJson.Describe(st),
             index = index?.Stats(caller),
+            replication = data.ReplicationStats(),
             per_adapter = perAdapter,
         };
     }

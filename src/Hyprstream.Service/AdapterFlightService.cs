@@ -24,8 +24,10 @@ public sealed class AdapterFlightService
     private readonly IndexService? _index;
 
     public AdapterFlightService(ServiceStore data, ServiceStats stats, int batchRows = 16384, IndexService? index = null, FlightMetrics? metrics = null,
-        RemoteSources? sources = null)
+        ServiceNodes? nodes = null, RemoteSources? sources = null)
     {
+        Data = data;
+        _nodes = nodes;
         _store = data.Store;
         BatchRows = batchRows;
         _index = index;
@@ -35,6 +37,10 @@ public sealed class AdapterFlightService
     }
 
     private readonly FlightMetrics? _metrics;
+    private readonly ServiceNodes? _nodes;
+
+    /// <summary>The data directory and its store (a follower's refuses writes: <see cref="ServiceStore.RefuseWritesOnFollower"/>).</summary>
+    public ServiceStore Data { get; }
 
     public PutHandler Put { get; }
     public ActionHandler Actions { get; }
@@ -71,8 +77,12 @@ public sealed class AdapterFlightService
     {
         var caller = Caller.Of(context);
         if (IsIndex(d)) return Task.FromResult(DescribeIndex(RequireIndex(caller), caller));
-        var (_, adapter, module, ticket) = Resolve(d, caller);
-        return Task.FromResult(Describe(adapter, module, ticket));
+        var (stored, adapter, module, ticket) = Resolve(d, caller);
+        var info = Describe(adapter, module, ticket);
+        // With --advertise: every live node that has applied the adapter's last change serves the ticket (replicas).
+        if (_nodes?.Serving(stored) is { Count: > 0 } at)
+            info.Endpoint[0].Location.AddRange(at.Select(uri => new Location { Uri = uri }));
+        return Task.FromResult(info);
     }
 
     public Task<SchemaResult> GetSchema(FlightDescriptor d, ServerCallContext context)

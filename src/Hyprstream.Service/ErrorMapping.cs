@@ -13,7 +13,7 @@ internal static class ErrorMapping
     public static async Task<T> Guard<T>(ServerCallContext context, Func<Task<T>> handler, Action<string, Exception>? onError)
     {
         try { return await handler().ConfigureAwait(false); }
-        catch (RpcException e) { throw Bounded(e.StatusCode, e.Status.Detail); }
+        catch (RpcException e) { throw new RpcException(new Grpc.Core.Status(e.StatusCode, StatusText.Bound(e.Status.Detail)), e.Trailers); } // trailers kept (a follower names its leader there)
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
             throw new RpcException(new Status(context.Deadline < DateTime.UtcNow ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, "call cancelled"));

@@ -71,7 +71,7 @@ public sealed class FlightEndpoints(AdapterFlightService flights, TokenAuth auth
             context.AddUnaryMethod(FlightMethods.GetFlightInfo, [], (e, request, ctx) => e.Run(ctx, "GetFlightInfo", true, () => e._flights.GetFlightInfo(request, ctx)));
             context.AddUnaryMethod(FlightMethods.GetSchema, [], (e, request, ctx) => e.Run(ctx, "GetSchema", true, () => e._flights.GetSchema(request, ctx)));
             context.AddServerStreamingMethod(FlightMethods.DoGet, [], (e, request, responses, ctx) => e.Run(ctx, "DoGet", true, () => e._flights.DoGet(request, MeteredStreams.Sent(responses, e._metrics), ctx)));
-            context.AddDuplexStreamingMethod(FlightMethods.DoPut, [], (e, requests, responses, ctx) => e.Run(ctx, "DoPut", true, () => e._flights.Put.DoPut(MeteredStreams.Received(requests, e._metrics), responses, ctx)));
+            context.AddDuplexStreamingMethod(FlightMethods.DoPut, [], (e, requests, responses, ctx) => e.Run(ctx, "DoPut", true, () => { e._flights.Data.RefuseWritesOnFollower("DoPut"); return e._flights.Put.DoPut(MeteredStreams.Received(requests, e._metrics), responses, ctx); }));
             context.AddServerStreamingMethod(FlightMethods.DoAction, [], (e, request, responses, ctx) => e.Run(ctx, "DoAction", true, () => e._flights.Actions.DoAction(request, responses, ctx)));
             context.AddServerStreamingMethod(FlightMethods.ListActions, [], (e, request, responses, ctx) => e.Run(ctx, "ListActions", true, () => e._flights.Actions.ListActions(request, responses, ctx)));
         }

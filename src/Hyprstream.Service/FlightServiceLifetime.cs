@@ -35,7 +35,9 @@ internal sealed class FlightServiceLifetime(IServiceProvider services, HealthSer
             log.LogInformation("metrics at {Address}metrics (health: /healthz, readiness: /readyz)", Metrics.Address);
         }
         services.GetRequiredService<FlightEndpoints>();   // store, index and handlers, in that order
-        readiness.Serving(services.GetRequiredService<ServiceStore>().Store);
+        var store = services.GetRequiredService<ServiceStore>();
+        if (store.Leader is { } leader) readiness.Replicating(() => leader.Lost);
+        readiness.Serving(store.Store);
         ReportHealth();
         _healthTimer = new Timer(_ => ReportHealth(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }

@@ -31,4 +31,8 @@ public sealed record FlightServiceOptions
     public IReadOnlyList<Hyprstream.Replication.S3Uri> AllowedSources { get; init; } = [];
     /// <summary>How to reach the object store (null: the standard AWS variables).</summary>
     public Hyprstream.Replication.ObjectStoreSettings? ObjectStoreSettings { get; init; }
+    /// <summary>`--object-store`: lead this bucket prefix (ship the store's WAL and checkpoints there; restore from it when the data directory is empty); null: no object store.</summary>
+    public Hyprstream.Replication.LeaderOptions? Leader { get; init; }
+    /// <summary>`--follow`: serve a read replica of this bucket prefix (<see cref="ServiceStore.Follow"/>); null: not a follower.</summary>
+    public Hyprstream.Replication.FollowerOptions? Follow { get; init; }
 }

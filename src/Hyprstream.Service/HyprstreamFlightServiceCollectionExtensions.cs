@@ -50,9 +50,19 @@ public static class HyprstreamFlightServiceCollectionExtensions
                 Metrics = options.Store.Metrics || options.Metrics != null,
                 Checkpointed = options.Store.Checkpointed ?? CheckpointLog.To(loggers.Create("Hyprstream.Store")),
             };
-            var store = new ServiceStore(options.DataDirectory, storeOptions, msg => log.LogInformation("{Message}", msg));
+            if (options.Follow is { } follow) return ServiceStore.Follow(options.DataDirectory, follow, msg => log.LogInformation("{Message}", msg));
+            // With --object-store the lease comes first (and a restore from the bucket into an empty data directory).
+            var leader = ServiceReplication.StartLeader(options, log);
+            ServiceStore store;
+            try { store = new ServiceStore(options.DataDirectory, storeOptions, msg => log.LogInformation("{Message}", msg)); }
+            catch
+            {
+                leader?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                throw;
+            }
             try
             {
+                if (leader != null) store.Lead(leader);
                 log.LogInformation("recovery: {Summary}", store.Store.Recovery);
                 var (imported, failed) = store.Rescan();
                 log.LogInformation("data directory {Directory}: {Adapters} adapters in the store ({Imported} .vdb files imported, {Failed} not served), fsync {Fsync}",
@@ -74,9 +84,12 @@ public static class HyprstreamFlightServiceCollectionExtensions
         // Instruments exist only with metrics on (`--metrics`): otherwise nothing is counted or timed.
         if (options.Metrics != null)
             services.AddSingleton(sp => new FlightMetrics(() => sp.GetRequiredService<IndexService>().Index?.Count ?? 0));
+        // With --advertise: this node's registration in the bucket, and the nodes GetFlightInfo lists as locations.
+        if (ServiceNodes.Advertised(options) != null)
+            services.AddSingleton(sp => ServiceNodes.Start(options, sp.GetRequiredService<ServiceStore>(), sp.GetRequiredService<FlightLoggers>().Create("Hyprstream.Nodes")));
         services.AddSingleton(_ => new RemoteSources(options.AllowedSources, options.ObjectStoreSettings ?? Hyprstream.Replication.ObjectStoreSettings.FromEnvironment()));
         services.AddSingleton(sp => new AdapterFlightService(sp.GetRequiredService<ServiceStore>(), new ServiceStats(), options.BatchRows,
-            sp.GetRequiredService<IndexService>(), sp.GetService<FlightMetrics>(), sp.GetService<RemoteSources>()));
+            sp.GetRequiredService<IndexService>(), sp.GetService<FlightMetrics>(), sp.GetService<ServiceNodes>(), sp.GetService<RemoteSources>()));
         services.AddSingleton(sp => new FlightEndpoints(sp.GetRequiredService<AdapterFlightService>(), auth,
             sp.GetRequiredService<FlightLoggers>().Create("Hyprstream.Flight"), sp.GetService<FlightMetrics>()));
         services.AddSingleton<IServiceMethodProvider<FlightEndpoints>, FlightEndpoints.Provider>();

@@ -19,7 +19,7 @@ namespace Hyprstream.Service;
 /// a tenant's search is filtered by it while the graph is walked (so k results still come back), and a tenant's
 /// results, rows and counts hold only its own adapters, by the names it knows them by.
 /// </summary>
-public sealed class IndexService : IDisposable
+public sealed partial class IndexService : IDisposable
 {
     public const string Flight = "index";
 
@@ -38,6 +38,7 @@ public sealed class IndexService : IDisposable
         _store = store;
         if (AdapterIndex.HasData(_dir) && !AdapterIndex.HasSettings(_dir)) MoveIntoStore(log);
         _index = AdapterIndex.OpenOnStore(store, _dir);
+        if (store.IsReplica) FollowReplica();
         if (_index is { } i && (i.Recovery.RecordsReplayed > 0 || i.Recovery.Skipped > 0 || i.Recovery.GraphRebuilt))
             log?.Invoke($"index: {i.Count} embeddings; graph cache {i.Recovery.Snapshot ?? "none (built from the store)"}, {i.Recovery.RecordsReplayed} changes to match the store, {i.Recovery.Skipped} embeddings that do not fit left out");
     }

@@ -15,6 +15,10 @@ public sealed class Readiness
 
     private volatile AdapterStore? _store;
     private volatile bool _stopping;
+    private volatile Func<string?>? _replication;
+
+    /// <summary>What the object-store tier says: null while this node may serve, else why not (a leader that lost its lease).</summary>
+    public void Replicating(Func<string?> notReady) => _replication = notReady;
 
     /// <summary>The store is open and the Flight endpoint listens.</summary>
     public void Serving(AdapterStore store) => _store = store;
@@ -25,6 +29,7 @@ public sealed class Readiness
     {
         if (_stopping) return (false, "stopping");
         if (_store is not { } store) return (false, "recovering: the store is being opened and its write-ahead log replayed");
+        if (_replication?.Invoke() is { } why) return (false, why);
         int failures = store.CheckpointFailuresInARow;
         if (failures >= FailingCheckpoints)
             return (false, $"checkpoints keep failing ({failures} in a row: {store.LastCheckpointFailure?.Message}); the write-ahead log keeps every change but only grows");

@@ -12,7 +12,7 @@ namespace Hyprstream.Service;
 /// Symbolic links there are not followed: a linked `.vdb` is not imported (rescan reports it in `failed`, `load`
 /// refuses it) and `save` refuses to replace one, so nothing reaches outside the data directory through a link.
 /// </summary>
-public sealed class ServiceStore : IDisposable
+public sealed partial class ServiceStore : IDisposable
 {
     /// <summary>The store's folder inside the data directory (a name no adapter can take).</summary>
     public const string StoreFolder = ".store";
@@ -136,5 +136,10 @@ public sealed class ServiceStore : IDisposable
                 $"'{Path.GetFileName(path)}' in the data directory is a symbolic link; links there are not followed, so it is not {what} (replace it with a regular file)");
     }
 
-    public void Dispose() => Store.Dispose();
+    public void Dispose()
+    {
+        StopReplication(); // the leader's last shipping round reads the store: before it closes
+        StopFollowing();
+        Store.Dispose();
+    }
 }

@@ -31,6 +31,7 @@ public sealed partial class AdapterStore
     /// <summary>Throws <see cref="StoreUnavailableException"/> while writes are refused (before anything is logged).</summary>
     private void ThrowIfWritesRefused()
     {
+        ThrowIfReplicaRefuses();
         string? why;
         lock (_healthLock) why = CheckpointFailuresInARow == 0 ? null : RefusalLocked();
         if (why != null) throw new StoreUnavailableException(why);

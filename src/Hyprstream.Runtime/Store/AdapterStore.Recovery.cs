@@ -26,7 +26,9 @@ public sealed partial class AdapterStore
         }
         int orphans = _readOnly ? 0 : RemoveLeftovers(manifest);
 
-        ulong maxSeq = manifest.MaxSeq;
+        // A checkpoint may hold records past MaxSeq (appended between its read of the last sequence and its rotation):
+        // the WAL must not hand out their sequences again, or replay would skip the new records as folded.
+        ulong maxSeq = Math.Max(manifest.MaxSeq, manifest.Adapters.Select(a => a.CheckpointSeq).DefaultIfEmpty(0UL).Max());
         long replayed = 0, skipped = 0, bytesRead = 0, dropped = 0, held = 0;
         string? reason = null;
         int segments = 0;

@@ -134,7 +134,7 @@ public sealed partial class AdapterStore : IDisposable
     {
         var seq = Log(name, baseModel, null, replace: false, out _) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
         _cache.Settle();
-        Wal.WaitDurable(seq);
+        WaitDurable(seq);
         return seq;
     }
 
@@ -148,7 +148,7 @@ public sealed partial class AdapterStore : IDisposable
         ArgumentNullException.ThrowIfNull(content);
         var seq = Log(name, baseModel, content, replace, out bool replaced) ?? throw new InvalidOperationException($"adapter '{name}' already exists");
         _cache.Settle();
-        Wal.WaitDurable(seq);
+        WaitDurable(seq);
         if (replaced) Dropped?.Invoke(name, seq);
         return seq;
     }
@@ -165,7 +165,7 @@ public sealed partial class AdapterStore : IDisposable
         if (content is { Ops.Count: 0 }) content = null;
         if (Log(name, baseModel, content, replace: false, out _) is not { } seq) return false;
         _cache.Settle();
-        Wal.WaitDurable(seq);
+        WaitDurable(seq);
         return true;
     }
 
@@ -222,7 +222,7 @@ public sealed partial class AdapterStore : IDisposable
     public ulong Apply(string name, AdapterBatch batch)
     {
         var staged = Stage(name, batch);
-        Wal.WaitDurable(staged.Seq);
+        WaitDurable(staged.Seq);
         return staged.Seq;
     }
 
@@ -271,11 +271,8 @@ public sealed partial class AdapterStore : IDisposable
         return new StagedUpdate(seq, outcome);
     }
 
-    /// <summary>Blocks until record <paramref name="seq"/> is as durable as the fsync policy asks.</summary>
-    public void WaitDurable(ulong seq) => Wal.WaitDurable(seq);
-
-    /// <summary>Completes once record <paramref name="seq"/> is as durable as the fsync policy asks (no thread held meanwhile).</summary>
-    public Task WhenDurableAsync(ulong seq) => Wal.WhenDurableAsync(seq);
+    // WaitDurable and WhenDurableAsync (the acknowledgement: local fsync, and the remote commit with --ack remote)
+    // are in AdapterStore.Replication.cs.
 
     /// <summary>
     /// <c>dst += scale · src</c> on effective deltas (module scales honoured, as <see cref="SparseAdapter.MergeFrom"/>),
@@ -284,7 +281,7 @@ public sealed partial class AdapterStore : IDisposable
     public ulong Merge(string dst, string src, float scale = 1f)
     {
         var staged = StageMerge(dst, src, scale);
-        Wal.WaitDurable(staged.Seq);
+        WaitDurable(staged.Seq);
         return staged.Seq;
     }
 
@@ -336,7 +333,7 @@ public sealed partial class AdapterStore : IDisposable
             lock (_metaLock) { e.Tags = tags.ToArray(); e.Embedding = emb; }
             _cache.MarkDirty(e.Cache, seq);
         }
-        Wal.WaitDurable(seq);
+        WaitDurable(seq);
         return seq;
     }
 
@@ -349,6 +346,7 @@ public sealed partial class AdapterStore : IDisposable
     public ulong Delete(string name)
     {
         ThrowIfDisposed();
+        ThrowIfReplicaRefuses();
         var e = Find(name);
         ulong seq;
         lock (e.Gate)
@@ -358,7 +356,7 @@ public sealed partial class AdapterStore : IDisposable
             seq = Wal.Append(WalOp.DeleteAdapter, name, []);
             DropAdapter(e);
         }
-        Wal.WaitDurable(seq);
+        WaitDurable(seq);
         Dropped?.Invoke(name, seq);
         return seq;
     }
@@ -530,7 +528,7 @@ public sealed partial class AdapterStore : IDisposable
         }
         foreach (var (e, _, seq) in done) _cache.MarkCheckpointed(e.Cache, seq);
         foreach (var f in obsolete.Distinct()) DeleteCheckpointFiles(f);
-        Wal.DeleteBefore(newSegment);
+        Wal.DeleteBefore(WalKeepFrom(newSegment));
         Interlocked.Increment(ref _checkpoints);
         return done.Count;
     }
@@ -609,7 +607,7 @@ public sealed partial class AdapterStore : IDisposable
             Thread.Sleep(50);
             try
             {
-                if (!_disposed && CheckpointDue() && Wal.DiskBytes >= _options.CheckpointWalBytes) Checkpoint();
+                if (!_disposed && CheckpointDue() && WalBytesToFold() >= _options.CheckpointWalBytes) Checkpoint();
             }
             catch (ObjectDisposedException) { return; }
             catch (Exception ex)
@@ -634,7 +632,7 @@ public sealed partial class AdapterStore : IDisposable
         lock (_metaLock) count = _adapters.Count;
         var cache = _cache.Stats();
         if (_wal is not { } wal)
-            return new StoreStats(cache, "read-only", WriteAheadLog.DiskBytesIn(_walDir), 0, 0, 0, Recovery.LastSequence, 0, checkpointBytes, count, Recovery, Quarantined);
+            return new StoreStats(cache, _replica ? "replica" : "read-only", WriteAheadLog.DiskBytesIn(_walDir), 0, 0, 0, _replica ? AppliedSequence : Recovery.LastSequence, 0, checkpointBytes, count, Recovery, Quarantined);
         return new StoreStats(cache, wal.Policy.ToString(), wal.DiskBytes, wal.RecordsAppended,
             wal.BytesAppended, wal.Fsyncs, wal.LastSequence, Interlocked.Read(ref _checkpoints), checkpointBytes, count, Recovery, Quarantined)
         {

@@ -33,6 +33,8 @@ public sealed class WriteAheadLog : IDisposable
     public long RecordsAppended => Interlocked.Read(ref _records);
     public ulong LastSequence { get { lock (_appendLock) return _nextSeq - 1; } }
     public FsyncPolicy Policy => _policy;
+    /// <summary>Every record with a sequence up to this one is written and as durable as the policy asks (written, with fsync never).</summary>
+    public ulong DurableSequence => _policy.Mode == FsyncMode.Never ? Volatile.Read(ref _written) : Volatile.Read(ref _durable);
     /// <summary>Where fsync latencies go (the store's instruments, when it publishes them).</summary>
     internal StoreMetrics? Metrics { get; set; }
     private long _bytesAppended, _fsyncs, _records;

@@ -23,11 +23,14 @@ internal static class ServeCommand
         var logFormat = new Option<string>("--log-format") { Description = "log events on stderr as text (one line each) or json (one object per line)", DefaultValueFactory = _ => "text" };
         var logLevel = new Option<string>("--log-level") { Description = "least level logged: trace, debug, information, warning, error", DefaultValueFactory = _ => "information" };
         var allowSource = new Option<string[]>("--allow-source") { Description = "object-store prefix (s3://bucket/prefix) the load action may read .vdb files from (repeatable; default: none)", AllowMultipleArgumentsPerToken = false };
-        var endpoint = ObjectStoreOption.Create();
-        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, tokensFile, cert, certPassword, fsync, cache, metrics, logFormat, logLevel, allowSource, endpoint };
+        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, tokensFile, cert, certPassword, fsync, cache, metrics, logFormat, logLevel, allowSource };
+        var replication = new ServeReplication();
+        replication.AddTo(cmd);
+        var follow = new ServeFollow();
+        follow.AddTo(cmd);
         cmd.SetAction(async (r, ct) =>
         {
-            var dir = r.GetValue(data) ?? ServiceStore.DefaultDirectory();
+            var dir = r.GetValue(data) ?? follow.DefaultData(r) ?? ServiceStore.DefaultDirectory();
             var metricsAt = r.GetValue(metrics) is { } m ? ParseEndpoint(m, "--metrics") : null;
             using var loggers = ServiceLogging.Create(r.GetValue(logFormat)!, ServiceLogging.ParseLevel(r.GetValue(logLevel)!));
             var log = loggers.CreateLogger("Hyprstream.Server");
@@ -45,7 +48,9 @@ internal static class ServeCommand
                 CertificatePassword = r.GetValue(certPassword) ?? Environment.GetEnvironmentVariable("HYPRSTREAM_CERT_PASSWORD"),
                 Store = new StoreOptions { Fsync = FsyncPolicy.Parse(r.GetValue(fsync)!), Budgets = ParseBudgets(r.GetValue(cache)!) },
                 AllowedSources = (r.GetValue(allowSource) ?? []).Select(Hyprstream.Replication.S3Uri.Parse).ToList(),
-                ObjectStoreSettings = ObjectStoreOption.Settings(r, endpoint),
+                ObjectStoreSettings = Hyprstream.Replication.ObjectStoreSettings.FromEnvironment(r.GetValue(replication.Endpoint)),
+                Leader = replication.Leader(r),
+                Follow = follow.Follower(r, replication),
             };
             if (r.GetValue(tokensFile) is { } tf && !OperatingSystem.IsWindows() && (File.GetUnixFileMode(tf) & UnixFileMode.OtherRead) != 0)
                 log.LogWarning("the tokens file {File} is readable by every user on this machine (chmod 600 it)", tf);
