@@ -199,7 +199,8 @@ public static class BenchCommands
         var node = new Option<bool>("--node") { Description = "also measure DoGet and DoPut with the Node apache-arrow client (needs npm ci in tests/interop)", DefaultValueFactory = _ => true };
         var json = new Option<bool>("--json") { Description = "print JSON instead of a table" };
         var batchRows = new Option<int>("--batch-rows") { Description = "most rows per DoGet record batch (the server's setting)", DefaultValueFactory = _ => 16384 };
-        var cmd = new Command("flight", "DoGet/DoPut throughput on loopback for a Qwen3-1.7B-shaped 1% adapter") { layers, density, node, json, batchRows };
+        var tilesOnly = new Option<bool>("--tiles-only") { Description = "measure only the tile transfers (DoGet float32/float16, durable DoPut), 5 passes each, without the row forms, the metrics comparison or Node: for profiling" };
+        var cmd = new Command("flight", "DoGet/DoPut throughput on loopback for a Qwen3-1.7B-shaped 1% adapter") { layers, density, node, json, batchRows, tilesOnly };
         cmd.SetAction(async (r, ct) =>
         {
             var work = Path.Combine(Path.GetTempPath(), $"hyprstream-bench-flight-{Environment.ProcessId}");
@@ -213,7 +214,8 @@ public static class BenchCommands
             }
             try
             {
-                var rows = await FlightBenchmark.RunAsync(flightTarget, r.GetValue(layers), r.GetValue(density), r.GetValue(batchRows), work, script,
+                if (r.GetValue(tilesOnly)) script = null;
+                var rows = await FlightBenchmark.RunAsync(flightTarget, r.GetValue(layers), r.GetValue(density), r.GetValue(batchRows), work, script, r.GetValue(tilesOnly),
                     msg => { if (!asJson) AnsiConsole.MarkupLine($"[grey]{Markup.Escape(msg)}[/]"); });
                 if (asJson)
                 {

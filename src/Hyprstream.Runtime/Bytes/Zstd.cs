@@ -23,15 +23,31 @@ public static unsafe class Zstd
 
     public static byte[] Compress(ReadOnlySpan<byte> data, int level = DefaultLevel, ReadOnlySpan<byte> dictionary = default)
     {
-        Status.Check(Hs.hs_zstd_compress_bound(data.Length, out var bound));
-        var dst = GC.AllocateUninitializedArray<byte>((int)bound);
+        var dst = GC.AllocateUninitializedArray<byte>((int)CompressBound(data.Length));
+        int written = Compress(data, dst, level, dictionary);
+        Array.Resize(ref dst, written);
+        return dst;
+    }
+
+    /// <summary>The most bytes a frame of <paramref name="length"/> input bytes can take (ZSTD_compressBound).</summary>
+    public static long CompressBound(long length)
+    {
+        Status.Check(Hs.hs_zstd_compress_bound(length, out var bound));
+        return bound;
+    }
+
+    /// <summary>
+    /// Compresses into <paramref name="destination"/> (at least <see cref="CompressBound"/> bytes) and returns the
+    /// frame's length: the WAL writes frames straight into its pooled record buffer, with no array per frame.
+    /// </summary>
+    public static int Compress(ReadOnlySpan<byte> data, Span<byte> destination, int level = DefaultLevel, ReadOnlySpan<byte> dictionary = default)
+    {
         long written;
         fixed (byte* s = data)
-        fixed (byte* d = dst)
+        fixed (byte* d = destination)
         fixed (byte* dict = dictionary)
-            Status.Check(Hs.hs_zstd_compress(s, data.Length, d, dst.Length, level, dict, dictionary.Length, out written));
-        Array.Resize(ref dst, (int)written);
-        return dst;
+            Status.Check(Hs.hs_zstd_compress(s, data.Length, d, destination.Length, level, dict, dictionary.Length, out written));
+        return (int)written;
     }
 
     /// <summary>Decompresses one frame; corrupt input is an <see cref="InvalidDataException"/>.</summary>

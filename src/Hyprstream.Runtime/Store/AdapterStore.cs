@@ -259,7 +259,9 @@ public sealed partial class AdapterStore : IDisposable
                 {
                     var batch = plan(lease.Adapter);
                     batch.Validate(lease.Adapter);
-                    seq = Wal.Append(WalOp.Update, name, BatchCodec.Encode(batch), BatchCodec.CompressionLevel(batch));
+                    var payload = BatchCodec.EncodeRented(batch, out int length);
+                    try { seq = Wal.Append(WalOp.Update, name, payload.AsSpan(0, length), BatchCodec.CompressionLevel(batch)); }
+                    finally { System.Buffers.ArrayPool<byte>.Shared.Return(payload); }
                     outcome = batch.ApplyTo(lease.Adapter);
                 }
                 // Outside the adapter's write lock (lock order: cache lock, then adapter lock); still under the gate.

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -19,10 +20,35 @@ public static class BatchCodec
 
     public static byte[] Encode(AdapterBatch batch)
     {
+        var buf = GC.AllocateUninitializedArray<byte>(EncodedSize(batch)); // every byte is written (checked below)
+        Encode(batch, buf);
+        return buf;
+    }
+
+    /// <summary>
+    /// The batch encoded into a buffer rented from <see cref="ArrayPool{T}.Shared"/> (the caller returns it); its
+    /// first <paramref name="length"/> bytes are what <see cref="Encode(AdapterBatch)"/> returns. The store's write path
+    /// uses it so that a large tile batch costs no new large-object-heap array.
+    /// </summary>
+    public static byte[] EncodeRented(AdapterBatch batch, out int length)
+    {
+        length = EncodedSize(batch);
+        var buf = ArrayPool<byte>.Shared.Rent(length);
+        try { Encode(batch, buf.AsSpan(0, length)); }
+        catch { ArrayPool<byte>.Shared.Return(buf); throw; }
+        return buf;
+    }
+
+    private static int EncodedSize(AdapterBatch batch)
+    {
         long size = 1 + 4;
         foreach (var op in batch.Ops) size += 1 + StringSize(op.Module) + FieldsSize(op);
         if (size > Array.MaxLength) throw new ArgumentException($"the batch encodes to {size:N0} bytes, more than one buffer holds; split it");
-        var buf = GC.AllocateUninitializedArray<byte>((int)size); // every byte is written (checked below)
+        return (int)size;
+    }
+
+    private static void Encode(AdapterBatch batch, Span<byte> buf)
+    {
         var w = new Writer(buf);
         w.Byte(Version);
         w.Int(batch.Ops.Count);
@@ -59,7 +85,6 @@ public static class BatchCodec
             }
         }
         if (w.Position != buf.Length) throw new InvalidOperationException($"batch encoding wrote {w.Position} of {buf.Length} bytes");
-        return buf;
     }
 
     /// <summary>

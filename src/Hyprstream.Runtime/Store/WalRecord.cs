@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 using Hyprstream.Runtime.Bytes;
@@ -21,39 +22,73 @@ public sealed record WalRecord(ulong Seq, WalOp Op, string Adapter, byte[] Paylo
 
     public byte[] Encode()
     {
-        var name = Encoding.UTF8.GetBytes(Adapter);
-        bool zstd = Payload.Length >= CompressFrom;
-        var stored = zstd ? Zstd.Compress(Payload, CompressionLevel) : Payload;
-        if (zstd && stored.Length >= Payload.Length) { zstd = false; stored = Payload; }
-        long body64 = 8 + 1 + 2 + name.Length + 1 + 4L + stored.Length;
-        // Recovery treats a longer record as corruption and would drop it and everything after: refuse it here.
-        if (body64 > MaxBodyBytes)
-            throw new ArgumentException($"a change of {Payload.Length:N0} bytes ({stored.Length:N0} compressed) is larger than one WAL record may be ({MaxBodyBytes:N0}); split it into smaller batches");
-        int body = (int)body64;
-        var buf = GC.AllocateUninitializedArray<byte>(HeaderBytes + body); // every byte is written below
-        var s = buf.AsSpan(HeaderBytes);
-        BinaryPrimitives.WriteUInt64LittleEndian(s, Seq);
-        s[8] = (byte)Op;
-        BinaryPrimitives.WriteUInt16LittleEndian(s[9..], (ushort)name.Length);
-        name.CopyTo(s[11..]);
-        int at = 11 + name.Length;
-        s[at] = zstd ? FlagZstd : (byte)0;
-        BinaryPrimitives.WriteInt32LittleEndian(s[(at + 1)..], stored.Length);
-        stored.CopyTo(s[(at + 5)..]);
-        BinaryPrimitives.WriteUInt32LittleEndian(buf, (uint)body);
-        BinaryPrimitives.WriteUInt32LittleEndian(buf.AsSpan(4), Crc32C.Compute(s));
-        return buf;
+        var rented = EncodeRented(Seq, Op, Adapter, Payload, CompressionLevel, out int length);
+        try { return rented.AsSpan(0, length).ToArray(); }
+        finally { ArrayPool<byte>.Shared.Return(rented); }
     }
+
+    /// <summary>
+    /// A record encoded into a buffer rented from <see cref="ArrayPool{T}.Shared"/> (the caller returns it); its first
+    /// <paramref name="length"/> bytes are the record. The payload is compressed straight into the buffer, so the WAL's
+    /// write path allocates no array per record (a large tile batch would otherwise cost several large-object-heap
+    /// arrays: the frame, its trimmed copy and the record).
+    /// </summary>
+    public static byte[] EncodeRented(ulong seq, WalOp op, string adapter, ReadOnlySpan<byte> payload, int compressionLevel, out int length)
+    {
+        int nameLength = Encoding.UTF8.GetByteCount(adapter);
+        int at = 11 + nameLength; // the flags byte, after seq, op, name length and name
+        bool zstd = payload.Length >= CompressFrom;
+        long capacity = HeaderBytes + at + 5L + (zstd ? Math.Max(Zstd.CompressBound(payload.Length), payload.Length) : payload.Length);
+        if (capacity > Array.MaxLength) throw TooLarge(payload.Length, payload.Length);
+        var buf = ArrayPool<byte>.Shared.Rent((int)capacity);
+        try
+        {
+            var s = buf.AsSpan(HeaderBytes, (int)capacity - HeaderBytes);
+            var stored = s[(at + 5)..];
+            int storedLength = zstd ? Zstd.Compress(payload, stored, compressionLevel) : 0;
+            if (!zstd || storedLength >= payload.Length)
+            {
+                zstd = false;
+                payload.CopyTo(stored);
+                storedLength = payload.Length;
+            }
+            long body64 = at + 5L + storedLength;
+            // Recovery treats a longer record as corruption and would drop it and everything after: refuse it here.
+            if (body64 > MaxBodyBytes) throw TooLarge(payload.Length, storedLength);
+            int body = (int)body64;
+            BinaryPrimitives.WriteUInt64LittleEndian(s, seq);
+            s[8] = (byte)op;
+            BinaryPrimitives.WriteUInt16LittleEndian(s[9..], (ushort)nameLength);
+            Encoding.UTF8.GetBytes(adapter, s[11..]);
+            s[at] = zstd ? FlagZstd : (byte)0;
+            BinaryPrimitives.WriteInt32LittleEndian(s[(at + 1)..], storedLength);
+            BinaryPrimitives.WriteUInt32LittleEndian(buf, (uint)body);
+            BinaryPrimitives.WriteUInt32LittleEndian(buf.AsSpan(4), Crc32C.Compute(s[..body]));
+            length = HeaderBytes + body;
+            return buf;
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buf);
+            throw;
+        }
+    }
+
+    private static ArgumentException TooLarge(long payload, long stored) =>
+        new($"a change of {payload:N0} bytes ({stored:N0} compressed) is larger than one WAL record may be ({MaxBodyBytes:N0}); split it into smaller batches");
 
     /// <summary>
     /// Puts a sequence number into a record encoded with another one (and fixes its CRC): the log compresses and
     /// encodes outside its append lock, and numbers the record under it.
     /// </summary>
-    public static void Stamp(byte[] encoded, ulong seq)
+    public static void Stamp(byte[] encoded, ulong seq) => Stamp(encoded.AsSpan(), seq);
+
+    /// <summary>As <see cref="Stamp(byte[], ulong)"/>, for a record that is exactly <paramref name="encoded"/>.</summary>
+    public static void Stamp(Span<byte> encoded, ulong seq)
     {
-        var body = encoded.AsSpan(HeaderBytes);
+        var body = encoded[HeaderBytes..];
         BinaryPrimitives.WriteUInt64LittleEndian(body, seq);
-        BinaryPrimitives.WriteUInt32LittleEndian(encoded.AsSpan(4), Crc32C.Compute(body));
+        BinaryPrimitives.WriteUInt32LittleEndian(encoded[4..], Crc32C.Compute(body));
     }
 
     /// <summary>Decodes a body whose CRC already matched; a structurally bad body is InvalidDataException.</summary>

@@ -17,7 +17,10 @@ public sealed class WriteAheadLog : IDisposable
     private readonly string _dir;
     private readonly FsyncPolicy _policy;
     private readonly object _appendLock = new();
+    // Lock order: _appendLock, _flushLock, _syncLock. _syncLock guards the durable mark and its waiters and is never
+    // held during an fsync, so a writer asking whether its record is durable does not wait for the disk.
     private readonly object _syncLock = new();
+    private readonly object _flushLock = new();
     private readonly Thread? _flusher;
     private FileStream _file;
     private long _length;
@@ -71,10 +74,17 @@ public sealed class WriteAheadLog : IDisposable
     }
 
     /// <summary>Writes one record and returns its sequence number; not yet durable (see <see cref="WaitDurable"/>).</summary>
-    public ulong Append(WalOp op, string adapter, byte[] payload, int compressionLevel = 1)
+    public ulong Append(WalOp op, string adapter, ReadOnlySpan<byte> payload, int compressionLevel = 1)
     {
-        // Compression and encoding run outside the lock, so concurrent writers compress in parallel.
-        var bytes = new WalRecord(0, op, adapter, payload) { CompressionLevel = compressionLevel }.Encode();
+        // Compression and encoding run outside the lock, so concurrent writers compress in parallel; into a pooled
+        // buffer, so a large record costs no new array.
+        var rented = WalRecord.EncodeRented(0, op, adapter, payload, compressionLevel, out int length);
+        try { return AppendEncoded(rented.AsSpan(0, length)); }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(rented); }
+    }
+
+    private ulong AppendEncoded(Span<byte> bytes)
+    {
         lock (_appendLock)
         {
             ObjectDisposedException.ThrowIf(_stopping, this);
@@ -107,11 +117,8 @@ public sealed class WriteAheadLog : IDisposable
             case FsyncMode.Never:
                 return;
             case FsyncMode.Always:
-                lock (_syncLock)
-                {
-                    if (_durable >= seq) return; // someone else's fsync covered us: group commit
-                    SyncLocked();
-                }
+                lock (_syncLock) if (_durable >= seq) return; // someone else's fsync covered us: group commit
+                Sync();
                 return;
             default:
                 lock (_syncLock)
@@ -168,17 +175,27 @@ public sealed class WriteAheadLog : IDisposable
         });
     }
 
-    private void SyncLocked()
+    /// <summary>
+    /// fsyncs everything written so far (one fsync at a time; whoever fsyncs covers every record written before it
+    /// started), then marks it durable and releases its waiters.
+    /// </summary>
+    private void Sync()
     {
-        var target = Volatile.Read(ref _written);
-        if (target <= _durable) return;
-        long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        _file.Flush(flushToDisk: true);
-        Metrics?.Fsynced(started);
-        Interlocked.Increment(ref _fsyncs);
-        _durable = target;
-        Monitor.PulseAll(_syncLock);
-        ReleaseWaitersLocked();
+        lock (_flushLock)
+        {
+            var target = Volatile.Read(ref _written);
+            lock (_syncLock) if (target <= _durable) return;
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
+            _file.Flush(flushToDisk: true);
+            Metrics?.Fsynced(started);
+            Interlocked.Increment(ref _fsyncs);
+            lock (_syncLock)
+            {
+                _durable = target;
+                Monitor.PulseAll(_syncLock);
+                ReleaseWaitersLocked();
+            }
+        }
     }
 
     private void FlushLoop()
@@ -187,10 +204,10 @@ public sealed class WriteAheadLog : IDisposable
         while (!_stopping)
         {
             Thread.Sleep(interval);
-            lock (_syncLock)
+            try { Sync(); }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
-                try { SyncLocked(); }
-                catch (Exception e) when (e is IOException or ObjectDisposedException)
+                lock (_syncLock)
                 {
                     _syncFailure = e;
                     Monitor.PulseAll(_syncLock);
@@ -204,6 +221,7 @@ public sealed class WriteAheadLog : IDisposable
     public long Rotate()
     {
         lock (_appendLock)
+        lock (_flushLock)
         lock (_syncLock)
         {
             _file.Flush(flushToDisk: true);
@@ -243,9 +261,10 @@ public sealed class WriteAheadLog : IDisposable
             _stopping = true;
         }
         _flusher?.Join();
+        lock (_flushLock)
         lock (_syncLock)
         {
-            try { if (_policy.Mode != FsyncMode.Never) SyncLocked(); } catch (IOException) { }
+            try { if (_policy.Mode != FsyncMode.Never) Sync(); } catch (IOException) { }
             _file.Dispose();
             Monitor.PulseAll(_syncLock);
             ReleaseWaitersLocked(new ObjectDisposedException(nameof(WriteAheadLog), "the store was closed before the update became durable"));
