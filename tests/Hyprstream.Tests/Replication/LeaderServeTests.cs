@@ -21,7 +21,8 @@ namespace Hyprstream.Tests.Replication;
 public sealed class LeaderServeTests
 {
     private const string Module = "model.layers.1.mlp.up_proj";
-    private const int Rows = 256, Cols = 512, Cells = 8;
+    // 1024 × 1024 cells hold 131,072 batches of 8 distinct cells, as many as the kill test may send: no two batches share a cell.
+    private const int Rows = 1024, Cols = 1024, Cells = 8;
 
     /// <summary>Batch <paramref name="id"/> sets its own cells to id + 1.</summary>
     private static (int Row, int Col)[] CellsOf(int id) =>
@@ -104,7 +105,7 @@ public sealed class LeaderServeTests
                 {
                     using var w = new FlightDataWriter(RowSchema, call.RequestStream.WriteAsync, Cmd(CreateIn("remote")));
                     await w.WriteSchemaAsync();
-                    for (int k = 0; k < 100_000; k++)
+                    for (int k = 0; k < Rows * Cols / Cells; k++)
                     {
                         lock (sent) sent.Add(k);
                         await w.WriteAsync(Batch(CellsOf(k).Select(x => (Module, x.Row, x.Col, (float)(k + 1))).ToArray()));
