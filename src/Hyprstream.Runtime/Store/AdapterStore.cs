@@ -213,9 +213,11 @@ public sealed partial class AdapterStore : IDisposable
     private void InstallEntry(string name, string? baseModel, ulong seq, SparseAdapter adapter)
     {
         var e = new StoredAdapter(name, _cache.GetOrAdd(name)) { BaseModel = baseModel };
-        _adapters[name] = e;
         _cache.MarkDirty(e.Cache, seq);
         _cache.Install(e.Cache, adapter);
+        // Published last: Find is lock-free, so a reader must never find an entry the cache does not hold yet (it
+        // would look for a checkpoint that does not exist).
+        _adapters[name] = e;
     }
 
     /// <summary>Logs and applies one batch as one record; returns its sequence once it is durable (the acknowledgement).</summary>
