@@ -30,7 +30,18 @@ internal static class ServeCommand
         follow.AddTo(cmd);
         cmd.SetAction(async (r, ct) =>
         {
-            var dir = r.GetValue(data) ?? follow.DefaultData(r) ?? ServiceStore.DefaultDirectory();
+            // A follower without --data keeps its replica in a private temp folder, removed when it stops.
+            var privateDir = r.GetValue(data) == null ? follow.DefaultData(r) : null;
+            try { return await Serve(r, ct, r.GetValue(data) ?? privateDir ?? ServiceStore.DefaultDirectory()); }
+            finally
+            {
+                if (privateDir != null)
+                    try { Directory.Delete(privateDir, recursive: true); } catch (DirectoryNotFoundException) { } catch (IOException) { }
+            }
+        });
+
+        async Task<int> Serve(ParseResult r, CancellationToken ct, string dir)
+        {
             var metricsAt = r.GetValue(metrics) is { } m ? ParseEndpoint(m, "--metrics") : null;
             using var loggers = ServiceLogging.Create(r.GetValue(logFormat)!, ServiceLogging.ParseLevel(r.GetValue(logLevel)!));
             var log = loggers.CreateLogger("Hyprstream.Server");
@@ -76,7 +87,7 @@ internal static class ServeCommand
                 Environment.Exit(3);
             }, TaskScheduler.Default);
             return 0;
-        });
+        }
         return cmd;
     }
 

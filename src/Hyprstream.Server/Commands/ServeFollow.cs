@@ -19,7 +19,7 @@ internal sealed class ServeFollow
         cmd.Options.Add(PollInterval);
     }
 
-    /// <summary>A follower's data directory when --data is not given: a private one under the temp folder (nothing there outlives the process's purpose).</summary>
+    /// <summary>A follower's data directory when --data is not given: a private one under the temp folder, removed when serve stops.</summary>
     public string? DefaultData(ParseResult r) =>
         r.GetValue(Follow) == null ? null : Path.Combine(Path.GetTempPath(), $"hyprstream-follow-{Environment.ProcessId}");
 
@@ -29,9 +29,7 @@ internal sealed class ServeFollow
         if (r.GetValue(Follow) is not { } at) return null;
         if (r.GetValue(replication.ObjectStore) != null)
             throw new ArgumentException("--follow and --object-store exclude each other: a node either leads a prefix or follows one");
-        var advertise = r.GetValue(replication.Advertise);
-        if (advertise != null && (!Uri.TryCreate(advertise, UriKind.Absolute, out var u) || u.Scheme is not ("grpc" or "grpc+tcp" or "grpc+tls") || u.Port <= 0))
-            throw new ArgumentException($"--advertise '{advertise}' is not grpc://HOST:PORT");
+        var advertise = replication.AdvertisedEndpoint(r);
         return new FollowerOptions
         {
             Root = S3Uri.Parse(at),

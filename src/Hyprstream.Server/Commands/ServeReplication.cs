@@ -36,9 +36,7 @@ internal sealed class ServeReplication
         if (ack is not ("local" or "remote")) throw new ArgumentException($"--ack '{ack}' must be local or remote");
         var lease = Duration(r.GetValue(Lease)!, "--lease");
         if (lease < TimeSpan.FromSeconds(1)) throw new ArgumentException($"--lease {r.GetValue(Lease)} is too short (1s at least)");
-        var advertise = r.GetValue(Advertise);
-        if (advertise != null && (!Uri.TryCreate(advertise, UriKind.Absolute, out var u) || u.Scheme is not ("grpc" or "grpc+tcp" or "grpc+tls") || u.Port <= 0))
-            throw new ArgumentException($"--advertise '{advertise}' is not grpc://HOST:PORT");
+        var advertise = AdvertisedEndpoint(r);
         return new LeaderOptions
         {
             Root = S3Uri.Parse(at),
@@ -49,6 +47,15 @@ internal sealed class ServeReplication
             Retention = Duration(r.GetValue(Retention)!, "--retention"),
             Endpoint = advertise,
         };
+    }
+
+    /// <summary>--advertise, checked: grpc://HOST:PORT (or grpc+tcp, grpc+tls); null when not given.</summary>
+    public string? AdvertisedEndpoint(ParseResult r)
+    {
+        var advertise = r.GetValue(Advertise);
+        if (advertise != null && (!Uri.TryCreate(advertise, UriKind.Absolute, out var u) || u.Scheme is not ("grpc" or "grpc+tcp" or "grpc+tls") || u.Port <= 0))
+            throw new ArgumentException($"--advertise '{advertise}' is not grpc://HOST:PORT");
+        return advertise;
     }
 
     /// <summary>A duration as 250ms, 1s, 1.5s, 10m or 1h.</summary>

@@ -251,4 +251,22 @@ public sealed class FollowerServeTests
         Assert.That((await WaitLocationsAsync(leader, left)).Order(), Is.EqualTo(left));
         Assert.That((await WaitLocationsAsync(f1, left)).Order(), Is.EqualTo(left));
     }
+
+    [Test]
+    public async Task AFollowerWithoutData_KeepsItsReplicaInAPrivateFolder_RemovedWhenItStops()
+    {
+        using var bucket = Ceph.NewBucket(Ceph.Cluster);
+        var leader = await LeaderAsync(bucket, NewDir()); // stopped with the fixture's servers
+        await PutAsync(leader.Client, "a", 0, create: true);
+        var psi = ServeProcess.StartInfo(["serve", "--listen", "127.0.0.1:0", "--follow", bucket.Root.ToString(), "--poll-interval", "100ms"],
+            Ceph.Environment(Ceph.Cluster));
+        using var p = Process.Start(psi)!;
+        var line = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.That(line, Does.StartWith("hyprstream serving"), await Task.Run(() => p.HasExited ? p.StandardError.ReadToEnd() : ""));
+        var replica = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"hyprstream-follow-{p.Id}");
+        Assert.That(Directory.Exists(replica), Is.True, "the replica lives in the follower's private folder");
+        Process.Start("kill", ["-TERM", p.Id.ToString()])!.WaitForExit();
+        Assert.That(p.WaitForExit(20_000), Is.True, "the follower stopped on SIGTERM");
+        Assert.That(Directory.Exists(replica), Is.False, "the private folder is removed when the follower stops");
+    }
 }
