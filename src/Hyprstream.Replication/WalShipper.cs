@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using Hyprstream.Runtime.Bytes;
 using Hyprstream.Runtime.Store;
 
 namespace Hyprstream.Replication;
@@ -111,21 +110,11 @@ public sealed class WalShipper(string walDir)
         }
     }
 
-    /// <summary>Reads one whole record at the stream's position (header, body, CRC); null when it is torn or not all there yet.</summary>
+    /// <summary>One whole record at the stream's position (<see cref="WriteAheadLog.ReadRecordBytes"/>); null when it is torn or not all there yet.</summary>
     private static (ulong Seq, int Length)? NextRecord(Stream f, long available, out byte[] bytes)
     {
-        bytes = [];
-        if (available < WalRecord.HeaderBytes) return null;
-        var head = new byte[WalRecord.HeaderBytes];
-        f.ReadExactly(head);
-        uint body = BinaryPrimitives.ReadUInt32LittleEndian(head);
-        uint crc = BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(4));
-        if (body < 16 || body > WalRecord.MaxBodyBytes || available - WalRecord.HeaderBytes < body) return null;
-        bytes = new byte[WalRecord.HeaderBytes + body];
-        head.CopyTo(bytes, 0);
-        f.ReadExactly(bytes, WalRecord.HeaderBytes, (int)body);
-        var span = bytes.AsSpan(WalRecord.HeaderBytes);
-        if (Crc32C.Compute(span) != crc) return null;
-        return (BinaryPrimitives.ReadUInt64LittleEndian(span), bytes.Length);
+        bytes = WriteAheadLog.ReadRecordBytes(f, available, out _) ?? [];
+        if (bytes.Length == 0) return null;
+        return (BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(WalRecord.HeaderBytes)), bytes.Length);
     }
 }

@@ -127,6 +127,16 @@ internal sealed class TieredCache : IDisposable
         }
     }
 
+    /// <summary>A hit in L1: counted, moved to the front of the LRU, its grid leased. Under the lock.</summary>
+    private Lease LeaseFromL1(Entry e)
+    {
+        _lookups++;
+        _hits[0]++;
+        Touch(e);
+        e.Leases++;
+        return new Lease(e, e.Decoded!, false);
+    }
+
     /// <summary>True while the entry is the cache's entry for its name (not removed).</summary>
     private bool IsLive(Entry e) => _entries.TryGetValue(e.Name, out var live) && ReferenceEquals(live, e);
 
@@ -139,14 +149,7 @@ internal sealed class TieredCache : IDisposable
             ulong seq;
             lock (_lock)
             {
-                if (e.Tier == CacheTier.L1)
-                {
-                    _lookups++;
-                    _hits[0]++;
-                    Touch(e);
-                    e.Leases++;
-                    return new Lease(e, e.Decoded!, false);
-                }
+                if (e.Tier == CacheTier.L1) return LeaseFromL1(e);
                 if (!IsLive(e)) throw new KeyNotFoundException($"adapter '{e.Name}' was deleted");
                 tier = e.Tier;
                 seq = e.LastSeq;
@@ -211,14 +214,7 @@ internal sealed class TieredCache : IDisposable
         {
             lock (_lock)
             {
-                if (e.Tier == CacheTier.L1)
-                {
-                    _lookups++;
-                    _hits[0]++;
-                    Touch(e);
-                    e.Leases++;
-                    return (new Lease(e, e.Decoded!, false), null);
-                }
+                if (e.Tier == CacheTier.L1) return (LeaseFromL1(e), null);
                 if (!IsLive(e)) throw new KeyNotFoundException($"adapter '{e.Name}' was deleted");
                 if (e.Snap is { } s)
                 {

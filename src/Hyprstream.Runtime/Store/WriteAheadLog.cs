@@ -313,22 +313,35 @@ public sealed class WriteAheadLog : IDisposable
     private static string? ReadRecords(Stream f, long len, List<WalRecord> records, out long good)
     {
         good = 0;
-        var head = new byte[WalRecord.HeaderBytes];
         while (good < len)
         {
-            if (len - good < WalRecord.HeaderBytes) return "torn record header";
-            f.ReadExactly(head);
-            uint body = BinaryPrimitives.ReadUInt32LittleEndian(head);
-            uint crc = BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(4));
-            if (body < 16 || body > WalRecord.MaxBodyBytes) return $"bad record length {body}";
-            if (len - good - WalRecord.HeaderBytes < body) return "torn record body";
-            var buf = new byte[body];
-            f.ReadExactly(buf);
-            if (Crc32C.Compute(buf) != crc) return "CRC mismatch";
-            try { records.Add(WalRecord.DecodeBody(buf)); }
+            if (ReadRecordBytes(f, len - good, out var reason) is not { } bytes) return reason;
+            try { records.Add(WalRecord.DecodeBody(bytes.AsSpan(WalRecord.HeaderBytes))); }
             catch (InvalidDataException e) { return e.Message; }
-            good += WalRecord.HeaderBytes + body;
+            good += bytes.Length;
         }
         return null;
+    }
+
+    /// <summary>
+    /// Reads one whole record at the stream's position, with <paramref name="available"/> bytes left in the stream:
+    /// its header and body as written (CRC checked, payload not decoded). Null when it is torn or corrupt, with
+    /// <paramref name="reason"/> saying which. Recovery, chunk parsing and the object-store shipper read records so.
+    /// </summary>
+    public static byte[]? ReadRecordBytes(Stream f, long available, out string? reason)
+    {
+        reason = null;
+        if (available < WalRecord.HeaderBytes) { reason = "torn record header"; return null; }
+        var head = new byte[WalRecord.HeaderBytes];
+        f.ReadExactly(head);
+        uint body = BinaryPrimitives.ReadUInt32LittleEndian(head);
+        uint crc = BinaryPrimitives.ReadUInt32LittleEndian(head.AsSpan(4));
+        if (body < 16 || body > WalRecord.MaxBodyBytes) { reason = $"bad record length {body}"; return null; }
+        if (available - WalRecord.HeaderBytes < body) { reason = "torn record body"; return null; }
+        var bytes = new byte[WalRecord.HeaderBytes + body];
+        head.CopyTo(bytes, 0);
+        f.ReadExactly(bytes, WalRecord.HeaderBytes, (int)body);
+        if (Crc32C.Compute(bytes.AsSpan(WalRecord.HeaderBytes)) != crc) { reason = "CRC mismatch"; return null; }
+        return bytes;
     }
 }
