@@ -14,12 +14,14 @@ namespace Hyprstream.Tests.Service;
 [TestFixture]
 public sealed class ServeIndexCrashTests
 {
-    private const int Adapters = 200, Dim = 8, Rounds = 4, Workers = 2;
+    // Each round streams up to Passes versions of every adapter's embedding, so the kill (100-800 ms after the first
+    // acknowledgement) lands mid-stream however fast the machine acknowledges.
+    private const int Adapters = 200, Dim = 8, Rounds = 4, Workers = 2, Passes = 50;
 
-    /// <summary>The embedding round <paramref name="round"/> gives adapter <paramref name="j"/>.</summary>
-    private static double[] Vector(int round, int j)
+    /// <summary>Version <paramref name="version"/> of adapter <paramref name="j"/>'s embedding.</summary>
+    private static double[] Vector(int version, int j)
     {
-        var rng = new Random(round * 100_003 + j);
+        var rng = new Random(version * 100_003 + j);
         return Enumerable.Range(0, Dim).Select(_ => (double)(float)(rng.NextDouble() * 2 - 1)).ToArray();
     }
 
@@ -30,8 +32,8 @@ public sealed class ServeIndexCrashTests
         using (var store = AdapterStore.Open(Path.Combine(dir.Path, ServiceStore.StoreFolder)))
             for (int j = 0; j < Adapters; j++) store.Create($"a{j}");
         var rng = new Random(20261130);
-        var acked = new int[Adapters];   // the last round whose upsert was acknowledged, per adapter (-1: none)
-        var sent = new int[Adapters];    // the last round whose upsert was sent
+        var acked = new int[Adapters];   // the last version whose upsert was acknowledged, per adapter (-1: none)
+        var sent = new int[Adapters];    // the last version whose upsert was sent
         Array.Fill(acked, -1);
         Array.Fill(sent, -1);
         int midStream = 0;
@@ -49,12 +51,14 @@ public sealed class ServeIndexCrashTests
                 {
                     try
                     {
+                        for (int pass = 0; pass < Passes; pass++)
                         for (int j = w; j < Adapters; j += Workers)
                         {
-                            Volatile.Write(ref sent[j], r);
-                            var body = JsonSerializer.SerializeToUtf8Bytes(new { adapter = $"a{j}", vector = Vector(r, j), metric = "l2" });
+                            int version = r * Passes + pass;
+                            Volatile.Write(ref sent[j], version);
+                            var body = JsonSerializer.SerializeToUtf8Bytes(new { adapter = $"a{j}", vector = Vector(version, j), metric = "l2" });
                             await client.DoActionAsync("index-upsert", body);
-                            Volatile.Write(ref acked[j], r);
+                            Volatile.Write(ref acked[j], version);
                             Interlocked.Increment(ref done);
                             firstAck.TrySetResult();
                         }
@@ -71,7 +75,7 @@ public sealed class ServeIndexCrashTests
                 server.WaitForExit(30_000);
                 server.Dispose();
             }
-            if (Volatile.Read(ref done) < Adapters) midStream++;
+            if (Volatile.Read(ref done) < Adapters * Passes) midStream++;
 
             using var st = AdapterStore.Open(Path.Combine(dir.Path, ServiceStore.StoreFolder));
             using var index = AdapterIndex.OpenOnStore(st, Path.Combine(dir.Path, ".index"))!;
@@ -83,7 +87,7 @@ public sealed class ServeIndexCrashTests
                 int found = stored == null ? -1
                     : Enumerable.Range(0, sent[j] + 1).LastOrDefault(x => Vector(x, j).Select(v => (float)v).SequenceEqual(stored), -1);
                 if (acked[j] >= 0)
-                    Assert.That(found, Is.GreaterThanOrEqualTo(acked[j]), $"round {round}: a{j}'s acknowledged embedding of round {acked[j]} is lost");
+                    Assert.That(found, Is.GreaterThanOrEqualTo(acked[j]), $"round {round}: a{j}'s acknowledged embedding (version {acked[j]}) is lost");
                 if (found >= 0)
                 {
                     var hit = index.Search(Vector(found, j), 1, ef: 100)[0];
