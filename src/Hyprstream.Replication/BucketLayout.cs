@@ -10,8 +10,8 @@ namespace Hyprstream.Replication;
 ///                                  the lease and the commit point.
 ///   checkpoints/FILE               the checkpoint files (.vdb and its .nvdb snapshot) named by the store manifest;
 ///                                  their names carry the WAL sequence, so an object is never rewritten
-///   wal/SSSSSS-QQQQQQQQQQQQQQQQQQQQ.log   one WAL chunk: whole records of local segment S, the first with sequence
-///                                  Q, verbatim (the local WAL's record format); immutable
+///   wal/SSSSSS-Q(20)-L(20).log     one WAL chunk: whole records of local segment S, sequences Q to L, verbatim
+///                                  (the local WAL's record format); immutable
 ///   nodes/ID.json                  a node's registration (<c>--advertise</c>): where it serves, its role, how far it
 ///                                  has applied, when it last said so
 /// Every object carries its CRC32C and length (<see cref="ObjectStore"/>); an object under the prefix that the store
@@ -27,8 +27,13 @@ public static class BucketLayout
 
     public static string Checkpoint(string file) => CheckpointsFolder + file;
 
-    public static string Chunk(long segment, ulong firstSeq) =>
-        $"{WalFolder}{segment.ToString("D6", CultureInfo.InvariantCulture)}-{firstSeq.ToString("D20", CultureInfo.InvariantCulture)}.log";
+    /// <summary>
+    /// A chunk's key names its whole range: a retried upload that starts at the same record but reaches further (its
+    /// first attempt's commit was acknowledged by the store, yet the answer was lost) is another object, never a
+    /// replacement of the one a manifest may already name.
+    /// </summary>
+    public static string Chunk(long segment, ulong firstSeq, ulong lastSeq) =>
+        $"{WalFolder}{segment.ToString("D6", CultureInfo.InvariantCulture)}-{firstSeq.ToString("D20", CultureInfo.InvariantCulture)}-{lastSeq.ToString("D20", CultureInfo.InvariantCulture)}.log";
 
     public static string Node(string id) => $"{NodesFolder}{id}.json";
 }

@@ -47,7 +47,7 @@ public sealed class BucketFollowerTests
                 var bytes = File.ReadAllBytes(path);
                 var (first, last, from, to) = Cut(bytes, Shipped);
                 if (first == 0) continue;
-                var chunk = new WalChunk(BucketLayout.Chunk(segment, first), segment, first, last, to - from);
+                var chunk = new WalChunk(BucketLayout.Chunk(segment, first, last), segment, first, last, to - from);
                 await bucket.PutAsync(chunk.Key, bytes.AsMemory((int)from, (int)(to - from)));
                 _chunks.Add(chunk);
                 Shipped = last;
