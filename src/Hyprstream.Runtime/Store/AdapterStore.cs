@@ -448,7 +448,7 @@ public sealed partial class AdapterStore : IDisposable
     public CacheTier? TierOf(string name) => _cache.TierOf(Find(name).Cache);
     public IReadOnlyList<string> LruOrder(CacheTier tier) => _cache.LruOrder(tier);
 
-    private StoredAdapter Find(string name)
+    internal StoredAdapter Find(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -611,7 +611,7 @@ public sealed partial class AdapterStore : IDisposable
             Thread.Sleep(50);
             try
             {
-                if (!_disposed && CheckpointDue() && WalBytesToFold() >= _options.CheckpointWalBytes) Checkpoint();
+                if (!_disposed && CheckpointDue() && WalBytesToFold() >= CheckpointThreshold()) Checkpoint();
             }
             catch (ObjectDisposedException) { return; }
             catch (Exception ex)
@@ -620,6 +620,23 @@ public sealed partial class AdapterStore : IDisposable
                 _checkpointFailure = ex;
             }
         }
+    }
+
+    /// <summary>
+    /// The WAL size that starts a background checkpoint: <see cref="StoreOptions.CheckpointWalBytes"/>, raised to
+    /// <see cref="StoreOptions.CheckpointWalRatio"/> times the bytes of the changed adapters a checkpoint would rewrite
+    /// (so a stream of writes into large adapters is not rewritten whole every few batches), at most
+    /// <see cref="StoreOptions.CheckpointWalMaxBytes"/>.
+    /// </summary>
+    internal long CheckpointThreshold()
+    {
+        long floor = _options.CheckpointWalBytes;
+        if (_options.CheckpointWalRatio <= 0) return floor;
+        long dirty = 0;
+        foreach (var e in _adapters.Values)
+            if (e.Dirty) dirty += Volatile.Read(ref e.Cache.Bytes);
+        long scaled = (long)Math.Min(_options.CheckpointWalRatio * dirty, long.MaxValue / 2);
+        return Math.Max(floor, Math.Min(scaled, Math.Max(floor, _options.CheckpointWalMaxBytes)));
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);

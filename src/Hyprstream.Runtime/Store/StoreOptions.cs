@@ -8,6 +8,14 @@ public sealed record StoreOptions
     public int PromoteAfter { get; init; } = 2;
     /// <summary>The background checkpointer folds the WAL once it holds this many bytes (0: never in the background).</summary>
     public long CheckpointWalBytes { get; init; } = 64L << 20;
+    /// <summary>
+    /// A checkpoint rewrites every changed adapter whole, so the background checkpointer also waits until the WAL holds
+    /// this many times the bytes those adapters occupy: rewriting costs at most 1/ratio of a byte per byte logged,
+    /// however large the adapters being written are (0: <see cref="CheckpointWalBytes"/> alone decides).
+    /// </summary>
+    public double CheckpointWalRatio { get; init; } = 2.0;
+    /// <summary>The WAL is folded at this size whatever <see cref="CheckpointWalRatio"/> says: it bounds recovery's replay.</summary>
+    public long CheckpointWalMaxBytes { get; init; } = 1L << 30;
     /// <summary>After this many failed checkpoints in a row, creating and changing adapters is refused (with the reason) until one succeeds; 0: never.</summary>
     public int CheckpointFailuresBeforeRefusing { get; init; } = 3;
     /// <summary>Where the store reports what an operator must see (failed checkpoints, rebuilt snapshot files); null: nowhere.</summary>

@@ -10,10 +10,13 @@ internal static class BenchTargets
     public static async Task<FlightTarget> StartFlightService(string dataDirectory, int batchRows, Action<string>? log, bool metrics = false)
     {
         // HYPRSTREAM_BENCH_CHECKPOINT_WAL_MB: the WAL size that starts a background checkpoint (the store's default
-        // unless set), so a profile can separate the checkpointer's share of a DoPut from the write path's.
+        // unless set), so a profile can separate the checkpointer's share of a DoPut from the write path's;
+        // HYPRSTREAM_BENCH_CHECKPOINT_WAL_RATIO: StoreOptions.CheckpointWalRatio (0: the WAL size alone decides).
         var store = new Hyprstream.Runtime.Store.StoreOptions();
         if (long.TryParse(Environment.GetEnvironmentVariable("HYPRSTREAM_BENCH_CHECKPOINT_WAL_MB"), out var mb) && mb > 0)
             store = store with { CheckpointWalBytes = mb << 20 };
+        if (double.TryParse(Environment.GetEnvironmentVariable("HYPRSTREAM_BENCH_CHECKPOINT_WAL_RATIO"), System.Globalization.CultureInfo.InvariantCulture, out var ratio) && ratio >= 0)
+            store = store with { CheckpointWalRatio = ratio };
         var host = await FlightServiceHost.StartAsync(new FlightServiceOptions
         {
             Store = store,

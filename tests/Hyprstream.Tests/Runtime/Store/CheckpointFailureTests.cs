@@ -19,7 +19,8 @@ public sealed class CheckpointFailureTests
         var log = new List<string>();
         var options = new StoreOptions
         {
-            Fsync = FsyncPolicy.Always, CheckpointWalBytes = 8 << 10, CheckpointFailuresBeforeRefusing = 2,
+            // The WAL size alone starts checkpoints here (ratio 0): the 4 MiB disk must fill with WAL records past the trigger.
+            Fsync = FsyncPolicy.Always, CheckpointWalBytes = 8 << 10, CheckpointWalRatio = 0, CheckpointFailuresBeforeRefusing = 2,
             Log = m => { lock (log) log.Add(m); },
         };
         int acked = 0;
