@@ -31,19 +31,13 @@ hs_status countOver(const hs_grid* grid, const hs_module* m, int64_t* count, Who
 // and a lower node's leaf count is a popcount of its child mask. Grid::memUsage touches every leaf through a
 // DynamicNodeManager: 3-5 ms for a 28 K-leaf adapter, which the store paid after every write.
 int64_t memoryBytes(const Tree& tree) {
-    constexpr openvdb::Index64 leafBytes = sizeof(Leaf) + Leaf::SIZE * sizeof(float);  // Leaf::memUsage, in core
-    auto table = [](const auto& node) -> openvdb::Index64 {
-        using Node = std::decay_t<decltype(node)>;
-        return Node::NUM_VALUES * sizeof(typename Node::UnionType) + node.getChildMask().memUsage() +
-               node.getValueMask().memUsage() + sizeof(openvdb::Coord);
-    };
-    openvdb::Index64 sum = sizeof(tree) + sizeof(tree.root());
+    int64_t sum = int64_t(sizeof(tree) + sizeof(tree.root()));
     for (auto upper = tree.root().cbeginChildOn(); upper; ++upper) {
-        sum += table(*upper);
+        sum += nodeTableBytes<UpperNode>();
         for (auto lower = upper->cbeginChildOn(); lower; ++lower)
-            sum += table(*lower) + openvdb::Index64(lower->getChildMask().countOn()) * leafBytes;
+            sum += nodeTableBytes<LowerNode>() + int64_t(lower->getChildMask().countOn()) * kLeafMemoryBytes;
     }
-    return int64_t(sum);
+    return sum;
 }
 }  // namespace
 
@@ -251,7 +245,13 @@ HS_API hs_status hs_grid_count_outside(const hs_grid* grid, const hs_module* mod
 HS_API hs_status hs_grid_memory_bytes(const hs_grid* grid, int64_t* bytes) {
     return guarded([&] {
         need(bytes, "bytes");
-        *bytes = memoryBytes(gridOf(grid).tree());
+        const auto& h = need(grid, "grid");
+        int64_t known = h.memoryBytes.load(std::memory_order_relaxed);
+        if (known < 0) {
+            known = memoryBytes(gridOf(grid).tree());
+            h.memoryBytes.store(known, std::memory_order_relaxed);
+        }
+        *bytes = known;
     });
 }
 

@@ -40,14 +40,43 @@ inline void checkFinite(float v, int64_t index = -1) {
     }
 }
 
+// Mutable access: the cached memory size is no longer known (see hs_grid::memoryBytes).
 inline openvdb::FloatGrid& gridOf(hs_grid* g) {
     auto& h = need(g, "grid");
+    h.memoryBytes.store(-1, std::memory_order_relaxed);
     return *h.grid;
 }
 inline const openvdb::FloatGrid& gridOf(const hs_grid* g) {
     auto& h = need(g, "grid");
     return *h.grid;
 }
+
+// What one node costs in hs::memoryBytes, as Grid::memUsage counts it: a leaf in core with its 512 values; an
+// internal node's table, masks and origin.
+constexpr int64_t kLeafMemoryBytes = int64_t(sizeof(Leaf) + Leaf::SIZE * sizeof(float));
+template <typename Node>
+inline int64_t nodeTableBytes() {
+    return int64_t(Node::NUM_VALUES * sizeof(typename Node::UnionType) + 2 * typename Node::NodeMaskType().memUsage() +
+                   sizeof(openvdb::Coord));
+}
+using LowerNode = Tree::RootNodeType::ChildNodeType::ChildNodeType;
+using UpperNode = Tree::RootNodeType::ChildNodeType;
+
+// Counts the nodes that adding a leaf at origin creates (the leaf, and its lower and upper node when missing).
+struct NodeGrowth {
+    int64_t leaves = 0, lowers = 0, uppers = 0;
+    template <typename Accessor>
+    void beforeAdding(Accessor& acc, const openvdb::Coord& origin) {
+        if (acc.probeConstLeaf(origin)) return;
+        ++leaves;
+        if (acc.template probeConstNode<LowerNode>(origin)) return;
+        ++lowers;
+        if (!acc.template probeConstNode<UpperNode>(origin)) ++uppers;
+    }
+    int64_t bytes() const {
+        return leaves * kLeafMemoryBytes + lowers * nodeTableBytes<LowerNode>() + uppers * nodeTableBytes<UpperNode>();
+    }
+};
 
 // Visits the stored leaves whose tile slots lie in [lo, hi), in ascending slot order, by descending the tree
 // (root -> upper -> lower -> leaf) through child masks only: the work is proportional to the nodes stored in

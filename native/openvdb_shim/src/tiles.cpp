@@ -244,16 +244,19 @@ HS_API hs_status hs_grid_set_tiles(hs_grid* grid, const hs_module* m, const int3
                                    const float* values, int64_t n) {
     return guarded([&] {
         const auto& mod = checkModule(m);
+        const int64_t knownBytes = need(grid, "grid").memoryBytes.load(std::memory_order_relaxed);
         auto& tree = gridOf(grid).tree();
         checkTiles(mod, tile_rows, tile_cols, values, n);
         // Used for addLeaf only: it caches internal nodes, never leaves, so replacing a leaf leaves nothing stale.
         openvdb::tree::ValueAccessor<Tree, false> acc(tree);
         bool dropped = false;
+        NodeGrowth growth;
         uint64_t words[kTileRows];
         for (int64_t i = 0; i < n; ++i) {
             const openvdb::Coord origin = slotOrigin(slotOf(mod, tile_rows[i], tile_cols[i]));
             const float* src = values + i * kTileSize;
             if (nonzeroMask(src, words)) {
+                growth.beforeAdding(acc, origin);
                 acc.addLeaf(buildLeaf(origin, src, words));  // replaces (deletes) a stored leaf; the tree owns it now
             } else if (tree.probeConstLeaf(origin)) {
                 dropLeaf(tree, origin);
@@ -261,6 +264,7 @@ HS_API hs_status hs_grid_set_tiles(hs_grid* grid, const hs_module* m, const int3
             }
         }
         if (dropped) openvdb::tools::pruneInactive(tree);
+        else if (knownBytes >= 0) grid->memoryBytes.store(knownBytes + growth.bytes(), std::memory_order_relaxed);
     });
 }
 
@@ -268,11 +272,13 @@ HS_API hs_status hs_grid_add_tiles(hs_grid* grid, const hs_module* m, const int3
                                    const float* values, int64_t n) {
     return guarded([&] {
         const auto& mod = checkModule(m);
+        const int64_t knownBytes = need(grid, "grid").memoryBytes.load(std::memory_order_relaxed);
         auto& tree = gridOf(grid).tree();
         checkTiles(mod, tile_rows, tile_cols, values, n);
         checkSums(tree, mod, tile_rows, tile_cols, values, n);
         // Leaves are only created where none is stored, never replaced: the accessor's leaf cache stays valid.
         openvdb::tree::ValueAccessor<Tree, false> acc(tree);
+        NodeGrowth growth;
         uint64_t add[kTileRows];
         for (int64_t i = 0; i < n; ++i) {
             const float* src = values + i * kTileSize;
@@ -280,6 +286,7 @@ HS_API hs_status hs_grid_add_tiles(hs_grid* grid, const hs_module* m, const int3
             const openvdb::Coord origin = slotOrigin(slotOf(mod, tile_rows[i], tile_cols[i]));
             Leaf* leaf = acc.probeLeaf(origin);
             if (!leaf) {
+                growth.beforeAdding(acc, origin);
                 acc.addLeaf(buildLeaf(origin, src, add));  // 0 + v is v
                 continue;
             }
@@ -299,6 +306,7 @@ HS_API hs_status hs_grid_add_tiles(hs_grid* grid, const hs_module* m, const int3
                 }
             }
         }
+        if (knownBytes >= 0) grid->memoryBytes.store(knownBytes + growth.bytes(), std::memory_order_relaxed);
     });
 }
 
