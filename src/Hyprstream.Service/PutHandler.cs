@@ -60,6 +60,10 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats, FlightMet
         try
         {
             int index = 0;
+            // One tile batch's values at a time: the store has logged and applied a batch before the next is read, so
+            // its array is reused for the next batch of the same size (a 256-tile batch's is 512 KB: a new one per
+            // batch cost a large-object-heap allocation and fresh pages).
+            float[]? tileValues = null;
             while (true)
             {
                 RecordBatch? batch;
@@ -70,7 +74,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats, FlightMet
                 {
                     var meta = reader.AppMetadata;
                     var mode = meta.IsEmpty ? cmd.Mode : ParseMode(Encoding.UTF8.GetString(meta.Span));
-                    var (storeBatch, weights) = form == WeightSchema.TileForm ? TileBatch(batch, mode, index) : RowBatch(batch, mode, index);
+                    var (storeBatch, weights) = form == WeightSchema.TileForm ? TileBatch(batch, mode, index, ref tileValues) : RowBatch(batch, mode, index);
                     var seq = Log(cmd.Adapter, storeBatch, index);
                     stats.Written(weights, caller.Tenant);
                     metrics?.Written(weights);
@@ -271,7 +275,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats, FlightMet
     }
 
     /// <summary>A tile batch as one set/add-tiles step per module run (values as float32; float16 is widened).</summary>
-    private static (AdapterBatch, long) TileBatch(RecordBatch batch, string mode, int index)
+    private static (AdapterBatch, long) TileBatch(RecordBatch batch, string mode, int index, ref float[]? reuse)
     {
         string[] names; int[] modules;
         ReadOnlySpan<int> tileRows, tileCols;
@@ -281,7 +285,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats, FlightMet
             (names, modules) = Columns.Strings(batch.Column(0), "module");
             tileRows = Columns.Int32Values(batch.Column(1), "tile_row");
             tileCols = Columns.Int32Values(batch.Column(2), "tile_col");
-            values = TileValues(batch.Column(3), batch.Length);
+            values = TileValues(batch.Column(3), batch.Length, ref reuse);
         }
         catch (Exception e) when (e is InvalidDataException or ArgumentException) { throw ErrorMapping.Invalid($"batch {index}: {e.Message}"); }
         // Finite values, coordinates and zero padding are the store's tile rules (TileChecks), checked before logging.
@@ -309,12 +313,13 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats, FlightMet
         return runs;
     }
 
-    private static float[] TileValues(IArrowArray column, int tiles)
+    /// <param name="reuse">the previous batch's array, taken when it has the right length (the store holds no reference to it).</param>
+    private static float[] TileValues(IArrowArray column, int tiles, ref float[]? reuse)
     {
         if (column is not FixedSizeListArray list) throw new InvalidDataException($"column 'values' must be fixed_size_list, not {column.Data.DataType.Name}");
         if (list.NullCount > 0 || list.Values.NullCount > 0) throw new InvalidDataException("column 'values' has nulls");
         int n = tiles * WeightSchema.TileSize, first = list.Offset * WeightSchema.TileSize;
-        var values = GC.AllocateUninitializedArray<float>(n); // overwritten whole below
+        var values = reuse?.Length == n ? reuse : reuse = GC.AllocateUninitializedArray<float>(n); // overwritten whole below
         switch (list.Values)
         {
             case FloatArray f: f.Values.Slice(first, n).CopyTo(values); break;
