@@ -89,7 +89,9 @@ public static class Program
         var options = new Hyprstream.Runtime.Store.StoreOptions
         {
             Fsync = Hyprstream.Runtime.Store.FsyncPolicy.Parse(args[2]),
-            CheckpointWalBytes = long.Parse(args[3], CultureInfo.InvariantCulture),
+            // Checkpoints every snapshotWalBytes of WAL, whatever the adapters' size (ratio 0): the crash test wants
+            // many checkpoints (and kills during them), not the production cadence of twice the adapters' bytes.
+            CheckpointWalBytes = long.Parse(args[3], CultureInfo.InvariantCulture), CheckpointWalRatio = 0,
             Budgets = new Hyprstream.Runtime.Store.CacheBudgets(long.Parse(args[4], CultureInfo.InvariantCulture), 256 << 10, 64 << 20),
         };
         int seed = int.Parse(args[5], CultureInfo.InvariantCulture);
@@ -119,6 +121,8 @@ public static class Program
             var name = StreamAdapter(t);
             for (long n = start[t]; ; n++)
             {
+                // A full module stops its writer: batch numbers wrapping onto used weights would read as torn batches.
+                if ((n + 1) * StreamBatchWeights > (long)StreamDim * StreamDim) { Say($"full {t}"); return; }
                 var rows = new int[StreamBatchWeights];
                 var cols = new int[StreamBatchWeights];
                 var vals = new float[StreamBatchWeights];

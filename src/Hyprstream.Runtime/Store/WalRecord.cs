@@ -87,8 +87,10 @@ public sealed record WalRecord(ulong Seq, WalOp Op, string Adapter, byte[] Paylo
     public static void Stamp(Span<byte> encoded, ulong seq)
     {
         var body = encoded[HeaderBytes..];
+        // The body was checksummed when encoded: only the sequence's 8 bytes change (no second pass over the body).
+        uint crc = Crc32C.ReplacePrefix(BinaryPrimitives.ReadUInt32LittleEndian(encoded[4..]), BinaryPrimitives.ReadUInt64LittleEndian(body), seq, body.Length);
         BinaryPrimitives.WriteUInt64LittleEndian(body, seq);
-        BinaryPrimitives.WriteUInt32LittleEndian(encoded[4..], Crc32C.Compute(body));
+        BinaryPrimitives.WriteUInt32LittleEndian(encoded[4..], crc);
     }
 
     /// <summary>Decodes a body whose CRC already matched; a structurally bad body is InvalidDataException.</summary>

@@ -79,6 +79,27 @@ public sealed class WalEncodingTests
     }
 
     [Test]
+    public void Crc32C_ReplacePrefix_EqualsAFullRecompute()
+    {
+        var rng = new Random(11);
+        foreach (int length in new[] { 8, 9, 15, 16, 17, 64, 1000, 4096, 65_537, 1 << 20 })
+        {
+            var data = new byte[length];
+            rng.NextBytes(data);
+            uint crc = Crc32C.Compute(data);
+            for (int i = 0; i < 4; i++)
+            {
+                ulong before = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(data);
+                ulong after = i == 0 ? 0 : i == 1 ? ulong.MaxValue : (ulong)rng.NextInt64();
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(data, after);
+                crc = Crc32C.ReplacePrefix(crc, before, after, length);
+                Assert.That(crc, Is.EqualTo(Crc32C.Compute(data)), $"length {length}, change {i}");
+            }
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => Crc32C.ReplacePrefix(0, 1, 2, 7));
+    }
+
+    [Test]
     public void StagedTileBatches_ReplayAfterReopen()
     {
         var dir = Path.Combine(Path.GetTempPath(), "hs-walenc-" + Guid.NewGuid().ToString("N"));
