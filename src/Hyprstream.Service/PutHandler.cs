@@ -57,41 +57,92 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats, FlightMet
                 ready.Clear();
             }
         });
+        // Two stages, so that decoding batch k+1 (gRPC, Arrow, the values' copy and checks) overlaps logging and
+        // applying batch k: this loop decodes, one logger task logs the decoded batches in order. A bad batch stops the
+        // call where it is: every batch before it is logged and acknowledged, none after it.
+        var decoded = Channel.CreateBounded<Decoded>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
+        // Tile values arrays the logger is done with (the store keeps no reference once a batch is logged and applied):
+        // a 256-tile batch's is 512 KB, and a new one per batch cost a large-object-heap allocation and fresh pages.
+        var spare = new System.Collections.Concurrent.ConcurrentQueue<float[]>();
+        var logger = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var d in decoded.Reader.ReadAllAsync())
+                {
+                    var seq = Log(cmd.Adapter, d.Batch, d.Index);
+                    if (d.Values != null) spare.Enqueue(d.Values);
+                    stats.Written(d.Weights, caller.Tenant);
+                    metrics?.Written(d.Weights);
+                    var ack = JsonSerializer.SerializeToUtf8Bytes(new { batch = d.Index, rows = d.Rows, mode = d.Mode, adapter = shown, version = seq });
+                    await acks.Writer.WriteAsync((seq, ack));
+                }
+            }
+            catch (Exception e)
+            {
+                decoded.Writer.TryComplete(e); // the decoding loop stops at its next hand-off
+                throw;
+            }
+        });
         try
         {
             int index = 0;
-            // One tile batch's values at a time: the store has logged and applied a batch before the next is read, so
-            // its array is reused for the next batch of the same size (a 256-tile batch's is 512 KB: a new one per
-            // batch cost a large-object-heap allocation and fresh pages).
-            float[]? tileValues = null;
-            while (true)
+            while (!ackWriter.IsFaulted)
             {
                 RecordBatch? batch;
                 try { batch = await reader.ReadAsync(context.CancellationToken); }
                 catch (InvalidDataException e) { throw ErrorMapping.Invalid($"batch {index}: {e.Message}"); }
                 if (batch == null) break;
+                Decoded d;
                 using (batch)
                 {
                     var meta = reader.AppMetadata;
                     var mode = meta.IsEmpty ? cmd.Mode : ParseMode(Encoding.UTF8.GetString(meta.Span));
-                    var (storeBatch, weights) = form == WeightSchema.TileForm ? TileBatch(batch, mode, index, ref tileValues) : RowBatch(batch, mode, index);
-                    var seq = Log(cmd.Adapter, storeBatch, index);
-                    stats.Written(weights, caller.Tenant);
-                    metrics?.Written(weights);
-                    var ack = JsonSerializer.SerializeToUtf8Bytes(new { batch = index, rows = batch.Length, mode, adapter = shown, version = seq });
-                    await acks.Writer.WriteAsync((seq, ack));
+                    if (form == WeightSchema.TileForm)
+                    {
+                        var (storeBatch, weights, values) = TileBatch(batch, mode, index, SpareOfLength(spare, batch.Length * WeightSchema.TileSize));
+                        d = new Decoded(storeBatch, index, batch.Length, weights, mode, values);
+                    }
+                    else
+                    {
+                        var (storeBatch, weights) = RowBatch(batch, mode, index);
+                        d = new Decoded(storeBatch, index, batch.Length, weights, mode, null);
+                    }
                 }
+                try { await decoded.Writer.WriteAsync(d, context.CancellationToken); }
+                catch (ChannelClosedException) { break; } // the logger failed: its error is the call's
                 index++;
-                if (ackWriter.IsFaulted) break;
             }
         }
         finally
         {
-            acks.Writer.TryComplete();
-            // Earlier batches are logged: their acknowledgements still go out (once durable) before any error.
-            try { await ackWriter; } catch when (context.CancellationToken.IsCancellationRequested) { }
+            // Batches already decoded are logged (and acknowledged once durable) before any error goes out.
+            decoded.Writer.TryComplete();
+            try { await logger; }
+            finally
+            {
+                acks.Writer.TryComplete();
+                try { await ackWriter; } catch when (context.CancellationToken.IsCancellationRequested) { }
+            }
         }
     }
+
+    /// <summary>
+    /// A spare values array of exactly <paramref name="length"/> floats, or null. Batch sizes change at module ends,
+    /// so arrays of other lengths go back (a few at most: the pipeline holds four batches).
+    /// </summary>
+    private static float[]? SpareOfLength(System.Collections.Concurrent.ConcurrentQueue<float[]> spare, int length)
+    {
+        for (int i = spare.Count; i > 0 && spare.TryDequeue(out var a); i--)
+        {
+            if (a.Length == length) return a;
+            if (spare.Count < 4) spare.Enqueue(a);
+        }
+        return null;
+    }
+
+    /// <summary>A batch ready for the store, with what its acknowledgement says and the values array to reuse.</summary>
+    private sealed record Decoded(AdapterBatch Batch, int Index, int Rows, long Weights, string Mode, float[]? Values);
 
     private static PutCommand ParseDescriptor(FlightDescriptor d, Caller caller)
     {
@@ -275,7 +326,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats, FlightMet
     }
 
     /// <summary>A tile batch as one set/add-tiles step per module run (values as float32; float16 is widened).</summary>
-    private static (AdapterBatch, long) TileBatch(RecordBatch batch, string mode, int index, ref float[]? reuse)
+    private static (AdapterBatch, long, float[]) TileBatch(RecordBatch batch, string mode, int index, float[]? reuse)
     {
         string[] names; int[] modules;
         ReadOnlySpan<int> tileRows, tileCols;
@@ -285,7 +336,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats, FlightMet
             (names, modules) = Columns.Strings(batch.Column(0), "module");
             tileRows = Columns.Int32Values(batch.Column(1), "tile_row");
             tileCols = Columns.Int32Values(batch.Column(2), "tile_col");
-            values = TileValues(batch.Column(3), batch.Length, ref reuse);
+            values = TileValues(batch.Column(3), batch.Length, reuse);
         }
         catch (Exception e) when (e is InvalidDataException or ArgumentException) { throw ErrorMapping.Invalid($"batch {index}: {e.Message}"); }
         // Finite values, coordinates and zero padding are the store's tile rules (TileChecks), checked before logging.
@@ -301,7 +352,7 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats, FlightMet
             }
             catch (ArgumentException e) { throw ErrorMapping.Invalid($"batch {index}, tile {start}: {e.Message}"); }
         }
-        return (result, (long)batch.Length * WeightSchema.TileSize);
+        return (result, (long)batch.Length * WeightSchema.TileSize, values);
     }
 
     /// <summary>[start, end) of each run of rows naming one module (a batch's store ops go one per run).</summary>
@@ -313,13 +364,13 @@ public sealed class PutHandler(AdapterStore store, ServiceStats stats, FlightMet
         return runs;
     }
 
-    /// <param name="reuse">the previous batch's array, taken when it has the right length (the store holds no reference to it).</param>
-    private static float[] TileValues(IArrowArray column, int tiles, ref float[]? reuse)
+    /// <param name="reuse">an earlier batch's array, taken when it has the right length (the store holds no reference to it).</param>
+    private static float[] TileValues(IArrowArray column, int tiles, float[]? reuse)
     {
         if (column is not FixedSizeListArray list) throw new InvalidDataException($"column 'values' must be fixed_size_list, not {column.Data.DataType.Name}");
         if (list.NullCount > 0 || list.Values.NullCount > 0) throw new InvalidDataException("column 'values' has nulls");
         int n = tiles * WeightSchema.TileSize, first = list.Offset * WeightSchema.TileSize;
-        var values = reuse?.Length == n ? reuse : reuse = GC.AllocateUninitializedArray<float>(n); // overwritten whole below
+        var values = reuse?.Length == n ? reuse : GC.AllocateUninitializedArray<float>(n); // overwritten whole below
         switch (list.Values)
         {
             case FloatArray f: f.Values.Slice(first, n).CopyTo(values); break;
