@@ -47,7 +47,14 @@ public sealed class Fp16SnapshotReplicationTests
             store.Create("a", "test/base", new AdapterBatch().DefineModule(M, 64, 256).SetTiles(M, [3], [2], values));
             store.Checkpoint();
             await LeaderTests.WaitShipped(leader, store);
-            var shipped = (await BucketManifest.ReadAsync(bucket))!.Value.Manifest;
+            // The records may be shipped (as WAL chunks) before the checkpoint: wait for the manifest that names it.
+            var until = DateTime.UtcNow.AddSeconds(60);
+            BucketManifest shipped;
+            while ((shipped = (await BucketManifest.ReadAsync(bucket))!.Value.Manifest).Store.Adapters.Count == 0)
+            {
+                if (DateTime.UtcNow > until) Assert.Fail($"the checkpoint was not shipped within 60 s: {leader.Stats()}");
+                await Task.Delay(50);
+            }
             Assert.That(shipped.Store.Adapters.Select(x => x.Name), Is.EqualTo(new[] { "a" }), "the checkpoint was shipped");
             entry = shipped.Store.Adapters.Single();
             var fp16 = AdapterStore.SnapshotFileOf(entry.Checkpoint!, SnapshotPrecision.Fp16);
