@@ -219,13 +219,19 @@ public sealed class Fp16SnapshotFileTests
         while (!writer.IsCompleted || checks == 0)
         {
             int before = Volatile.Read(ref written);
+            tier.Evict("a"); // every acquire builds: from the file when the adapter is at its checkpoint, else converted
             using (var lease = tier.Acquire("a")) cpu.Lookup(lease.Snapshot, V, [0], [0], v);
             // Whole numbers 1 apart; Fp16 of a leaf whose range is [0, i] keeps each within far less than 0.5.
             Assert.That(v[0], Is.GreaterThanOrEqualTo(before - 0.01f), "a lease never shows a state older than the last acknowledged write");
             checks++;
         }
         writer.GetAwaiter().GetResult();
-        using (var lease = tier.Acquire("a")) { cpu.Lookup(lease.Snapshot, V, [0], [0], v); }
+        tier.Evict("a");
+        using (var lease = tier.Acquire("a"))
+        {
+            Assert.That(lease.Snapshot.IsMapped, Is.True, "the last write was checkpointed: its file is served");
+            cpu.Lookup(lease.Snapshot, V, [0], [0], v);
+        }
         Assert.That(v[0], Is.EqualTo(60f).Within(0.01f));
         TestContext.Out.WriteLine($"{checks} checks, {tier.Stats()}");
     }
