@@ -18,7 +18,7 @@ namespace Hyprstream.Bench;
 /// replaces. Also, in the same run, the zstd frame in RAM that L2 held before (kept only if it wins somewhere: its
 /// bytes are reported beside the snapshot's), and promotion of a mapped snapshot to a writable grid.
 /// </summary>
-internal static class ColdStartBenchmark
+internal static partial class ColdStartBenchmark
 {
     private const int FirstBatchTiles = 256; // the service's tile batch
 
@@ -88,6 +88,7 @@ internal static class ColdStartBenchmark
             }
             finally { Directory.Delete(dir, true); }
         }
+        rows.AddRange(Fp16Files(s, batch, applier, log));
         return rows;
     }
 

@@ -80,11 +80,14 @@ public sealed partial class AdapterStore
         };
     }
 
-    /// <summary>Deletes what an interrupted checkpoint or manifest swap left behind: files the manifest does not name.</summary>
+    /// <summary>
+    /// Deletes what an interrupted checkpoint or manifest swap left behind: files the manifest does not name (Fp16
+    /// snapshot files too, when this store no longer writes them).
+    /// </summary>
     private int RemoveLeftovers(StoreManifest manifest)
     {
         int orphans = 0;
-        var live = manifest.Adapters.Where(a => a.Checkpoint != null).SelectMany(a => new[] { a.Checkpoint!, SnapshotFileOf(a.Checkpoint!) })
+        var live = manifest.Adapters.Where(a => a.Checkpoint != null).SelectMany(a => SnapshotFilesOf(a.Checkpoint!).Prepend(a.Checkpoint!))
             .ToHashSet(StringComparer.Ordinal);
         foreach (var f in System.IO.Directory.EnumerateFiles(_checkpointDir))
             if (!live.Contains(Path.GetFileName(f))) { File.Delete(f); orphans++; }

@@ -11,6 +11,8 @@ namespace Hyprstream.Runtime.Store;
 /// already checked in full, is checked structurally when mapped; any other file (after a restart, or copied in)
 /// has its CRC32C checked the first time. A snapshot file that is missing or fails a check is never served: it is
 /// rebuilt from the `.vdb` (whose state the WAL replay starts from) and the rebuild is logged and counted.
+/// With <see cref="StoreOptions.SnapshotFp16"/> each checkpoint also writes the Fp16 snapshot file
+/// (`STEM.SEQ.fp16.nvdb`), handled the same way in every respect (<see cref="OpenCheckpointSnapshot"/> reads it).
 /// </summary>
 public sealed partial class AdapterStore
 {
@@ -18,31 +20,51 @@ public sealed partial class AdapterStore
     private readonly ConcurrentDictionary<string, bool> _verifiedSnapshots = new(StringComparer.Ordinal);
     private long _snapshotRebuilds, _promotions, _promotionTicks, _promotedWeights;
 
-    /// <summary>The snapshot file that belongs to a checkpoint file (same stem and sequence).</summary>
+    /// <summary>The float32 snapshot file that belongs to a checkpoint file (same stem and sequence).</summary>
     public static string SnapshotFileOf(string checkpointFile) => Path.ChangeExtension(checkpointFile, ".nvdb");
 
-    /// <summary>Writes the adapter's checkpoint: its snapshot file, then its `.vdb` (each atomic); returns the `.vdb` name.</summary>
+    /// <summary>The snapshot file of the given precision that belongs to a checkpoint file: `STEM.SEQ.nvdb` or `STEM.SEQ.fp16.nvdb`.</summary>
+    public static string SnapshotFileOf(string checkpointFile, SnapshotPrecision precision) => precision switch
+    {
+        SnapshotPrecision.Float32 => SnapshotFileOf(checkpointFile),
+        SnapshotPrecision.Fp16 => Path.ChangeExtension(checkpointFile, ".fp16.nvdb"),
+        _ => throw new ArgumentOutOfRangeException(nameof(precision), precision, "unknown precision"),
+    };
+
+    /// <summary>The snapshot files each checkpoint of this store has: float32, and Fp16 with <see cref="StoreOptions.SnapshotFp16"/>.</summary>
+    private IEnumerable<string> SnapshotFilesOf(string checkpointFile)
+    {
+        yield return SnapshotFileOf(checkpointFile);
+        if (_options.SnapshotFp16) yield return SnapshotFileOf(checkpointFile, SnapshotPrecision.Fp16);
+    }
+
+    /// <summary>Writes the adapter's checkpoint: its snapshot file(s), then its `.vdb` (each atomic); returns the `.vdb` name.</summary>
     private string SaveCheckpoint(SparseAdapter a, ulong seq)
     {
         var file = $"{FileStem(a.Name)}.{seq}.vdb";
-        WriteSnapshotFile(a, SnapshotFileOf(file));
+        WriteSnapshotFile(a, SnapshotFileOf(file), SnapshotPrecision.Float32);
+        if (_options.SnapshotFp16) WriteSnapshotFile(a, SnapshotFileOf(file, SnapshotPrecision.Fp16), SnapshotPrecision.Fp16);
         a.Save(Path.Combine(_checkpointDir, file));
         return file;
     }
 
-    private void WriteSnapshotFile(SparseAdapter a, string snapshotFile)
+    private void WriteSnapshotFile(SparseAdapter a, string snapshotFile, SnapshotPrecision precision)
     {
-        using (var snap = AdapterSnapshot.Create(a)) snap.Save(Path.Combine(_checkpointDir, snapshotFile));
+        using (var snap = AdapterSnapshot.Create(a, precision)) snap.Save(Path.Combine(_checkpointDir, snapshotFile));
         _verifiedSnapshots[snapshotFile] = true;
     }
 
-    /// <summary>Deletes a checkpoint's `.vdb` and its snapshot file (a mapped snapshot stays readable until unmapped).</summary>
+    /// <summary>Deletes a checkpoint's `.vdb` and its snapshot files (a mapped snapshot stays readable until unmapped).</summary>
     private void DeleteCheckpointFiles(string checkpointFile)
     {
         File.Delete(Path.Combine(_checkpointDir, checkpointFile));
-        var snap = SnapshotFileOf(checkpointFile);
-        File.Delete(Path.Combine(_checkpointDir, snap));
-        _verifiedSnapshots.TryRemove(snap, out _);
+        // Both precisions, whatever this store's option: a file no checkpoint owns is never left behind.
+        foreach (var precision in new[] { SnapshotPrecision.Float32, SnapshotPrecision.Fp16 })
+        {
+            var snap = SnapshotFileOf(checkpointFile, precision);
+            File.Delete(Path.Combine(_checkpointDir, snap));
+            _verifiedSnapshots.TryRemove(snap, out _);
+        }
     }
 
     private void TryDeleteCheckpointFiles(string checkpointFile)
@@ -66,19 +88,22 @@ public sealed partial class AdapterStore
         return (MapOrRebuild(e.Name, file), seq, Path.Combine(_checkpointDir, SnapshotFileOf(file)));
     }
 
-    private AdapterSnapshot MapOrRebuild(string name, string checkpointFile)
+    private AdapterSnapshot MapOrRebuild(string name, string checkpointFile, SnapshotPrecision precision = SnapshotPrecision.Float32)
     {
-        var snapFile = SnapshotFileOf(checkpointFile);
+        var snapFile = SnapshotFileOf(checkpointFile, precision);
         var path = Path.Combine(_checkpointDir, snapFile);
         bool verified = _verifiedSnapshots.ContainsKey(snapFile);
         string why;
         try
         {
             var snap = AdapterSnapshot.Map(path, verifyChecksum: !verified);
-            if (snap.Name != name)
+            string? wrong = snap.Name != name ? $"'{path}' holds adapter '{snap.Name}', not '{name}'"
+                : snap.Precision != precision ? $"'{path}' holds a {snap.Precision} snapshot, not {precision}"
+                : null;
+            if (wrong != null)
             {
                 snap.Dispose();
-                throw new InvalidDataException($"'{path}' holds adapter '{snap.Name}', not '{name}'");
+                throw new InvalidDataException(wrong);
             }
             _verifiedSnapshots[snapFile] = true;
             return snap;
@@ -94,11 +119,39 @@ public sealed partial class AdapterStore
         if (_readOnly)
         {
             _options.Log?.Invoke($"snapshot of adapter '{name}' ({CheckpointFolder}/{snapFile}) not used: {why}; built from its checkpoint in memory");
-            return AdapterSnapshot.Create(adapter);
+            return AdapterSnapshot.Create(adapter, precision);
         }
-        WriteSnapshotFile(adapter, snapFile);
+        WriteSnapshotFile(adapter, snapFile, precision);
         _options.Log?.Invoke($"snapshot of adapter '{name}' ({CheckpointFolder}/{snapFile}) rebuilt from its checkpoint in {sw.ElapsedMilliseconds} ms: {why}");
         return AdapterSnapshot.Map(path, verifyChecksum: false);
+    }
+
+    /// <summary>
+    /// The adapter's snapshot of <paramref name="precision"/> mapped from its checkpoint's file, when that file holds
+    /// its current state: this store writes that precision at every checkpoint (<see cref="StoreOptions.SnapshotFp16"/>)
+    /// and the adapter has not changed since its last checkpoint. Null otherwise: the caller converts the current
+    /// state. The caller owns the snapshot (dispose it); Seq is the checkpoint's sequence. A missing or damaged file is
+    /// rebuilt from the `.vdb`, never served, as for the float32 file. Float32 is read through <see cref="LeaseSnapshot"/>.
+    /// </summary>
+    internal (AdapterSnapshot Snapshot, ulong Seq)? OpenCheckpointSnapshot(string name, SnapshotPrecision precision)
+    {
+        if (precision != SnapshotPrecision.Fp16 || !_options.SnapshotFp16) return null;
+        var e = Find(name);
+        string? file;
+        ulong seq;
+        lock (_manifestLock) { file = e.CheckpointFile; seq = e.CheckpointSeq; }
+        // Read after the checkpoint: any change since makes the file older than the adapter, and it is not used.
+        if (file == null || e.LastSeq > seq) return null;
+        try { return (MapOrRebuild(name, file, precision), seq); }
+        catch (Exception ex) when (ex is IOException or InvalidDataException && CheckpointMoved(e, file))
+        {
+            return null; // a write and a newer checkpoint replaced the files meanwhile: the state moved on, convert it
+        }
+    }
+
+    private bool CheckpointMoved(StoredAdapter e, string file)
+    {
+        lock (_manifestLock) return e.Deleted || e.CheckpointFile != file;
     }
 
     /// <summary>

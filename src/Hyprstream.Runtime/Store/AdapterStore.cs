@@ -11,6 +11,7 @@ namespace Hyprstream.Runtime.Store;
 ///   wal/NNNNNN.log     write-ahead log segments (see <see cref="WriteAheadLog"/>)
 ///   checkpoints/*.vdb  one OpenVDB file per adapter: its state at a WAL sequence, written temp + fsync + rename
 ///   checkpoints/*.nvdb beside each, the same state as a NanoVDB snapshot file (CRC32C): the form cold reads map
+///   checkpoints/*.fp16.nvdb  with StoreOptions.SnapshotFp16: the same state as an Fp16 snapshot file (Fp16 tiers map it)
 ///   cache/*.nvdb       the cache's L3 spill files: snapshots of changed adapters not yet checkpointed (discarded on open)
 /// Every change is one WAL record, appended and applied under the adapter's gate, acknowledged once durable per the
 /// fsync policy. A checkpoint rotates the WAL, writes the changed adapters from private copies (readers keep

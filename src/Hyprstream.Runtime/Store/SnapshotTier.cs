@@ -5,7 +5,8 @@ namespace Hyprstream.Runtime.Store;
 /// <summary>
 /// The store's tier for the inference read path: NanoVDB snapshots (<see cref="AdapterSnapshot"/>) of adapters'
 /// current states, taken on first use from the store (its mapped snapshot file for an adapter no cache tier holds,
-/// else converted from the cached grid), taken again once the adapter has changed, and kept within a byte
+/// else converted from the cached grid; with Fp16 precision, the checkpoint's mapped Fp16 file while the adapter is
+/// unchanged since it, see <see cref="StoreOptions.SnapshotFp16"/>), taken again once the adapter has changed, and kept within a byte
 /// budget with LRU eviction. With the CUDA backend this is the GPU tier: the applier uploads a snapshot on its first
 /// kernel call, the budget counts that device copy (grid + leaf list), and eviction frees it on the GPU.
 /// Must never: hand out a snapshot older than the adapter's last change at the time of the call, or free one in use.
@@ -30,7 +31,7 @@ public sealed class SnapshotTier : IDisposable
     private readonly IAdapterApplier? _applier;
     private readonly Dictionary<string, Slot> _slots = new(StringComparer.Ordinal);
     private readonly LinkedList<Slot> _lru = new();
-    private long _resident, _hits, _builds, _rebuilds, _evictions;
+    private long _resident, _hits, _builds, _rebuilds, _evictions, _fileLoads;
     private bool _disposed;
 
     /// <param name="applier">The backend the snapshots are used with; a CUDA applier makes this the GPU tier.</param>
@@ -83,9 +84,14 @@ public sealed class SnapshotTier : IDisposable
         // never labelled newer than its state.
         // Float32: the store cache's own snapshot (L2 buffer, L3 mapped file, or the checkpoint's file, mapped into
         // L3), on a lease: no conversion and no copy. Only an adapter in L1 (a grid) is converted.
-        var (snapshot, built, release) = Precision == SnapshotPrecision.Float32
-            ? _store.LeaseSnapshot(name)
-            : _store.Read(name, a => (AdapterSnapshot.Create(a, Precision), _store.SequenceOf(name), (Action?)null));
+        // Fp16: the checkpoint's mapped Fp16 file while the adapter is unchanged since that checkpoint (a store with
+        // SnapshotFp16), else converted from the adapter's current state.
+        bool fromFile = false;
+        (AdapterSnapshot snapshot, ulong built, Action? release) taken;
+        if (Precision == SnapshotPrecision.Float32) taken = _store.LeaseSnapshot(name);
+        else if (_store.OpenCheckpointSnapshot(name, Precision) is { } file) { taken = (file.Snapshot, file.Seq, null); fromFile = true; }
+        else taken = _store.Read(name, a => (AdapterSnapshot.Create(a, Precision), _store.SequenceOf(name), (Action?)null));
+        var (snapshot, built, release) = taken;
         lock (_lock)
         {
             if (_disposed) { Drop(snapshot, release); throw new ObjectDisposedException(nameof(SnapshotTier)); }
@@ -103,6 +109,7 @@ public sealed class SnapshotTier : IDisposable
                 Retire(old);
             }
             else _builds++;
+            if (fromFile) _fileLoads++;
             var slot = new Slot(name, snapshot, built, release) { Leases = 1 };
             slot.Node = _lru.AddFirst(slot);
             _slots[name] = slot;
@@ -170,7 +177,7 @@ public sealed class SnapshotTier : IDisposable
 
     public SnapshotTierStats Stats()
     {
-        lock (_lock) return new SnapshotTierStats(Device, Precision, BudgetBytes, _resident, _slots.Count, _hits, _builds, _rebuilds, _evictions);
+        lock (_lock) return new SnapshotTierStats(Device, Precision, BudgetBytes, _resident, _slots.Count, _hits, _builds, _rebuilds, _evictions) { FileLoads = _fileLoads };
     }
 
     /// <summary>Names from most to least recently used.</summary>

@@ -22,8 +22,9 @@ internal static class ServeCommand
         var metrics = new Option<string?>("--metrics") { Description = "address:port of a plain HTTP/1.1 listener for GET /metrics (Prometheus text), /healthz and /readyz, e.g. 127.0.0.1:9464 (default: no metrics)" };
         var logFormat = new Option<string>("--log-format") { Description = "log events on stderr as text (one line each) or json (one object per line)", DefaultValueFactory = _ => "text" };
         var logLevel = new Option<string>("--log-level") { Description = "least level logged: trace, debug, information, warning, error", DefaultValueFactory = _ => "information" };
+        var snapshotFp16 = new Option<bool>("--snapshot-fp16") { Description = "every checkpoint also writes the adapter's NanoVDB Fp16 snapshot file (checkpoints/STEM.SEQ.fp16.nvdb, ~3.8 B/weight) beside its .vdb and float32 .nvdb: Fp16 apply/GPU tiers map it instead of converting (default: off; when off, such files are removed at open)" };
         var allowSource = new Option<string[]>("--allow-source") { Description = "object-store prefix (s3://bucket/prefix) the load action may read .vdb files from (repeatable; default: none)", AllowMultipleArgumentsPerToken = false };
-        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, tokensFile, cert, certPassword, fsync, cache, metrics, logFormat, logLevel, allowSource };
+        var cmd = new Command("serve", "Serve the adapters in a data directory over Arrow Flight (gRPC, HTTP/2)") { data, listen, token, tokensFile, cert, certPassword, fsync, cache, metrics, logFormat, logLevel, snapshotFp16, allowSource };
         var replication = new ServeReplication();
         replication.AddTo(cmd);
         var follow = new ServeFollow();
@@ -57,7 +58,7 @@ internal static class ServeCommand
                 Grants = grants,
                 CertificatePath = r.GetValue(cert),
                 CertificatePassword = r.GetValue(certPassword) ?? Environment.GetEnvironmentVariable("HYPRSTREAM_CERT_PASSWORD"),
-                Store = new StoreOptions { Fsync = FsyncPolicy.Parse(r.GetValue(fsync)!), Budgets = ParseBudgets(r.GetValue(cache)!) },
+                Store = new StoreOptions { Fsync = FsyncPolicy.Parse(r.GetValue(fsync)!), Budgets = ParseBudgets(r.GetValue(cache)!), SnapshotFp16 = r.GetValue(snapshotFp16) },
                 AllowedSources = (r.GetValue(allowSource) ?? []).Select(Hyprstream.Replication.S3Uri.Parse).ToList(),
                 ObjectStoreSettings = Hyprstream.Replication.ObjectStoreSettings.FromEnvironment(r.GetValue(replication.Endpoint)),
                 Leader = replication.Leader(r),

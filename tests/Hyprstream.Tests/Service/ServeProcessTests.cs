@@ -57,6 +57,49 @@ public sealed class ServeProcessTests
     }
 
     [Test]
+    public async Task HyprstreamServe_WithSnapshotFp16_CheckpointsWriteTheFp16SnapshotFile_AndWithoutItNone()
+    {
+        using var dir = new TempDir();
+        using (var a = Fixtures.Small("small", count: 300)) a.Save(dir.File("small.vdb"));
+        var folder = System.IO.Path.Combine(dir.Path, Hyprstream.Service.ServiceStore.StoreFolder, Hyprstream.Runtime.Store.AdapterStore.CheckpointFolder);
+        foreach (var fp16 in new[] { true, false })
+        {
+            var (server, line) = fp16 ? await ServeProcess.StartAsync(dir.Path, "--snapshot-fp16") : await ServeProcess.StartAsync(dir.Path);
+            using var _ = server;
+            try
+            {
+                using var client = new FlightClient(new Uri("http://" + ServeProcess.Authority(line)));
+                if (!fp16) Assert.That(Directory.GetFiles(folder, "*.fp16.nvdb"), Is.Empty, "a start without the flag removed it");
+                // A change, so that the checkpoint writes new files.
+                var added = fp16 ? "second" : "third";
+                using (var b = Fixtures.Small(added, count: 50)) b.Save(dir.File(added + ".vdb"));
+                await client.DoActionAsync("rescan");
+                await client.DoActionAsync("checkpoint");
+            }
+            finally
+            {
+                if (!server.HasExited) server.Kill(entireProcessTree: true);
+                server.WaitForExit(30_000); // hang guard only
+            }
+            if (fp16)
+            {
+                var files = Directory.GetFiles(folder, "*.fp16.nvdb");
+                Assert.That(files, Has.Length.EqualTo(2), "one per adapter");
+                foreach (var f in files)
+                {
+                    using var snap = Hyprstream.Runtime.Snapshots.AdapterSnapshot.Map(f, verifyChecksum: true);
+                    Assert.That(snap.Precision, Is.EqualTo(Hyprstream.Runtime.Snapshots.SnapshotPrecision.Fp16));
+                }
+            }
+            else
+            {
+                Assert.That(Directory.GetFiles(folder, "*.vdb"), Has.Length.EqualTo(3), "the third adapter was checkpointed");
+                Assert.That(Directory.GetFiles(folder, "*.fp16.nvdb"), Is.Empty, "no --snapshot-fp16: no Fp16 file");
+            }
+        }
+    }
+
+    [Test]
     public async Task HyprstreamServe_StopsCleanlyOnSigterm()
     {
         using var dir = new TempDir();
