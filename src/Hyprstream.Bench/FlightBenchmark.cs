@@ -77,6 +77,9 @@ internal static class FlightBenchmark
             var rowPut = await DoPut(client, "bench-put-rows", modules, RowBatches(data, 65536));
             await Expect(client, "bench-put-rows", n);
             AddTransfer(rows, "ours (C#)", "row DoPut (set), durable", rowPut, n, null, null);
+            // Deleted now, so that the checkpoints during the tile DoPut rewrite only what the tile DoPut wrote (the
+            // 14 M-weight row adapter, still changed, would be rewritten by the first of them).
+            await client.DoActionAsync("delete", JsonSerializer.SerializeToUtf8Bytes(new { adapter = "bench-put-rows" }));
         }
 
         // Each pass writes a new adapter (deleted after it is checked); the median pass is reported.
@@ -135,7 +138,7 @@ internal static class FlightBenchmark
             await Expect(client, "bench-node-rows", n);
             await Expect(client, "bench-node-tiles", n);
         }
-        foreach (var name in new[] { "bench-put-rows", "bench-put-tiles", "bench-node-rows", "bench-node-tiles" })
+        foreach (var name in new[] { "bench-put-tiles", "bench-node-rows", "bench-node-tiles" })
             await client.DoActionAsync("delete", JsonSerializer.SerializeToUtf8Bytes(new { adapter = name }));
         return rows;
     }
