@@ -63,13 +63,17 @@ using LowerNode = Tree::RootNodeType::ChildNodeType::ChildNodeType;
 using UpperNode = Tree::RootNodeType::ChildNodeType;
 
 // Counts the nodes that adding a leaf at origin creates (the leaf, and its lower and upper node when missing).
+// Asks the lower node's child mask rather than probing the leaf: the accessor then caches internal nodes only, so
+// SetTiles, which replaces (deletes) leaves through it, never leaves a freed leaf in its cache.
 struct NodeGrowth {
     int64_t leaves = 0, lowers = 0, uppers = 0;
     template <typename Accessor>
     void beforeAdding(Accessor& acc, const openvdb::Coord& origin) {
-        if (acc.probeConstLeaf(origin)) return;
+        if (const auto* lower = acc.template probeConstNode<LowerNode>(origin)) {
+            if (!lower->isChildMaskOn(LowerNode::coordToOffset(origin))) ++leaves;
+            return;
+        }
         ++leaves;
-        if (acc.template probeConstNode<LowerNode>(origin)) return;
         ++lowers;
         if (!acc.template probeConstNode<UpperNode>(origin)) ++uppers;
     }
