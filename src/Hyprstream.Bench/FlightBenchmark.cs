@@ -79,7 +79,7 @@ internal static class FlightBenchmark
             AddTransfer(rows, "ours (C#)", "row DoPut (set), durable", rowPut, n, null, null);
             // Deleted now, so that the checkpoints during the tile DoPut rewrite only what the tile DoPut wrote (the
             // 14 M-weight row adapter, still changed, would be rewritten by the first of them).
-            await client.DoActionAsync("delete", JsonSerializer.SerializeToUtf8Bytes(new { adapter = "bench-put-rows" }));
+            await Delete(client, "bench-put-rows");
         }
 
         // Each pass writes a new adapter (deleted after it is checked); the median pass is reported.
@@ -89,7 +89,7 @@ internal static class FlightBenchmark
         {
             var put = await DoPut(client, "bench-put-tiles", modules, tiles);
             await Expect(client, "bench-put-tiles", n);
-            if (!last) await client.DoActionAsync("delete", JsonSerializer.SerializeToUtf8Bytes(new { adapter = "bench-put-tiles" }));
+            if (!last) await Delete(client, "bench-put-tiles");
             return put;
         }
         int putWarmUps = await WarmUp(() => PutPass(false));
@@ -110,7 +110,7 @@ internal static class FlightBenchmark
             rows.Add(new Row("ours (C#)", "tile DoPut, CPU of the WAL's fsync thread", fsyncs * 1e9 / (n * (double)passes), "CPU ns/weight", null));
             rows.Add(new Row("ours (C#)", "tile DoPut, CPU of the runtime's JIT thread (tiered compilation)", jit * 1e9 / (n * (double)passes), "CPU ns/weight", null));
             rows.Add(new Row("ours (C#)", "tile DoPut, CPU of the rest: client, server, GC (mean)", Math.Max(0, total - named) * 1e9 / (n * (double)passes), "CPU ns/weight", null));
-            await client.DoActionAsync("delete", JsonSerializer.SerializeToUtf8Bytes(new { adapter = "bench-put-tiles" }));
+            await Delete(client, "bench-put-tiles");
             return rows;
         }
 
@@ -139,7 +139,7 @@ internal static class FlightBenchmark
             await Expect(client, "bench-node-tiles", n);
         }
         foreach (var name in new[] { "bench-put-tiles", "bench-node-rows", "bench-node-tiles" })
-            await client.DoActionAsync("delete", JsonSerializer.SerializeToUtf8Bytes(new { adapter = name }));
+            await Delete(client, name);
         return rows;
     }
 
@@ -188,7 +188,7 @@ internal static class FlightBenchmark
                 foreach (var t in tickets) await DoGet(client, t);
                 await client.DoActionAsync("stats", JsonSerializer.SerializeToUtf8Bytes(new { adapter = "bench-warm" }));
                 await client.GetFlightInfoAsync(Path("adapters", "bench-warm"));
-                await client.DoActionAsync("delete", JsonSerializer.SerializeToUtf8Bytes(new { adapter = "bench-warm" }));
+                await Delete(client, "bench-warm");
             }
             // Tier-up starts once no new method has appeared for 100 ms: give it that, then the compiles it queues.
             await Task.Delay(500);
@@ -215,6 +215,9 @@ internal static class FlightBenchmark
             if (i >= 8 || (i >= 2 && (p.CpuSeconds <= 0 || jit < 0.02 * p.CpuSeconds))) return i;
         }
     }
+
+    private static Task Delete(FlightClient client, string adapter) =>
+        client.DoActionAsync("delete", JsonSerializer.SerializeToUtf8Bytes(new { adapter }));
 
     private static FlightDescriptor Path(params string[] path) => new() { Type = FlightDescriptor.Types.DescriptorType.Path, Path = { path } };
 

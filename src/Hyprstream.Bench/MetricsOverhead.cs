@@ -65,7 +65,7 @@ internal static class MetricsOverhead
                 var ticket = new Ticket { Ticket_ = ByteString.CopyFromUtf8(json) };
                 Add(rows, metric, weights, await Rotate(clients.Select(c => (Func<Task<double>>)(() => doGet(c, ticket))).ToList()));
             }
-            progress($"metrics on vs off: tile DoPut durable ({Rounds} rounds after a warm-up, rotating order)");
+            progress($"metrics on vs off: tile DoPut durable ({Rounds} rounds after {WarmUpRounds} warm-up rounds, rotating order)");
             int round = 0;
             Add(rows, "tile DoPut (set), durable", weights, await Rotate(clients.Select(c => (Func<Task<double>>)(async () =>
             {

@@ -637,7 +637,7 @@ public sealed partial class AdapterStore : IDisposable
         foreach (var e in _adapters.Values)
             if (e.Dirty) dirty += Volatile.Read(ref e.Cache.Bytes);
         long scaled = (long)Math.Min(_options.CheckpointWalRatio * dirty, long.MaxValue / 2);
-        return Math.Max(floor, Math.Min(scaled, Math.Max(floor, _options.CheckpointWalMaxBytes)));
+        return Math.Max(floor, Math.Min(scaled, _options.CheckpointWalMaxBytes));
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);

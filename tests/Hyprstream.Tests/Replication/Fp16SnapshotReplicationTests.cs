@@ -14,28 +14,14 @@ namespace Hyprstream.Tests.Replication;
 public sealed class Fp16SnapshotReplicationTests
 {
     private const string M = "model.layers.0.mlp.up_proj";
-    private readonly List<string> _dirs = [];
-
-    [TearDown]
-    public void CleanUp()
-    {
-        foreach (var d in _dirs) if (Directory.Exists(d)) Directory.Delete(d, recursive: true);
-        _dirs.Clear();
-    }
-
-    private string NewDir()
-    {
-        var d = Path.Combine(Path.GetTempPath(), $"hs-fp16-{Guid.NewGuid():N}");
-        _dirs.Add(d);
-        return d;
-    }
 
     [Test]
     public async Task TheLeaderShipsNoFp16File_AndARestoredStoreRebuildsItFromTheVdb()
     {
         var rgw = Ceph.Cluster;
         using var bucket = Ceph.NewBucket(rgw);
-        var dir = NewDir();
+        using var scratch = new TempDir();
+        var dir = scratch.File("leader");
         var options = new StoreOptions { CheckpointWalBytes = 0, SnapshotFp16 = true };
         var values = Enumerable.Range(0, 512).Select(i => (float)Math.Sin(i) * 0.01f).ToArray();
         float[] expected;
@@ -68,7 +54,7 @@ public sealed class Fp16SnapshotReplicationTests
             expected = lease.Snapshot.ToDense(M);
         }
 
-        var restored = NewDir();
+        var restored = scratch.File("restored");
         await BucketRestore.MaterializeAsync(bucket, (await BucketManifest.ReadAsync(bucket))!.Value.Manifest, restored);
         var folder = Path.Combine(restored, AdapterStore.CheckpointFolder);
         Assert.That(Directory.GetFiles(folder, "*.fp16.nvdb"), Is.Empty, "restored: .vdb and float32 .nvdb only");
